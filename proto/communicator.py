@@ -1,0 +1,67 @@
+"""The layer communicator's per-layer, per-batch decisions F and R (layers/communicator.py).
+
+F (should_allreduce_fusion): hand the MoE output, still partial, to the next layer's fused
+all-reduce + residual + RMSNorm. R (use_reduce_scatter): the communicator reduce-scatters the
+MoE output itself. Both are computed by decoders that own a LayerCommunicator; `allow_reduce_scatter`
+is that decoder's constructor argument.
+"""
+from __future__ import annotations
+
+from .config import (
+    FUSE_ALLREDUCE_MAX_BATCH_SIZE,
+    DpPaddingMode,
+    ForwardState,
+    GpuArch,
+    MoeA2ABackend,
+    ServerConfig,
+)
+from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
+
+
+def flashinfer_fusion_applies(c: ServerConfig, s: ForwardState) -> bool:
+    """apply_flashinfer_allreduce_fusion(batch): the fused kernel may run for this batch."""
+    return (
+        (c.gpu_arch == GpuArch.SM90 or c.gpu_arch == GpuArch.SM100)
+        and c.flashinfer_available
+        and s.num_tokens > 0
+        and s.num_tokens <= FUSE_ALLREDUCE_MAX_BATCH_SIZE
+        and not c.enable_dp_attention
+        and c.allreduce_fusion_enabled
+    )
+
+
+def should_allreduce_fusion(c: ServerConfig, s: ForwardState) -> bool:
+    """F = should_fuse_mlp_allreduce_with_next_layer (CUDA; AMD's aiter variant plays the same role)."""
+    return (
+        not c.moe_cp_allgather
+        and not (c.enable_dp_attention and c.speculative_is_eagle)
+        and not s.attn_tp_input_scattered
+        and flashinfer_fusion_applies(c, s)
+        and not s.is_last_layer
+        and c.tp_size > 1
+    )
+
+
+def scatters_hidden_states(c: ServerConfig) -> bool:
+    """The post-MoE communicate function is `_scatter_hidden_states`: the MoE ran on all of the
+    DP group's tokens (mlp mode FULL) and each attention-DP rank takes its own back.
+
+    mlp mode is SCATTERED under an a2a backend or the FP4 all-gather (dispatch happens inside the
+    experts call), MOE_FULL under the MoE-CP all-gather without NSA prefill CP, else FULL; FULL
+    differs from the layer output mode TP_ATTN_FULL only when attn_dp_size > 1.
+    """
+    return (
+        c.moe_a2a_backend == MoeA2ABackend.NONE
+        and not should_use_flashinfer_cutlass_moe_fp4_allgather(c)
+        and (not c.moe_cp_allgather or c.enable_nsa_prefill_context_parallel)
+        and c.attn_dp_size > 1
+    )
+
+
+def use_reduce_scatter(c: ServerConfig, s: ForwardState, allow_reduce_scatter: bool) -> bool:
+    """R = LayerCommunicator.should_use_reduce_scatter."""
+    return allow_reduce_scatter and (
+        (scatters_hidden_states(c) and s.dp_padding_mode == DpPaddingMode.MAX_LEN)
+        or c.enable_nsa_prefill_context_parallel
+        or (s.attn_tp_input_scattered and not s.is_last_layer)
+    )

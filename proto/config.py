@@ -1,0 +1,193 @@
+"""Server configuration and per-forward state, in SGLang's own names.
+
+ServerConfig holds what a user passes to `python -m sglang.launch_server` (after SGLang's own
+adjustments, see proto.flags.normalize); ForwardState holds what changes per layer and per batch.
+Both are frozen: a decision is a pure function of them.
+
+NOTE: every property below is written in the small Python subset that spec/ lifts into z3
+(boolean operators, comparisons, + - * //, conditional expressions, attribute access and calls of
+other proto functions). Keep it that way: the lifter refuses anything else, naming the line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import StrEnum
+
+
+class MoeA2ABackend(StrEnum):
+    """--moe-a2a-backend: how tokens travel to the experts (layers/moe/utils.py)."""
+    NONE = "none"
+    DEEPEP = "deepep"
+    MOONCAKE = "mooncake"
+    NIXL = "nixl"
+    MORI = "mori"
+    ASCEND_FUSEEP = "ascend_fuseep"
+    FLASHINFER = "flashinfer"
+
+
+class MoeRunnerBackend(StrEnum):
+    """--moe-runner-backend: which kernels run the experts (layers/moe/utils.py)."""
+    AUTO = "auto"
+    DEEP_GEMM = "deep_gemm"
+    TRITON = "triton"
+    TRITON_KERNELS = "triton_kernel"
+    FLASHINFER_TRTLLM = "flashinfer_trtllm"
+    FLASHINFER_TRTLLM_ROUTED = "flashinfer_trtllm_routed"
+    FLASHINFER_CUTLASS = "flashinfer_cutlass"
+    FLASHINFER_MXFP4 = "flashinfer_mxfp4"
+    FLASHINFER_CUTEDSL = "flashinfer_cutedsl"
+    CUTLASS = "cutlass"
+    MARLIN = "marlin"
+    AITER = "aiter"
+
+
+class Quantization(StrEnum):
+    """--quantization, the methods that matter to the MoE communication decisions."""
+    NONE = "none"
+    FP8 = "fp8"
+    MODELOPT_FP4 = "modelopt_fp4"
+    MODELOPT_FP8 = "modelopt_fp8"
+    MODELOPT_MIXED = "modelopt_mixed"
+    MXFP8 = "mxfp8"
+    MXFP4 = "mxfp4"
+    W4AFP8 = "w4afp8"
+    AWQ = "awq"
+    GPTQ = "gptq"
+    COMPRESSED_TENSORS = "compressed-tensors"
+
+
+class SpeculativeAlgorithm(StrEnum):
+    """--speculative-algorithm (NEXTN is read as EAGLE by SGLang)."""
+    NONE = "none"
+    EAGLE = "eagle"
+    EAGLE3 = "eagle3"
+    NEXTN = "nextn"
+    STANDALONE = "standalone"
+    NGRAM = "ngram"
+    DFLASH = "dflash"
+
+
+class GpuArch(StrEnum):
+    """The accelerator the server runs on: only SM90 and SM100 get flashinfer's fused kernel."""
+    SM80 = "sm80"
+    SM90 = "sm90"
+    SM100 = "sm100"
+    SM120 = "sm120"
+    CPU = "cpu"
+
+
+class DpPaddingMode(StrEnum):
+    """How DP attention pads the gathered tokens (forward_batch.dp_padding_mode)."""
+    MAX_LEN = "max_len"
+    SUM_LEN = "sum_len"
+
+
+# Architectures for which SGLang 0.5.11 switches enable_flashinfer_allreduce_fusion on by itself
+# (server_args.py, _handle_model_specific_adjustments).
+AUTO_FUSION_ARCHITECTURES = (
+    "DeepseekV3ForCausalLM",
+    "DeepseekV32ForCausalLM",
+    "GptOssForCausalLM",
+    "GlmMoeDsaForCausalLM",
+    "Glm4MoeForCausalLM",
+    "Glm4MoeLiteForCausalLM",
+    "Qwen3MoeForCausalLM",
+    "Qwen3NextForCausalLM",
+    "KimiK25ForConditionalGeneration",
+    "Qwen3_5MoeForConditionalGeneration",
+    "Qwen3_5ForConditionalGeneration",
+)
+
+# flashinfer's fused all-reduce handles at most this many tokens (FUSE_ALLREDUCE_MAX_BATCH_SIZE).
+FUSE_ALLREDUCE_MAX_BATCH_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One SGLang server (one model replica group), as the MoE all-reduce decisions see it."""
+
+    tp_size: int = 1
+    """Tensor-parallel size: every GPU of one model replica."""
+    dp_size: int = 1
+    """Data-parallel size: attention DP ranks with DP attention, whole replicas without."""
+    ep_size: int = 1
+    """Expert-parallel size; the MoE tensor-parallel size is tp_size // ep_size."""
+    enable_dp_attention: bool = False
+    """Attention runs data-parallel over dp_size groups of tp_size // dp_size GPUs."""
+    moe_a2a_backend: MoeA2ABackend = MoeA2ABackend.NONE
+    moe_runner_backend: MoeRunnerBackend = MoeRunnerBackend.AUTO
+    quantization: Quantization = Quantization.NONE
+    disable_flashinfer_cutlass_moe_fp4_allgather: bool = False
+    """NOTE: SGLang forces this on only around a speculative draft model, never for the target."""
+    enable_flashinfer_allreduce_fusion: bool = False
+    """The user's flag; SGLang may switch it on by itself (see allreduce_fusion_enabled)."""
+    enforce_disable_flashinfer_allreduce_fusion: bool = False
+    architecture: str = "Qwen3MoeForCausalLM"
+    """The model's architecture name (config.json 'architectures'), for the fusion auto-enable."""
+    gpu_arch: GpuArch = GpuArch.SM90
+    flashinfer_available: bool = True
+    """flashinfer is importable and its all-reduce workspace could be created."""
+    speculative_algorithm: SpeculativeAlgorithm = SpeculativeAlgorithm.NONE
+    nnodes: int = 1
+    attn_cp_size: int = 1
+    """Attention context-parallel size; above 1 the MoE runs on tokens all-gathered over CP ranks."""
+    enable_nsa_prefill_context_parallel: bool = False
+
+    @property
+    def attn_dp_size(self) -> int:
+        """Attention DP size: dp_size under DP attention, else 1."""
+        return self.dp_size if self.enable_dp_attention else 1
+
+    @property
+    def attn_tp_size(self) -> int:
+        """GPUs that share one attention DP rank."""
+        return self.tp_size // self.attn_dp_size
+
+    @property
+    def moe_tp_size(self) -> int:
+        """MoE tensor-parallel size: the slices of each expert's intermediate dimension."""
+        return self.tp_size // self.ep_size
+
+    @property
+    def speculative_is_eagle(self) -> bool:
+        """SpeculativeAlgorithm.is_eagle(): EAGLE, EAGLE3, and NEXTN (read as EAGLE)."""
+        return (self.speculative_algorithm == SpeculativeAlgorithm.EAGLE
+                or self.speculative_algorithm == SpeculativeAlgorithm.EAGLE3
+                or self.speculative_algorithm == SpeculativeAlgorithm.NEXTN)
+
+    @property
+    def moe_cp_allgather(self) -> bool:
+        """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (moe_dp_size is 1 here)."""
+        return self.attn_cp_size > 1
+
+    @property
+    def allreduce_fusion_enabled(self) -> bool:
+        """enable_flashinfer_allreduce_fusion after SGLang's auto-enable and enforce-disable."""
+        auto = (self.architecture in AUTO_FUSION_ARCHITECTURES
+                and (self.gpu_arch == GpuArch.SM90 or self.gpu_arch == GpuArch.SM100)
+                and self.tp_size > 1
+                and not self.enable_dp_attention
+                and self.nnodes == 1
+                and self.moe_a2a_backend == MoeA2ABackend.NONE)
+        return ((self.enable_flashinfer_allreduce_fusion or auto)
+                and not self.enforce_disable_flashinfer_allreduce_fusion)
+
+
+@dataclass(frozen=True)
+class ForwardState:
+    """What one layer sees of one batch."""
+
+    num_tokens: int = 1
+    """Tokens in the batch on this rank (forward_batch.input_ids.shape[0])."""
+    dp_padding_mode: DpPaddingMode = DpPaddingMode.SUM_LEN
+    attn_tp_input_scattered: bool = False
+    """The attention-TP context says this layer's input is scattered over attention-TP ranks."""
+    is_last_layer: bool = False
+    next_norm_fused: bool = True
+    """The next layer's input RMSNorm runs the fused all-reduce kernel; False is the unfused
+    fallback (all-reduce over the MoE-TP group, then the norm)."""
+
+
+def field_names(cls) -> tuple[str, ...]:
+    """The dataclass fields of ServerConfig or ForwardState, in declaration order."""
+    return tuple(f.name for f in fields(cls))

@@ -1,0 +1,140 @@
+"""SGLang's command-line spellings of ServerConfig and ForwardState, and SGLang's silent adjustments.
+
+`parse_flags(argv)` reads flags as `python -m sglang.launch_server` spells them (with their
+aliases) plus sumonce's forward-state and hardware flags; `normalize` applies what SGLang changes
+by itself (and says so); `config_from_flags` does both and validates. Standard library only.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from enum import Enum
+
+from .config import (
+    DpPaddingMode,
+    ForwardState,
+    GpuArch,
+    MoeA2ABackend,
+    MoeRunnerBackend,
+    Quantization,
+    ServerConfig,
+    SpeculativeAlgorithm,
+)
+from .validate import validate
+
+
+class FlagError(ValueError):
+    """A flag that does not parse: names the flag and what is allowed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print usage and exit; callers decide instead
+        raise FlagError(message)
+
+
+def _choice(enum: type[Enum]):
+    def parse(text: str):
+        value = "none" if text.lower() in ("none", "") else text.lower()
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {allowed}") from None
+    parse.__name__ = enum.__name__
+    return parse
+
+
+def _size(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """The server flags, SGLang's names and aliases."""
+    d = ServerConfig()
+    p.add_argument("--tp-size", "--tp", "--tensor-parallel-size", dest="tp_size", type=_size, default=d.tp_size)
+    p.add_argument("--dp-size", "--dp", "--data-parallel-size", dest="dp_size", type=_size, default=d.dp_size)
+    p.add_argument("--ep-size", "--ep", "--expert-parallel-size", dest="ep_size", type=_size, default=d.ep_size)
+    p.add_argument("--enable-dp-attention", action="store_true")
+    p.add_argument("--moe-a2a-backend", type=_choice(MoeA2ABackend), default=d.moe_a2a_backend)
+    p.add_argument("--moe-runner-backend", type=_choice(MoeRunnerBackend), default=d.moe_runner_backend)
+    p.add_argument("--quantization", type=_choice(Quantization), default=d.quantization)
+    p.add_argument("--disable-flashinfer-cutlass-moe-fp4-allgather", action="store_true")
+    p.add_argument("--enable-flashinfer-allreduce-fusion", action="store_true")
+    p.add_argument("--enforce-disable-flashinfer-allreduce-fusion", action="store_true")
+    p.add_argument("--speculative-algorithm", type=_choice(SpeculativeAlgorithm), default=d.speculative_algorithm)
+    p.add_argument("--nnodes", type=_size, default=d.nnodes)
+    p.add_argument("--attn-cp-size", "--attention-context-parallel-size", dest="attn_cp_size",
+                   type=_size, default=d.attn_cp_size)
+    p.add_argument("--enable-nsa-prefill-context-parallel", action="store_true")
+    g = p.add_argument_group("model and hardware (sumonce)")
+    g.add_argument("--architecture", default=d.architecture,
+                   help="the model's architecture name, e.g. Qwen3MoeForCausalLM")
+    g.add_argument("--gpu-arch", type=_choice(GpuArch), default=d.gpu_arch)
+    g.add_argument("--no-flashinfer", dest="flashinfer_available", action="store_false",
+                   help="flashinfer is not importable on the server")
+
+
+def add_state_flags(p: argparse.ArgumentParser) -> None:
+    """The forward-state flags (sumonce's own)."""
+    d = ForwardState()
+    g = p.add_argument_group("forward state (sumonce)")
+    g.add_argument("--num-tokens", type=_size, default=d.num_tokens)
+    g.add_argument("--dp-padding-mode", type=_choice(DpPaddingMode), default=d.dp_padding_mode)
+    g.add_argument("--attn-tp-input-scattered", action="store_true")
+    g.add_argument("--last-layer", dest="is_last_layer", action="store_true")
+    g.add_argument("--unfused-next-norm", dest="next_norm_fused", action="store_false",
+                   help="the next layer's RMSNorm takes the unfused all-reduce fallback")
+
+
+def _pick(cls, ns: argparse.Namespace):
+    from dataclasses import fields
+    return cls(**{f.name: getattr(ns, f.name) for f in fields(cls) if hasattr(ns, f.name)})
+
+
+def normalize(c: ServerConfig) -> tuple[ServerConfig, list[str]]:
+    """Apply SGLang's silent adjustments; return the new configuration and one note per change."""
+    notes = []
+    if c.enable_dp_attention and c.dp_size == 1:
+        c = replace(c, enable_dp_attention=False)
+        notes.append("dp_size is 1: SGLang turns --enable-dp-attention off")
+    if c.moe_a2a_backend != MoeA2ABackend.NONE and c.ep_size != c.tp_size and c.tp_size >= 1:
+        notes.append(f"--moe-a2a-backend {c.moe_a2a_backend.value}: SGLang sets ep_size = tp_size = {c.tp_size}")
+        c = replace(c, ep_size=c.tp_size)
+    if c.speculative_algorithm == SpeculativeAlgorithm.NEXTN:
+        c = replace(c, speculative_algorithm=SpeculativeAlgorithm.EAGLE)
+        notes.append("SGLang reads --speculative-algorithm NEXTN as EAGLE")
+    return c, notes
+
+
+def config_from_namespace(ns: argparse.Namespace) -> tuple[ServerConfig, ForwardState, list[str]]:
+    """Build, normalise and validate; raises ConfigError for a configuration SGLang refuses."""
+    c, notes = normalize(_pick(ServerConfig, ns))
+    return validate(c), _pick(ForwardState, ns), notes
+
+
+def parse_flags(argv: list[str]) -> tuple[ServerConfig, ForwardState, list[str]]:
+    """Parse SGLang-spelled flags; raises FlagError (bad flag) or ConfigError (refused config)."""
+    p = _Parser(prog="sumonce", add_help=False)
+    add_config_flags(p)
+    add_state_flags(p)
+    return config_from_namespace(p.parse_args(argv))
+
+
+def to_flags(c: ServerConfig) -> list[str]:
+    """The launch_server flags that reproduce `c` (defaults left out)."""
+    from dataclasses import fields
+    d, out = ServerConfig(), []
+    for f in fields(ServerConfig):
+        value, default = getattr(c, f.name), getattr(d, f.name)
+        if value == default:
+            continue
+        if f.name == "flashinfer_available":
+            out.append("--no-flashinfer")
+        elif isinstance(value, bool):
+            out.append("--" + f.name.replace("_", "-"))
+        else:
+            out += ["--" + f.name.replace("_", "-"), str(value.value if isinstance(value, Enum) else value)]
+    return out

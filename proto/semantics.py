@@ -1,0 +1,107 @@
+"""Reduction semantics: how many times each partial axis of the experts' output is summed.
+
+For a configuration, a forward state, a model, the forward variant that runs and a guard version,
+`sum_counts` walks one MoE layer and the step after it, adding one for each axis that each real
+collective sums (shared/SGLANG_FACTS.md, "What absorbs a skipped all-reduce"):
+
+  experts call   Q: the FP4 all-gather's combine reduce-scatters over TP        -> both axes
+  sites          each site whose guard runs: its group's axes (TP: both)
+  after          F and the decoder fuses: next layer's fused all-reduce         -> EP if ep > 1,
+                                                                                   else MoE-TP;
+                                       unfused fallback                        -> MoE-TP
+                 else, with a communicator: reduce-scatterv (V, scatter mode)
+                                         or reduce-scatter (R)                 -> both axes, once
+
+Scope: moe_a2a_backend "none" (the standard dispatcher). Under an a2a backend the dispatcher's own
+combine sums the EP axis, and that is outside the facts this spec is pinned to.
+
+NOTE: written in the subset spec/ lifts (loops over concrete tuples, if, int accumulators).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .communicator import scatters_hidden_states, should_allreduce_fusion, use_reduce_scatter
+from .config import ForwardState, MoeA2ABackend, ServerConfig
+from .predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
+from .sites import BlockFlag, Group, Level, Model, Version
+
+
+@dataclass(frozen=True)
+class SumCounts:
+    """Times each axis was summed, and the flags that decided it."""
+    ep: int
+    moe_tp: int
+
+
+def in_scope(c: ServerConfig, m: Model) -> bool:
+    """The standard dispatcher runs, so the model reaches its post-experts sites."""
+    return c.moe_a2a_backend == MoeA2ABackend.NONE and c.architecture in m.architectures
+
+
+def reaches_sites(c: ServerConfig, m: Model) -> bool:
+    """The model's forward takes the path with the post-experts sites (not e.g. a DeepEP one)."""
+    return c.moe_a2a_backend not in m.excluded_backends
+
+
+def decoder_fusion(c: ServerConfig, s: ForwardState, m: Model) -> bool:
+    """F as the decoder computes it (False where the decoder never asks)."""
+    return m.decoder.computes_fusion and should_allreduce_fusion(c, s)
+
+
+def decoder_reduce_scatter(c: ServerConfig, s: ForwardState, m: Model) -> bool:
+    """R as the decoder computes it (False without a layer communicator)."""
+    return m.decoder.communicator and use_reduce_scatter(c, s, m.decoder.allow_reduce_scatter)
+
+
+def block_fusion(c: ServerConfig, s: ForwardState, m: Model) -> bool:
+    """The should_allreduce_fusion the MoE block receives."""
+    if m.decoder.block_F == BlockFlag.TRUE:
+        return True
+    if m.decoder.block_F == BlockFlag.COMPUTED:
+        return decoder_fusion(c, s, m)
+    return False
+
+
+def block_reduce_scatter(c: ServerConfig, s: ForwardState, m: Model) -> bool:
+    """The use_reduce_scatter the MoE block receives."""
+    return m.decoder.passes_R and decoder_reduce_scatter(c, s, m)
+
+
+def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> SumCounts:
+    """How many times the EP and MoE-TP axes are summed in one layer of model `m`."""
+    F, R = decoder_fusion(c, s, m), decoder_reduce_scatter(c, s, m)
+    block_F, block_R = block_fusion(c, s, m), block_reduce_scatter(c, s, m)
+    ep, moe_tp = 0, 0
+    if should_use_flashinfer_cutlass_moe_fp4_allgather(c):
+        ep, moe_tp = ep + 1, moe_tp + 1
+    for site in m.sites_of(variant):
+        guard = site.guard(version)
+        if site.level == Level.BLOCK:
+            runs = guard(c, block_F, block_R)
+        else:
+            runs = guard(c, F, R)
+        if runs and site.group != Group.MOE_TP:
+            ep = ep + 1
+        if runs and site.group != Group.EP:
+            moe_tp = moe_tp + 1
+    if F and m.decoder.fuses_next_layer:
+        if s.next_norm_fused and c.ep_size > 1:
+            ep = ep + 1
+        else:
+            moe_tp = moe_tp + 1
+    elif m.decoder.communicator:
+        if (scatters_hidden_states(c) and should_use_dp_reduce_scatterv(c)) or R:
+            ep, moe_tp = ep + 1, moe_tp + 1
+    return SumCounts(ep, moe_tp)
+
+
+def exactly_once(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> bool:
+    """Every partial axis of size > 1 is summed exactly once."""
+    n = sum_counts(c, s, m, variant, version)
+    return (c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1)
+
+
+def forward_state_valid(s: ForwardState) -> bool:
+    """A batch has a non-negative token count (0 is an idle DP-attention rank)."""
+    return s.num_tokens >= 0
