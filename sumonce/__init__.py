@@ -1,0 +1,1 @@
+"""The `sumonce` command line: a thin dispatcher over proto/, spec/ and actors/."""

@@ -1,0 +1,47 @@
+"""`sumonce`: each subcommand imports its layer only when called, so `sumonce prove` never loads
+torch or ray and `sumonce run` never loads z3. Every subcommand's `main(argv)` returns the exit code;
+user errors print one line to stderr and exit 2.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> (module, function, one-line help)
+SUBCOMMANDS = {
+    "prove": ("spec.cli", "prove_main", "run the z3 proofs; print verdicts and counterexamples"),
+    "audit": ("spec.audit.cli", "main", "audit real SGLang source: a tree, a wheel or sglang==X"),
+    "run": ("actors.run", "main", "run MoE layers on Ray actors and check them against a reference"),
+    "repro": ("actors.repro", "main", "replay a spec counterexample on Ray actors"),
+    "config": ("sumonce.config_cmd", "main", "validate SGLang flags; print sizes and Q, V, F, R"),
+    "demo": ("sumonce.demo", "main", "the proofs, then a small CPU conformance sweep"),
+    "version": (None, None, "print the version"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: sumonce <command> [args]", "", "Is every partial sum reduced exactly once?", ""]
+    lines += [f"  {name:<8} {text}" for name, (_, _, text) in SUBCOMMANDS.items()]
+    lines += ["", "`sumonce <command> --help` for a command's flags."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name in ("version", "--version"):
+        from proto import __version__
+        print(f"sumonce {__version__}")
+        return 0
+    if name not in SUBCOMMANDS:
+        print(f"sumonce: unknown command {name!r}; commands: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        return 2
+    module, func, _ = SUBCOMMANDS[name]
+    return getattr(importlib.import_module(module), func)(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
