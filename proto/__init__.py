@@ -23,7 +23,7 @@ from .predicates import (
 )
 from .semantics import SumCounts, exactly_once, sum_counts
 from .sites import Axis, Group, Path, Site, Version
-from .validate import RULES, ConfigError, validate
+from .validation import RULES, ConfigError, validate
 
 __version__ = "0.1.0"
 

@@ -20,7 +20,7 @@ from .config import (
     ServerConfig,
     SpeculativeAlgorithm,
 )
-from .validate import validate
+from .validation import validate
 
 
 class FlagError(ValueError):

@@ -7,7 +7,7 @@ import sys
 
 from proto import catalogue, communicator, predicates
 from proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
-from proto.validate import ConfigError
+from proto.validation import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
