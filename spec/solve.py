@@ -1,0 +1,53 @@
+"""Three-valued checking: proved, refuted (with a model), unknown (a failure, never a pass).
+
+A claim is proved by refutation: assumptions + not(claim) unsat under a timeout.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import z3
+
+DEFAULT_TIMEOUT_MS = 10_000
+
+
+class Status(StrEnum):
+    PROVED = "proved"
+    REFUTED = "refuted"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class Verdict:
+    status: Status
+    seconds: float
+    model: z3.ModelRef | None = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.PROVED
+
+
+def check(claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+    """Is `claim` true under every assignment that satisfies `assumptions`?"""
+    solver = z3.Solver()
+    solver.set("timeout", max(1, int(timeout_ms)))
+    solver.add(*assumptions)
+    solver.add(z3.Not(claim))
+    start = time.perf_counter()
+    result = solver.check()
+    seconds = time.perf_counter() - start
+    if result == z3.unsat:
+        return Verdict(Status.PROVED, seconds)
+    if result == z3.sat:
+        return Verdict(Status.REFUTED, seconds, solver.model())
+    return Verdict(Status.UNKNOWN, seconds, reason=solver.reason_unknown())
+
+
+def witness(formula: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+    """A point satisfying `formula` under `assumptions`: REFUTED carries it (the claim 'no such
+    point' is refuted); PROVED means there is none."""
+    return check(z3.Not(formula), assumptions, timeout_ms)

@@ -1,0 +1,37 @@
+"""The symbolic world every property quantifies over: one configuration c, one forward state s,
+and the flags F, R a MoE block receives, with validity (proto's own rules, lifted) as the
+reachability constraint.
+"""
+from __future__ import annotations
+
+import z3
+
+from proto import ForwardState, ServerConfig, semantics, validation
+
+from .lift import Lifter
+from .symbolic import SymRecord
+
+
+class World:
+    def __init__(self):
+        self.lifter = Lifter()
+        self.c = SymRecord(ServerConfig, "c")
+        self.s = SymRecord(ForwardState, "s")
+        self.F = z3.Bool("F")
+        self.R = z3.Bool("R")
+        self.rules = {r.name: self.lift(r.holds, self.c) for r in validation.RULES}
+        self.state_valid = self.lift(semantics.forward_state_valid, self.s)
+
+    def lift(self, fn, *args, **kwargs):
+        """fn lifted on symbolic arguments (memoised per world)."""
+        return self.lifter.call(fn, *args, **kwargs)
+
+    def valid(self) -> list[z3.BoolRef]:
+        """proto's validity of c and s, plus every side condition lifted so far."""
+        return [*self.rules.values(), self.state_valid, *self.lifter.side_conditions]
+
+    def concrete(self, model: z3.ModelRef) -> tuple[ServerConfig, ForwardState, bool, bool]:
+        """The configuration, state and flags at a model's point."""
+        F = z3.is_true(model.eval(self.F, model_completion=True))
+        R = z3.is_true(model.eval(self.R, model_completion=True))
+        return self.c.concrete(model), self.s.concrete(model), F, R
