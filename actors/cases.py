@@ -1,0 +1,117 @@
+"""A case (model, variant, version, configuration, forward state) and the conformance sweeps.
+
+Only configurations that proto.validate accepts and proto.semantics.in_scope keeps are swept.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from proto import catalogue, semantics
+from proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
+                          ServerConfig)
+from proto.predicates import should_use_dp_reduce_scatterv as V
+from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from proto.sites import Version
+from proto.steps import after_experts
+from proto.validation import violations
+
+from .groups import divisors
+
+SWEEP_MODELS = ("qwen3_moe", "minimax_m2", "hunyuan_v3", "bailing_moe_linear", "step3p5", "llama4")
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    variant: str
+    version: Version
+    config: ServerConfig
+    state: ForwardState
+    seed: int = 0
+
+    @property
+    def world(self) -> int:
+        return self.config.tp_size
+
+
+def actors_scope(c: ServerConfig) -> str | None:
+    """Why the actors cannot run `c` (None when they can): one TP group of one node, no context
+    parallelism (attn_cp_size > 1 and NSA prefill CP are outside the facts the layer follows)."""
+    if c.attn_cp_size != 1 or c.enable_nsa_prefill_context_parallel:
+        return "--attn-cp-size 1 and no --enable-nsa-prefill-context-parallel"
+    if c.nnodes != 1:
+        return "--nnodes 1"
+    return None
+
+
+def runnable(c: ServerConfig, m) -> bool:
+    return not violations(c) and semantics.in_scope(c, m) and actors_scope(c) is None
+
+
+def configs(world: int, architecture: str):
+    """tp = world; every ep, DP attention off or on at every dp; plain or the FP4 all-gather
+    runner; the fusion-capable GPU (sm90 + flashinfer, flag on) or a CPU server."""
+    for ep in divisors(world):
+        for dp in [0] + divisors(world)[1:]:
+            for runner, quant in ((MoeRunnerBackend.AUTO, Quantization.NONE),
+                                  (MoeRunnerBackend.FLASHINFER_CUTLASS, Quantization.MODELOPT_FP4)):
+                for arch in (GpuArch.SM90, GpuArch.CPU):
+                    yield ServerConfig(tp_size=world, ep_size=ep, dp_size=max(dp, 1),
+                                       enable_dp_attention=dp > 0, moe_runner_backend=runner,
+                                       quantization=quant, gpu_arch=arch,
+                                       flashinfer_available=arch == GpuArch.SM90,
+                                       enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90,
+                                       enable_attn_tp_input_scattered=arch == GpuArch.SM90,
+                                       architecture=architecture)
+
+
+STATES = {
+    "small": (ForwardState(num_tokens=5),
+              ForwardState(num_tokens=5, dp_padding_mode=DpPaddingMode.MAX_LEN),
+              ForwardState(num_tokens=5, is_last_layer=True),
+              ForwardState(num_tokens=5, next_norm_fused=False),
+              ForwardState(num_tokens=4, attn_tp_input_scattered=True)),
+}
+STATES["full"] = STATES["small"] + (
+    ForwardState(num_tokens=0),
+    ForwardState(num_tokens=7, dp_padding_mode=DpPaddingMode.MAX_LEN, is_last_layer=True),
+    ForwardState(num_tokens=6, dp_padding_mode=DpPaddingMode.MAX_LEN, attn_tp_input_scattered=True),
+)
+
+
+def decision_key(case: Case) -> tuple:
+    """What the layer's execution depends on: cases equal here run the same collectives."""
+    c, s, m = case.config, case.state, catalogue.model(case.model)
+    pred = semantics.sum_counts(c, s, m, case.variant, case.version)
+    return (case.model, case.variant, case.version, c.tp_size, c.ep_size, c.attn_dp_size, Q(c), V(c),
+            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred)
+
+
+def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
+    """The named sweep: every valid, in-scope combination, one case per distinct decision key
+    ("small"), or every combination ("full")."""
+    if name not in STATES:
+        raise KeyError(f"unknown sweep {name!r}; sweeps: {', '.join(STATES)}")
+    out, seen = [], set()
+    for world in worlds:
+        for mname in models:
+            m = catalogue.model(mname)
+            for c in configs(world, m.architectures[0]):
+                if not runnable(c, m):
+                    continue
+                for s in STATES[name]:
+                    if not semantics.forward_state_valid(c, s):
+                        continue
+                    for variant in m.variants:
+                        for version in m.versions:
+                            case = Case(mname, variant, version, c, s)
+                            key = decision_key(case)
+                            if name == "small" and key in seen:
+                                continue
+                            seen.add(key)
+                            out.append(case)
+    return out
+
+
+def with_seed(cases: list[Case], seed: int) -> list[Case]:
+    return [replace(k, seed=seed) for k in cases]

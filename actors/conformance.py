@@ -1,0 +1,82 @@
+"""Conformance: run cases on shard sets, measure each axis's sum count from the real output and
+compare it with proto's prediction (proto.semantics.sum_counts)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import groupby
+
+import torch
+
+from proto import catalogue, semantics
+from proto.semantics import SumCounts
+
+from .driver import ShardSet
+from .layer import make_weights
+from .measure import Measured, measure
+from .reference import reference
+
+
+@dataclass
+class Row:
+    case: object
+    predicted: SumCounts
+    measured: Measured
+    after: str
+    impl: str
+    ok: bool
+    problem: str | None
+
+
+def tolerance(ref) -> float:
+    return 1e-3 * max(1.0, ref.full.abs().max().item() if ref.full.numel() else 1.0)
+
+
+def check(case, results: list[dict], weights) -> Row:
+    c = case.config
+    pred = semantics.sum_counts(c, case.state, catalogue.model(case.model), case.variant, case.version)
+    ref = reference(case, weights)
+    got = measure(case, [r["trace"] for r in results], ref)
+    problem = got.problem
+    sizes = {"ep": c.ep_size, "moe_tp": c.moe_tp_size}
+    once = all(getattr(got, a) == 1 for a, n in sizes.items() if n > 1)
+    if problem is None and once != (got.max_err <= tolerance(ref)):
+        problem = f"counts say exactly-once={once} but the output error is {got.max_err:.3g}"
+    if problem is None and once:
+        problem = normed_problem(results, ref)
+    agree = all(getattr(got, a) == getattr(pred, a) for a, n in sizes.items() if n > 1)
+    return Row(case, pred, got, results[0]["after"], results[0]["impl"], problem is None and agree, problem)
+
+
+def normed_problem(results, ref) -> str | None:
+    for r, res in enumerate(results):
+        if res["normed"] is None:
+            continue
+        ids = res["trace"][-1]["ids"]
+        if not torch.allclose(res["normed"], ref.normed[ids], atol=1e-3, rtol=1e-3):
+            return f"rank {r}: next layer's RMSNorm output differs from the reference"
+    return None
+
+
+def run_cases(cases, batch: int = 24, deadline_s: float = 120, use_gpu: bool = False,
+              fault: tuple | None = None, on_rows=None) -> list[Row]:
+    """Every case, grouped by world size: one shard set (and its process groups) per world."""
+    rows, weights = [], {}
+    cases = sorted(cases, key=lambda k: k.world)
+    for world, group in groupby(cases, key=lambda k: k.world):
+        group = list(group)
+        shards = ShardSet(world, use_gpu=use_gpu, timeout_s=deadline_s)
+        try:
+            for i in range(0, len(group), batch):
+                chunk = group[i: i + batch]
+                kill = fault[1] if fault and fault[0] == "kill" and i > 0 else None
+                hang = fault if fault and fault[0] == "hang" else None
+                per_rank = shards.call("run", chunk, hang, deadline_s=deadline_s, kill_rank=kill)
+                for j, case in enumerate(chunk):
+                    if case.seed not in weights:
+                        weights[case.seed] = make_weights(case.seed)
+                    rows.append(check(case, [per_rank[r][j] for r in range(world)], weights[case.seed]))
+                if on_rows:
+                    on_rows(len(chunk))
+        finally:
+            shards.stop()
+    return rows

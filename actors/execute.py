@@ -1,0 +1,152 @@
+"""One shard's run of one MoE layer, step by step as SGLang runs it, every decision from proto.
+Shapes: T = tokens, D = hidden. Each reduction or scatter appends a trace entry
+{step, src (row positions in the previous entry's buffer), ids (global token ids), values}
+from which the driver measures what each real collective summed.
+"""
+from __future__ import annotations
+
+import torch
+
+from proto import catalogue, semantics
+from proto.communicator import scatters_hidden_states
+from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
+from proto.sites import Group, Level
+from proto.steps import After, after_experts, next_layer_group
+
+from . import tokens as tk
+from .fused import allreduce_residual_rmsnorm
+from .layer import SHARED_EXPERT_MODELS, fake_fp4, make_tokens, shard_output
+
+
+def entry(step, src, ids, values):
+    return {"step": step, "src": src, "ids": ids.cpu(), "values": values.detach().cpu()}
+
+
+def dp_gather(comm, x, c, s, dev):
+    """DP attention's gather over the TP group: every rank gets every DP rank's tokens."""
+    counts, blocks = tk.token_counts(c, s), tk.dp_block_len(c, s)
+    L = max(max(counts), max(blocks))
+    parts = comm.all_gather(tk.pad_rows(x, L), Group.TP, "dp gather")
+    per_dp = parts[:: c.attn_tp_size]
+    offs = tk.offsets(counts)
+    gx = torch.cat([tk.pad_rows(p[:n], b) for p, n, b in zip(per_dp, counts, blocks)])
+    gids = torch.cat([tk.pad_ids(torch.arange(o, o + n), b) for o, n, b in zip(offs, counts, blocks)])
+    return gx, gids.to(dev), tk.offsets(blocks)
+
+
+def fp4_dispatch(comm, c, s, x_d, dev):
+    """Q: each rank quantises its attention-TP slice to FP4, then all-gathers over TP (padded)."""
+    slices, rank = tk.fp4_slices(c, s), comm.rank
+    d_start = tk.offsets(tk.token_counts(c, s))[rank // c.attn_tp_size]
+    first, n = slices[rank]
+    mine = fake_fp4(x_d[first - d_start: first - d_start + n])
+    L = max(size for _, size in slices)
+    parts = comm.all_gather(tk.pad_rows(mine, L), Group.TP, "fp4 dispatch")
+    gx = torch.cat([p[:size] for p, (_, size) in zip(parts, slices)])
+    gids = torch.cat([torch.arange(f, f + size) for f, size in slices]).to(dev)
+    return gx, gids
+
+
+def fp4_combine(comm, c, s, out):
+    """The combine's reduce-scatterv over TP back to each rank's slice.
+    NOTE: emulated as one reduce_scatter of per-rank chunks padded to the longest slice."""
+    slices = tk.fp4_slices(c, s)
+    L, starts = max(size for _, size in slices), tk.offsets([size for _, size in slices])
+    chunks = [tk.pad_rows(out[st: st + size], L) for st, (_, size) in zip(starts, slices)]
+    mine = comm.reduce_scatter(torch.cat(chunks), Group.TP, "fp4 combine")
+    n = slices[comm.rank][1]
+    return mine[:n], torch.arange(starts[comm.rank], starts[comm.rank] + n)
+
+
+def padded_all_reduce(comm, x, kind, name, rows_differ):
+    """All-reduce; where group members hold different row counts (the FP4 path) pad to the
+    group's longest (members then sum rows by position, as the real collective would)."""
+    n = x.shape[0]
+    L = comm.max_len(n, kind, name) if rows_differ else n
+    return comm.all_reduce(tk.pad_rows(x, L), kind, name)[:n]
+
+
+def reduce_scatter_rows(comm, x, ids, rows_differ):
+    """The communicator's reduce-scatter over TP: pad to a multiple of the world, keep chunk rank."""
+    W, n = comm.world, x.shape[0]
+    L = comm.max_len(n, Group.TP, "reduce-scatter") if rows_differ else n
+    L = -(-L // W) * W
+    out = comm.reduce_scatter(tk.pad_rows(x, L), Group.TP, "reduce-scatter")
+    src = torch.arange(comm.rank * (L // W), (comm.rank + 1) * (L // W))
+    return out, tk.pad_ids(ids, L)[src], src
+
+
+def dp_reduce_scatterv(comm, x, c, s, dp_starts):
+    """V: sum over TP, each rank keeps its DP rank's tokens.
+    NOTE: emulated as one reduce_scatter whose chunk r is rank r's DP block padded to the longest."""
+    counts, attn_tp = tk.token_counts(c, s), c.attn_tp_size
+    L = max(counts)
+    chunks = [tk.pad_rows(x[dp_starts[r // attn_tp]: dp_starts[r // attn_tp] + counts[r // attn_tp]], L)
+              for r in range(comm.world)]
+    d = comm.rank // attn_tp
+    out = comm.reduce_scatter(torch.cat(chunks), Group.TP, "reduce-scatterv")[: counts[d]]
+    return out, torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+
+
+def run_layer(comm, case, weights, sw, dev) -> dict:
+    c, s, m = case.config, case.state, catalogue.model(case.model)
+    comm.set_layout(c.moe_tp_size, c.attn_tp_size)
+    d = comm.rank // c.attn_tp_size
+    counts = tk.token_counts(c, s)
+    x_d, res_d = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
+    ids_d = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
+    Q, scatter = should_use_flashinfer_cutlass_moe_fp4_allgather(c), scatters_hidden_states(c)
+    dp_starts = None
+    if Q:
+        gx, gids = fp4_dispatch(comm, c, s, x_d, dev)
+    elif scatter:
+        gx, gids, dp_starts = dp_gather(comm, x_d, c, s, dev)
+    else:
+        gx, gids = x_d, ids_d
+    # NOTE: no shared expert on the FP4 all-gather path (it would run on the local slice).
+    out = shard_output(gx, weights.router.to(dev), sw, m.name in SHARED_EXPERT_MODELS and not Q)
+    trace, ids = [entry("experts", None, gids, out)], gids
+    if Q:
+        out, src = fp4_combine(comm, c, s, out)
+        ids = gids[src.to(dev)]
+        trace.append(entry("FP4 combine reduce-scatterv", src, ids, out))
+    out, ids = run_sites(comm, c, s, m, case, out, ids, trace, rows_differ=Q)
+    return run_after(comm, c, s, m, out, ids, trace, Q, dp_starts, res_d, weights, dev)
+
+
+def run_sites(comm, c, s, m, case, out, ids, trace, rows_differ):
+    F, R = semantics.decoder_fusion(c, s, m), semantics.decoder_reduce_scatter(c, s, m)
+    bF, bR = semantics.block_fusion(c, s, m), semantics.block_reduce_scatter(c, s, m)
+    for site in m.sites_of(case.variant):
+        flags = (bF, bR) if site.level == Level.BLOCK else (F, R)
+        if site.guard(case.version)(c, *flags):
+            out = padded_all_reduce(comm, out.clone(), site.group, site.name, rows_differ)
+            trace.append(entry(f"site {site.name} ({site.group.value})",
+                               torch.arange(out.shape[0]), ids, out))
+    return out, ids
+
+
+def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, weights, dev):
+    after, normed, impl = after_experts(c, s, m), None, "-"
+    n = out.shape[0]
+    if after in (After.NEXT_LAYER_FUSED, After.NEXT_LAYER_UNFUSED):
+        kind = next_layer_group(c, after)
+        res_out, normed, impl = allreduce_residual_rmsnorm(
+            comm, out.clone(), res_d, weights.norm.to(dev), kind, after.value,
+            fused=after == After.NEXT_LAYER_FUSED)
+        trace.append(entry(f"{after.value} ({kind.value})", torch.arange(n), ids, res_out - res_d))
+    elif after == After.REDUCE_SCATTER:
+        out, ids2, src = reduce_scatter_rows(comm, out, ids, rows_differ)
+        trace.append(entry(f"{after.value} (tp)", src, ids2, out))
+    elif after == After.REDUCE_SCATTERV:
+        out, src = dp_reduce_scatterv(comm, out, c, s, dp_starts)
+        trace.append(entry(f"{after.value} (tp)", src, ids[src.to(dev)], out))
+    elif dp_starts is not None:
+        # NOTE: DP scatter, or a decoder with no communicator under DP attention: this rank's
+        # tokens are taken back without any sum.
+        d, counts = comm.rank // c.attn_tp_size, tk.token_counts(c, s)
+        src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+        trace.append(entry(after.value if after != After.NONE else "own DP rows, no postprocess",
+                           src, ids[src.to(dev)], out[src.to(dev)]))
+    return {"trace": trace, "after": after.value, "impl": impl,
+            "normed": None if normed is None else normed.detach().cpu(), "residual": res_d.cpu()}

@@ -1,0 +1,94 @@
+"""Sum counts measured from the shards' real outputs, never from proto.
+
+For every step of the trace, which partial axes did that collective sum? Candidates are the sets
+of axes of size > 1; for a candidate, rank r's expected output is the sum, over the ranks that
+share r's index on every other axis, of their previous buffers at the step's source rows. The
+candidate that explains every rank's numbers is what the step summed; an axis's count is the
+number of steps that summed it. Shapes: T = tokens, D = hidden.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import combinations
+
+import torch
+
+ATOL, RTOL = 1e-4, 1e-4
+
+
+@dataclass
+class Measured:
+    ep: int | None            # None: the axis has size 1 (a sum over it is the identity)
+    moe_tp: int | None
+    steps: list = field(default_factory=list)   # (step name, axes it summed)
+    max_err: float = 0.0      # final output vs the reference's exactly-once output
+    problem: str | None = None
+
+
+def coords(r: int, moe_tp: int) -> dict:
+    return {"ep": r // moe_tp, "moe_tp": r % moe_tp}
+
+
+def group_of(r: int, axes: tuple, world: int, moe_tp: int) -> list[int]:
+    me = coords(r, moe_tp)
+    return [q for q in range(world)
+            if all(coords(q, moe_tp)[k] == me[k] for k in ("ep", "moe_tp") if k not in axes)]
+
+
+def pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.cat([x, x.new_zeros(max(n - x.shape[0], 0), x.shape[1])])
+
+
+def explains(prev, cur, axes, world, moe_tp) -> bool:
+    n = max([p.shape[0] for p in prev] + [int(e["src"].max()) + 1 for e in cur if len(e["src"])] + [0])
+    padded = [pad_to(p, n) for p in prev]
+    for r, e in enumerate(cur):
+        expect = sum(padded[q] for q in group_of(r, axes, world, moe_tp))[e["src"]]
+        if not torch.allclose(e["values"], expect, atol=ATOL, rtol=RTOL):
+            return False
+    return True
+
+
+def check_experts(traces, ref) -> str | None:
+    for r, t in enumerate(traces):
+        e = t[0]
+        keep = e["ids"] >= 0
+        if not torch.allclose(e["values"][keep], ref.partials[r][e["ids"][keep]], atol=ATOL, rtol=RTOL):
+            return f"rank {r}: experts output differs from the reference shard"
+    return None
+
+
+def measure(case, traces: list[list[dict]], ref) -> Measured:
+    """traces[r] is rank r's trace; ref the single-process Reference."""
+    c = case.config
+    world, moe_tp = c.tp_size, c.moe_tp_size
+    live = [a for a, size in (("ep", c.ep_size), ("moe_tp", moe_tp)) if size > 1]
+    cands = [ax for k in range(len(live) + 1) for ax in combinations(live, k)]
+    out = Measured(0 if c.ep_size > 1 else None, 0 if moe_tp > 1 else None)
+    out.problem = check_experts(traces, ref)
+    names = [[e["step"] for e in t] for t in traces]
+    if any(n != names[0] for n in names):
+        out.problem = out.problem or "ranks ran different steps"
+    for k in range(1, len(traces[0])):
+        prev, cur = [t[k - 1]["values"] for t in traces], [t[k] for t in traces]
+        hits = [ax for ax in cands if explains(prev, cur, ax, world, moe_tp)]
+        if len(hits) != 1:
+            what = "no" if not hits else "several"
+            out.problem = out.problem or f"step {names[0][k]!r}: {what} candidate sums explain the output"
+            continue
+        out.steps.append((names[0][k], hits[0]))
+        for axis in hits[0]:
+            setattr(out, axis, getattr(out, axis) + 1)
+    out.max_err = final_error(traces, ref)
+    return out
+
+
+def final_error(traces, ref) -> float:
+    err = 0.0
+    for t in traces:
+        e = t[-1]
+        keep = e["ids"] >= 0
+        if keep.any():
+            diff = (e["values"][keep] - ref.full[e["ids"][keep]]).abs().max().item()
+            err = max(err, diff)
+    return err
