@@ -1,0 +1,74 @@
+"""What a model file's decoder does around its MoE block (proto.sites.Decoder), read from source:
+does it own a LayerCommunicator, may that reduce-scatter, does it ask for F and pass F and R into
+the block, does it mark its output for the next layer's fused all-reduce.
+"""
+from __future__ import annotations
+
+import ast
+
+from proto.sites import BlockFlag, Decoder
+
+from .extract import F_NAME, HELPER, R_NAME, call_name
+
+
+def _passes(call: ast.Call, name: str) -> ast.expr | None:
+    for k in call.keywords:
+        if k.arg == name:
+            return k.value
+    return next((a for a in call.args if isinstance(a, ast.Name) and a.id == name), None)
+
+
+def _decoder_classes(tree: ast.Module) -> list[ast.ClassDef]:
+    """Classes that own a LayerCommunicator or are named as decoder layers."""
+    out = []
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        if "DecoderLayer" in cls.name or any(call_name(n) == "LayerCommunicator" for n in ast.walk(cls)):
+            out.append(cls)
+    return out
+
+
+def decoder_of(tree: ast.Module) -> Decoder:
+    calls = [n for cls in _decoder_classes(tree) for n in ast.walk(cls)
+             if isinstance(n, ast.Call) and call_name(n) != HELPER]
+    comms = [c for c in calls if call_name(c) == "LayerCommunicator"]
+    allow = any(isinstance(v, ast.Constant) and v.value is True
+                for c in comms for v in [_passes(c, "allow_reduce_scatter")] if v is not None)
+    F_values = [v for c in calls for v in [_passes(c, F_NAME)] if v is not None]
+    if not F_values:
+        block_F = BlockFlag.ABSENT
+    elif all(isinstance(v, ast.Constant) and v.value is True for v in F_values):
+        block_F = BlockFlag.TRUE
+    else:
+        block_F = BlockFlag.COMPUTED
+    marks = any(isinstance(t, ast.Attribute) and t.attr == "_sglang_needs_allreduce_fusion"
+                for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets)
+    return Decoder(
+        communicator=bool(comms),
+        allow_reduce_scatter=allow,
+        computes_fusion=any(call_name(c) == "should_fuse_mlp_allreduce_with_next_layer" for c in calls),
+        fuses_next_layer=marks,
+        block_F=block_F,
+        passes_R=any(_passes(c, R_NAME) is not None for c in calls),
+    )
+
+
+def architectures_of(tree: ast.Module) -> tuple[str, ...]:
+    """The file's EntryClass names (the architectures SGLang serves with it)."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "EntryClass"
+                                                for t in node.targets):
+            v = node.value
+            items = v.elts if isinstance(v, (ast.List, ast.Tuple)) else [v]
+            return tuple(i.id for i in items if isinstance(i, ast.Name))
+    return ()
+
+
+def mismatches(found: Decoder, catalogued: Decoder) -> list[str]:
+    """Facts where the source and proto's catalogue disagree, in words."""
+    out = []
+    for name in ("communicator", "allow_reduce_scatter", "computes_fusion", "fuses_next_layer",
+                 "block_F", "passes_R"):
+        a, b = getattr(found, name), getattr(catalogued, name)
+        if a != b:
+            out.append(f"{name}: source {a}, proto {b}")
+    return out

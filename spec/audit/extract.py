@@ -1,0 +1,192 @@
+"""Find every post-experts all-reduce in one model file, with what controls it.
+
+A site is a call of an all-reduce (or of a release's all-reduce wrapper). Its guard is the path to
+it: enclosing `if` tests (negated in `else`), tests of earlier `if ...: return` (negated), and the
+local variables those tests read, as assigned earlier in the function. Whatever the walk cannot
+follow (a site in a loop or a lambda, a variable assigned in a branch) is recorded as a problem,
+so the site is reported as not understood instead of guessed.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+# call name -> what it sums (the group), as proto names them
+ALL_REDUCES = {
+    "tensor_model_parallel_all_reduce": "tp",
+    "moe_expert_parallel_all_reduce": "ep",
+    "moe_tensor_model_parallel_all_reduce": "moe_tp",
+    "reduce_moe_output": "wrap_tp",          # 0.5.23: TP all-reduce unless the helper skips
+    "post_experts_all_reduce": "wrap_both",  # 0.5.23: EP + MoE-TP all-reduce through the helper
+}
+HELPER = "should_skip_post_experts_all_reduce"
+F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
+
+
+@dataclass
+class Cond:
+    test: ast.expr
+    positive: bool
+    line: int
+
+
+@dataclass
+class Binding:
+    value: ast.expr | None
+    """None: assigned on some paths only, or more than once in branches (not followed)."""
+    line: int
+
+
+@dataclass
+class RawSite:
+    cls: str
+    method: str
+    line: int
+    call: str
+    group: str
+    conds: list[Cond]
+    env: dict[str, Binding]
+    params: tuple[str, ...]
+    problems: list[tuple[str, int]] = field(default_factory=list)
+    after_experts: bool = False
+
+
+def call_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Call):
+        f = node.func
+        return f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+    return None
+
+
+def _terminates(stmts: list[ast.stmt]) -> bool:
+    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+
+
+def _calls_experts(fn: ast.FunctionDef) -> bool:
+    """The method runs the experts (or a MoE block) itself: its all-reduces are post-experts."""
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Call):
+            text = ast.unparse(n.func).lower()
+            if "expert" in text or "moe" in text:
+                return True
+    return False
+
+
+class _Walker:
+    def __init__(self, cls: str, fn: ast.FunctionDef):
+        self.cls, self.fn, self.sites = cls, fn, []
+        a = fn.args
+        self.params = tuple(x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+
+    def run(self) -> list[RawSite]:
+        self.block(self.fn.body, [], {}, None)
+        return self.sites
+
+    def block(self, stmts, conds, env, problem):
+        conds = list(conds)
+        for st in stmts:
+            self.statement(st, conds, env, problem)
+            if isinstance(st, ast.If):
+                if _terminates(st.body) and not _terminates(st.orelse):
+                    conds.append(Cond(st.test, False, st.lineno))
+                elif _terminates(st.orelse) and not _terminates(st.body):
+                    conds.append(Cond(st.test, True, st.lineno))
+
+    def statement(self, st, conds, env, problem):
+        if isinstance(st, ast.If):
+            self.scan(st.test, conds, env, problem)
+            a, b = dict(env), dict(env)
+            self.block(st.body, conds + [Cond(st.test, True, st.lineno)], a, problem)
+            self.block(st.orelse, conds + [Cond(st.test, False, st.lineno)], b, problem)
+            self.merge(env, a, b, st.lineno)
+        elif isinstance(st, (ast.For, ast.AsyncFor, ast.While)):
+            inner = dict(env)
+            self.block(st.body + st.orelse, conds, inner, problem or ("inside a loop", st.lineno))
+            self.merge(env, inner, env, st.lineno)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            self.block(st.body, conds, env, problem)
+        elif isinstance(st, ast.Try):
+            inner = dict(env)
+            for part in (st.body, *[h.body for h in st.handlers], st.orelse, st.finalbody):
+                self.block(part, conds, inner, problem or ("inside try/except", st.lineno))
+            self.merge(env, inner, env, st.lineno)
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            self.scan(st, conds, env, ("inside a nested definition", st.lineno))
+        else:
+            self.scan(st, conds, env, problem)
+            self.bind(st, env)
+
+    def bind(self, st, env):
+        if isinstance(st, ast.Assign):
+            for t in st.targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        simple = isinstance(t, ast.Name) and len(st.targets) == 1
+                        env[n.id] = Binding(st.value if simple else None, st.lineno)
+        elif isinstance(st, (ast.AugAssign, ast.AnnAssign)) and isinstance(st.target, ast.Name):
+            keep = isinstance(st, ast.AnnAssign) and st.value is not None
+            env[st.target.id] = Binding(st.value if keep else None, st.lineno)
+
+    @staticmethod
+    def merge(env, a, b, line):
+        for name in set(a) | set(b):
+            x, y = a.get(name), b.get(name)
+            if x is not y:
+                env[name] = Binding(None, line)
+
+    def scan(self, node, conds, env, problem):
+        """Record every all-reduce call under `node`."""
+        for n in ast.walk(node):
+            name = call_name(n)
+            if name not in ALL_REDUCES:
+                continue
+            site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name], list(conds),
+                           dict(env), self.params)
+            if problem:
+                site.problems.append(problem)
+            if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in ast.walk(node)):
+                site.problems.append(("inside a lambda", n.lineno))
+            self.sites.append(site)
+
+
+def _inside(node, outer) -> bool:
+    return any(x is node for x in ast.walk(outer))
+
+
+def sites_in(tree: ast.Module) -> list[RawSite]:
+    """Every all-reduce call in the methods (and functions) of a module."""
+    out = []
+    for cls, fn in _functions(tree):
+        found = _Walker(cls, fn).run()
+        experts = _calls_experts(fn)
+        for s in found:
+            s.after_experts = experts or s.group != "tp" or _mentions_helper(s)
+        out += found
+    return out
+
+
+def _mentions_helper(s: RawSite) -> bool:
+    names = {F_NAME, R_NAME, HELPER, "should_use_dp_reduce_scatterv",
+             "should_use_flashinfer_cutlass_moe_fp4_allgather"}
+    for c in s.conds:
+        for n in ast.walk(c.test):
+            if (isinstance(n, ast.Name) and n.id in names) or call_name(n) in names:
+                return True
+    return False
+
+
+def _functions(tree: ast.Module):
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield "", node
+        elif isinstance(node, ast.ClassDef):
+            for cls, fn in _class_functions(node, node.name):
+                yield cls, fn
+
+
+def _class_functions(cls: ast.ClassDef, name: str):
+    for node in cls.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield name, node
+        elif isinstance(node, ast.ClassDef):
+            yield from _class_functions(node, f"{name}.{node.name}")

@@ -1,0 +1,153 @@
+"""The release's own Q, V and helper, read from layers/moe/utils.py, lifted and checked against proto.
+
+Forms of the helper: none (before #23748), three-argument (#23748: is_tp_path, use_reduce_scatter,
+should_allreduce_fusion), one-argument context form (later releases: F and R read from a
+per-forward context). Functions of the same file called with no positional arguments are inlined,
+so what a predicate reads through them is lifted too; what proto has no word for stays opaque.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+import z3
+
+from spec.solve import Status, check
+
+from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
+from .extract import F_NAME, HELPER, R_NAME, Binding
+
+THREE, ONE, NONE, OTHER = "three-argument (#23748)", "one-argument context form", "none", "unrecognised"
+
+
+@dataclass
+class Release:
+    """What a release's utils define, as formulas over the audit world."""
+    Q: z3.BoolRef | None = None
+    V: z3.BoolRef | None = None
+    helper: object = None
+    """(is_tp_path, R, F) -> skip formula, or None."""
+    form: str = NONE
+    checks: list[dict] = field(default_factory=list)
+    """One per predicate: name, verdict (equivalent / differs / not understood / absent), detail."""
+
+    @property
+    def has_v(self) -> bool:
+        return self.V is not None
+
+
+class _Body:
+    """Lift a function body written as ifs returning values and a final return."""
+
+    def __init__(self, tr: Translator, defs: dict[str, ast.FunctionDef]):
+        self.tr, self.defs = tr, defs
+
+    def value(self, stmts: list[ast.stmt]):
+        for i, st in enumerate(stmts):
+            if isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
+                continue
+            if isinstance(st, ast.Return):
+                return self.tr.boolean(st.value) if st.value is not None else z3.BoolVal(False)
+            if isinstance(st, ast.If):
+                rest = stmts[i + 1:]
+                then = self.value(st.body + rest)
+                return z3.If(self.tr.boolean(st.test), then, self.value(st.orelse + rest))
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+                self.tr.env[st.targets[0].id] = Binding(st.value, st.lineno)
+                continue
+            raise NotUnderstood(f"statement {type(st).__name__} in a predicate", st.lineno)
+        raise NotUnderstood("a path ends without return", stmts[-1].lineno if stmts else 0)
+
+
+class _Inliner(Translator):
+    """A translator that inlines calls of the utils file's own functions."""
+
+    def __init__(self, w, release, defs, bound=None):
+        super().__init__(w, release)
+        self.defs, self.bound = defs, dict(bound or {})
+
+    def call(self, e: ast.Call):
+        from .extract import call_name
+        name = call_name(e)
+        fn = self.defs.get(name) if isinstance(e.func, ast.Name) else None
+        if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER) and self._known(name):
+            return super().call(e)
+        inner = _Inliner(self.w, self.release, self.defs)
+        inner.bound = {k.arg: self.boolean(k.value) for k in e.keywords if k.arg}
+        value = _Body(inner, self.defs).value(fn.body)
+        self.kinds |= inner.kinds
+        self.opaque += inner.opaque
+        return value
+
+    def _known(self, name):
+        return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER: self.release.helper}[name] is not None
+
+
+def _lift_fn(w, release, defs, name, bound=None):
+    tr = _Inliner(w, release, defs, bound)
+    return _Body(tr, defs).value(defs[name].body), tr
+
+
+def helper_form(fn: ast.FunctionDef | None) -> str:
+    if fn is None:
+        return NONE
+    names = [a.arg for a in (*fn.args.args, *fn.args.kwonlyargs)]
+    if set(names) == {"is_tp_path", R_NAME, F_NAME}:
+        return THREE
+    return ONE if names == ["is_tp_path"] else OTHER
+
+
+def read_release(w, text: str | None) -> Release:
+    """Lift the release's Q, V and helper and check each against proto's."""
+    rel = Release()
+    if text is None:
+        rel.checks.append({"name": "utils", "verdict": "absent", "detail": "no layers/moe/utils.py"})
+        return rel
+    tree = ast.parse(text)
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    rel.form = helper_form(defs.get(HELPER))
+    for name, attr, proto_value in ((Q_NAME, "Q", w.proto_Q), (V_NAME, "V", w.proto_V)):
+        if name not in defs:
+            rel.checks.append({"name": name, "verdict": "absent", "detail": "not defined in this release"})
+            continue
+        formula = _check_one(w, rel, defs, name, lambda f: f, proto_value())
+        setattr(rel, attr, formula)
+    if rel.form != NONE:
+        _read_helper(w, rel, defs)
+    else:
+        rel.checks.append({"name": HELPER, "verdict": "absent", "detail": "no helper (before #23748)"})
+    return rel
+
+
+def _read_helper(w, rel, defs):
+    P = z3.Bool("is_tp_path")
+    bound = {"is_tp_path": P, R_NAME: w.R, F_NAME: w.F}
+    formula = _check_one(w, rel, defs, HELPER, None, w.proto_helper(P, w.R, w.F), bound)
+    if formula is not None:
+        rel.helper = lambda p, r, f: z3.substitute(formula, (P, p), (w.R, r), (w.F, f))
+
+
+def _check_one(w, rel, defs, name, _unused, proto_formula, bound=None):
+    try:
+        formula, tr = _lift_fn(w, rel, defs, name, bound)
+    except NotUnderstood as e:
+        rel.checks.append({"name": name, "verdict": "not understood", "detail": str(e),
+                           "line": defs[name].lineno})
+        return None
+    verdict = check(formula == proto_formula, w.valid())
+    entry = {"name": name, "line": defs[name].lineno, "opaque": sorted(set(tr.opaque))}
+    if verdict.status == Status.PROVED:
+        entry.update(verdict="equivalent", detail="equivalent to proto's")
+    elif verdict.status == Status.REFUTED:
+        c, _s, F, R = w.concrete(verdict.model)
+        from proto.flags import to_flags
+        here = z3.is_true(verdict.model.eval(formula, model_completion=True))
+        entry.update(verdict="differs", witness=" ".join(to_flags(c)) or "(defaults)",
+                     detail=f"differs from proto's at {' '.join(to_flags(c)) or 'defaults'}"
+                            f" (F={F}, R={R}): release says {here}, proto {not here}")
+        if tr.opaque:
+            entry["detail"] += f"; reads what proto has no word for: {', '.join(sorted(set(tr.opaque)))}"
+    else:
+        entry.update(verdict="not understood", detail=f"solver: {verdict.reason}")
+    rel.checks.append(entry)
+    return formula

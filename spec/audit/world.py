@@ -1,0 +1,56 @@
+"""spec.World for auditing: the lifter also applies guards given as formulas (a site's guard as
+read from source), and can read a release without V (before #22642) as V == False.
+"""
+from __future__ import annotations
+
+import z3
+
+from proto import predicates
+from spec.lift import Lifter
+from spec.world import World
+
+
+class FormulaGuard:
+    """A site guard read from source: a formula over w.c, w.F and w.R, applied like proto's
+    `guard(c, F, R)` when spec lifts proto.semantics."""
+
+    def __init__(self, w: "AuditWorld", formula: z3.BoolRef):
+        self.w, self.formula = w, formula
+
+    def apply(self, F, R) -> z3.BoolRef:
+        return z3.substitute(self.formula, (self.w.F, z3.BoolVal(F) if isinstance(F, bool) else F),
+                             (self.w.R, z3.BoolVal(R) if isinstance(R, bool) else R))
+
+
+class AuditLifter(Lifter):
+    has_v = True
+
+    def call(self, fn, *args, **kwargs):
+        if isinstance(fn, FormulaGuard):
+            _c, F, R = args
+            return fn.apply(F, R)
+        if fn is predicates.should_use_dp_reduce_scatterv and not self.has_v:
+            return z3.BoolVal(False)
+        return super().call(fn, *args, **kwargs)
+
+
+class AuditWorld(World):
+    """A World whose proto semantics are those of one release: `has_v=False` makes V False."""
+
+    def __init__(self, has_v: bool = True):
+        super().__init__()
+        self.lifter.__class__ = AuditLifter
+        self.lifter.has_v = has_v
+        self.has_v = has_v
+
+    def proto_helper(self, is_tp_path, R, F) -> z3.BoolRef:
+        return self.lift(predicates.should_skip_post_experts_all_reduce, self.c,
+                         is_tp_path=is_tp_path, use_reduce_scatter=R, should_allreduce_fusion=F)
+
+    def proto_Q(self):
+        return self.lift(predicates.should_use_flashinfer_cutlass_moe_fp4_allgather, self.c)
+
+    def proto_V(self):
+        if not self.has_v:
+            return z3.BoolVal(False)
+        return self.lift(predicates.should_use_dp_reduce_scatterv, self.c)
