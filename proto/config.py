@@ -132,6 +132,8 @@ class ServerConfig:
     attn_cp_size: int = 1
     """Attention context-parallel size; above 1 the MoE runs on tokens all-gathered over CP ranks."""
     enable_nsa_prefill_context_parallel: bool = False
+    enable_attn_tp_input_scattered: bool = False
+    """Let MLA models keep attention-TP input scattered (AttnTpContext.allow_input_scattered)."""
 
     @property
     def attn_dp_size(self) -> int:
@@ -159,6 +161,18 @@ class ServerConfig:
     def moe_cp_allgather(self) -> bool:
         """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (moe_dp_size is 1 here)."""
         return self.attn_cp_size > 1
+
+    @property
+    def attn_tp_input_scattered_allowed(self) -> bool:
+        """AttnTpContext.init_context: when a forward may run with attention-TP input scattered
+        (also needs an MLA model with q_lora_rank, which this over-approximates)."""
+        return (self.enable_attn_tp_input_scattered
+                and self.gpu_arch != GpuArch.CPU
+                and not self.enable_nsa_prefill_context_parallel
+                and self.tp_size > 1
+                and not self.enable_dp_attention
+                and self.moe_a2a_backend == MoeA2ABackend.NONE
+                and self.speculative_algorithm != SpeculativeAlgorithm.EAGLE3)
 
     @property
     def allreduce_fusion_enabled(self) -> bool:

@@ -20,7 +20,7 @@ from .config import (
     ServerConfig,
     SpeculativeAlgorithm,
 )
-from .validation import validate
+from .validation import ConfigError, validate
 
 
 class FlagError(ValueError):
@@ -69,6 +69,7 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--attn-cp-size", "--attention-context-parallel-size", dest="attn_cp_size",
                    type=_size, default=d.attn_cp_size)
     p.add_argument("--enable-nsa-prefill-context-parallel", action="store_true")
+    p.add_argument("--enable-attn-tp-input-scattered", action="store_true")
     g = p.add_argument_group("model and hardware (sumonce)")
     g.add_argument("--architecture", default=d.architecture,
                    help="the model's architecture name, e.g. Qwen3MoeForCausalLM")
@@ -111,8 +112,14 @@ def normalize(c: ServerConfig) -> tuple[ServerConfig, list[str]]:
 
 def config_from_namespace(ns: argparse.Namespace) -> tuple[ServerConfig, ForwardState, list[str]]:
     """Build, normalise and validate; raises ConfigError for a configuration SGLang refuses."""
+    from .semantics import forward_state_valid
     c, notes = normalize(_pick(ServerConfig, ns))
-    return validate(c), _pick(ForwardState, ns), notes
+    s = _pick(ForwardState, ns)
+    validate(c)
+    if not forward_state_valid(c, s):
+        raise ConfigError("forward_state", "--num-tokens must be >= 0; --attn-tp-input-scattered needs "
+                          "--enable-attn-tp-input-scattered, tp > 1, no DP attention, a2a none, no NSA CP")
+    return c, s, notes
 
 
 def parse_flags(argv: list[str]) -> tuple[ServerConfig, ForwardState, list[str]]:

@@ -102,6 +102,7 @@ def exactly_once(c: ServerConfig, s: ForwardState, m: Model, variant: str, versi
     return (c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1)
 
 
-def forward_state_valid(s: ForwardState) -> bool:
-    """A batch has a non-negative token count (0 is an idle DP-attention rank)."""
-    return s.num_tokens >= 0
+def forward_state_valid(c: ServerConfig, s: ForwardState) -> bool:
+    """A forward SGLang can run under `c`: a non-negative token count (0 is an idle DP-attention
+    rank); input scattered only where AttnTpContext allows it (use_input_scattered)."""
+    return s.num_tokens >= 0 and (not s.attn_tp_input_scattered or c.attn_tp_input_scattered_allowed)

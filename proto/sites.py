@@ -31,6 +31,15 @@ class Group(StrEnum):
 GROUP_AXES = {Group.TP: (Axis.EP, Axis.MOE_TP), Group.EP: (Axis.EP,), Group.MOE_TP: (Axis.MOE_TP,)}
 
 
+def group_size(c: ServerConfig, group: Group) -> int:
+    """How many ranks the group has under `c`."""
+    if group == Group.TP:
+        return c.tp_size
+    if group == Group.EP:
+        return c.ep_size
+    return c.moe_tp_size
+
+
 class Path(StrEnum):
     """The helper's is_tp_path argument: EP all-reduce (False) or TP all-reduce (True)."""
     EP = "ep"

@@ -60,6 +60,7 @@ class _Frame:
 class Lifter:
     def __init__(self):
         self.side_conditions: list[z3.BoolRef] = []
+        self._side_ids: set[int] = set()
         self._parsed: dict[Any, tuple] = {}
         self._memo: dict[tuple, Any] = {}
 
@@ -101,7 +102,9 @@ class Lifter:
             return None
 
     def _parse(self, fn):
-        if fn not in self._parsed:
+        """The function's AST; closures made by one factory share their code, so key on it."""
+        key = fn.__code__
+        if key not in self._parsed:
             try:
                 source = textwrap.dedent(inspect.getsource(fn))
             except (OSError, TypeError) as e:
@@ -109,8 +112,8 @@ class Lifter:
             node = ast.parse(source).body[0]
             if not isinstance(node, ast.FunctionDef):
                 raise LiftError(f"{fn.__qualname__}: only def functions can be lifted")
-            self._parsed[fn] = (node, inspect.getsourcefile(fn), fn.__code__.co_firstlineno - 1)
-        return self._parsed[fn]
+            self._parsed[key] = (node, inspect.getsourcefile(fn), fn.__code__.co_firstlineno - 1)
+        return self._parsed[key]
 
     def _lift(self, fn, args, kwargs):
         node, filename, line0 = self._parse(fn)
@@ -314,9 +317,14 @@ class Lifter:
         if not (isinstance(za, z3.ArithRef) and isinstance(zb, z3.ArithRef)):
             raise LiftError(f"{fr.where(node)}: arithmetic on non-integers")
         if isinstance(op, (ast.FloorDiv, ast.Mod)):
-            self.side_conditions.append(zb > 0)
+            self._side_condition(zb > 0)
             return za / zb if isinstance(op, ast.FloorDiv) else za % zb
         return _ARITH[type(op)](za, zb)
+
+    def _side_condition(self, cond: z3.BoolRef) -> None:
+        if cond.get_id() not in self._side_ids:
+            self._side_ids.add(cond.get_id())
+            self.side_conditions.append(cond)
 
     def _e_Compare(self, e, env, fr):
         left, parts = self.eval(e.left, env, fr), []

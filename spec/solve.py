@@ -47,6 +47,35 @@ def check(claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DE
     return Verdict(Status.UNKNOWN, seconds, reason=solver.reason_unknown())
 
 
+class Session:
+    """One incremental solver holding the assumptions every check shares; each check pushes its
+    own scope and negated claim, then pops them."""
+
+    def __init__(self, base: list[z3.BoolRef]):
+        self.solver = z3.Solver()
+        self.solver.add(*base)
+
+    def add_base(self, more: list[z3.BoolRef]) -> None:
+        self.solver.add(*more)
+
+    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+        self.solver.push()
+        try:
+            self.solver.set("timeout", max(1, int(timeout_ms)))
+            self.solver.add(*assumptions)
+            self.solver.add(z3.Not(claim))
+            start = time.perf_counter()
+            result = self.solver.check()
+            seconds = time.perf_counter() - start
+            if result == z3.unsat:
+                return Verdict(Status.PROVED, seconds)
+            if result == z3.sat:
+                return Verdict(Status.REFUTED, seconds, self.solver.model())
+            return Verdict(Status.UNKNOWN, seconds, reason=self.solver.reason_unknown())
+        finally:
+            self.solver.pop()
+
+
 def witness(formula: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
     """A point satisfying `formula` under `assumptions`: REFUTED carries it (the claim 'no such
     point' is refuted); PROVED means there is none."""

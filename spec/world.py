@@ -9,6 +9,7 @@ import z3
 from proto import ForwardState, ServerConfig, semantics, validation
 
 from .lift import Lifter
+from .solve import Session
 from .symbolic import SymRecord
 
 
@@ -20,7 +21,9 @@ class World:
         self.F = z3.Bool("F")
         self.R = z3.Bool("R")
         self.rules = {r.name: self.lift(r.holds, self.c) for r in validation.RULES}
-        self.state_valid = self.lift(semantics.forward_state_valid, self.s)
+        self.state_valid = self.lift(semantics.forward_state_valid, self.c, self.s)
+        self._session = None
+        self._sides = 0
 
     def lift(self, fn, *args, **kwargs):
         """fn lifted on symbolic arguments (memoised per world)."""
@@ -29,6 +32,16 @@ class World:
     def valid(self) -> list[z3.BoolRef]:
         """proto's validity of c and s, plus every side condition lifted so far."""
         return [*self.rules.values(), self.state_valid, *self.lifter.side_conditions]
+
+    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int):
+        """solve.check under validity, on this world's incremental session."""
+        if self._session is None:
+            self._session, self._sides = Session(self.valid()), len(self.lifter.side_conditions)
+        sides = self.lifter.side_conditions
+        if len(sides) > self._sides:
+            self._session.add_base(sides[self._sides:])
+            self._sides = len(sides)
+        return self._session.check(claim, assumptions, timeout_ms)
 
     def concrete(self, model: z3.ModelRef) -> tuple[ServerConfig, ForwardState, bool, bool]:
         """The configuration, state and flags at a model's point."""

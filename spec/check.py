@@ -1,0 +1,171 @@
+"""Run the property table: lift each claim and scope, check, and explain every refutation."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import z3
+
+from . import solve
+from .counterexample import describe
+from .properties import Expect, Kind, Property
+from .solve import Status
+from .symbolic import to_z3
+from .world import World
+
+# Size bounds tried, in turn, when reporting a counterexample: small ones read better.
+SMALL = (2, 4, 8)
+
+
+@dataclass
+class Result:
+    prop: Property
+    status: Status
+    seconds: float
+    detail: str = ""
+    counterexample: dict | None = None
+    lift_ok: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        want = Status.PROVED if self.prop.expect == Expect.HOLDS else Status.REFUTED
+        return self.lift_ok and self.status == want
+
+
+def _small(w: World, bound: int) -> list:
+    c = w.c
+    return [c.tp_size <= bound, c.dp_size <= bound, c.ep_size <= bound, c.nnodes <= bound,
+            c.attn_cp_size <= bound, w.s.num_tokens <= 4096]
+
+
+def lift_claim(w: World, fn) -> z3.BoolRef:
+    return z3.simplify(z3.And(True, w.lift(fn, w.c, w.s, w.F, w.R)))
+
+
+def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> tuple[solve.Verdict, z3.ModelRef | None]:
+    """Check a claim under validity + scopes; on refutation prefer a small, plain counterexample."""
+    claim = lift_claim(w, claim_fn)
+    assumptions = [lift_claim(w, s) for s in scopes]
+    verdict = w.check(claim, assumptions, timeout_ms)
+    if verdict.status != Status.REFUTED:
+        return verdict, None
+    if not plain:
+        return verdict, verdict.model
+    for bound in SMALL:
+        small = w.check(claim, assumptions + _small(w, bound), timeout_ms)
+        if small.status == Status.REFUTED:
+            return verdict, _plain(w, claim, assumptions + _small(w, bound), small.model, timeout_ms)
+    return verdict, verdict.model
+
+
+def _plain(w: World, claim, assumptions, model, timeout_ms: int):
+    """Pin as many settings as possible to SGLang's defaults while keeping the counterexample
+    (halving the candidate set, so a few checks settle it): what is left is what the failure needs."""
+    candidates, pins = [], []
+    for record in (w.c, w.s):
+        defaults = record.cls()
+        for name, var in record.vars.items():
+            pin = var == to_z3(getattr(defaults, name))
+            held = z3.is_true(model.eval(pin, model_completion=True))
+            (pins if held else candidates).append(pin)
+    state = {"model": model}
+
+    def settle(group: list) -> None:
+        if not group:
+            return
+        verdict = w.check(claim, assumptions + pins + group, timeout_ms)
+        if verdict.status == Status.REFUTED:
+            pins.extend(group)
+            state["model"] = verdict.model
+        elif len(group) > 1:
+            half = len(group) // 2
+            settle(group[:half])
+            settle(group[half:])
+
+    settle(candidates)
+    return state["model"]
+
+
+def run_property(w: World, p: Property, timeout_ms: int) -> Result:
+    if p.kind == Kind.FINDING:
+        return _run_finding(w, p, timeout_ms)
+    verdict, model = refute(w, p.claim, p.scopes, timeout_ms)
+    result = Result(p, verdict.status, verdict.seconds, verdict.reason)
+    if model is not None:
+        result.counterexample = describe(w, model, p, p.claim)
+        result.lift_ok = result.counterexample["python_claim"] is False
+    if p.kind == Kind.REFACTOR and verdict.status == Status.REFUTED and p.fallback is not None:
+        _refactor_fallback(w, p, result, timeout_ms)
+    elif p.kind == Kind.REFACTOR and verdict.status == Status.PROVED and p.fallback is not None:
+        result.detail = "identical to the legacy guard"
+    return result
+
+
+def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -> None:
+    """Equality failed: is the difference exactly the TP-only Q term, and can the model reach it?"""
+    from . import claims
+    weak, _ = refute(w, p.fallback, (), timeout_ms)
+    result.seconds += weak.seconds
+    if weak.status != Status.PROVED:
+        result.detail = "differs from the legacy guard by more than the Q term"
+        return
+    reach, model = refute(w, claims.guards_equal(p.site), (claims.flags_from_decoder(p.model),), timeout_ms)
+    result.seconds += reach.seconds
+    witness = result.counterexample
+    result.status = Status.PROVED
+    result.detail = ("differs only by the TP-only Q term: the helper also skips under Q"
+                     + (f"; reachable for {p.model.name}" if reach.status == Status.REFUTED else
+                        f"; not reachable for {p.model.name}"))
+    result.extra["witness"] = witness
+    if model is not None:
+        result.extra["reachable_witness"] = describe(w, model, p, claims.guards_equal(p.site))
+    result.counterexample = None
+
+
+def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
+    """A known finding: some (model, version) must fail exactly-once inside the region."""
+    from . import claims
+    affected, first, seconds = [], None, 0.0
+    for m, v in p.targets:
+        once = claims.exactly_once(m, v)
+        scope = (claims.in_scope_inside(m, v, p.claim),)
+        verdict, model = refute(w, once, scope, timeout_ms, plain=first is None)
+        seconds += verdict.seconds
+        if verdict.status == Status.UNKNOWN:
+            return Result(p, Status.UNKNOWN, seconds, f"unknown for {m.name}@{v.value}: {verdict.reason}")
+        if verdict.status == Status.REFUTED:
+            affected.append(f"{m.name}@{v.value}")
+            if first is None:
+                first = describe(w, model, p, once, m, v)
+    if not affected:
+        return Result(p, Status.PROVED, seconds,
+                      "no longer fails anywhere: fixed? remove it from spec/findings.py")
+    r = Result(p, Status.REFUTED, seconds, "fails for " + ", ".join(affected), first)
+    r.lift_ok = first["python_claim"] is False
+    r.extra["affected"] = affected
+    return r
+
+
+def side_conditions_hold(w: World, timeout_ms: int) -> Result:
+    """Every division lifted anywhere is by a positive size under validity alone."""
+    from .properties import Property as P
+    p = P("lifted-divisions-are-by-positive-sizes", "Validity implies every lifted divisor is positive.",
+          "all valid configurations", Kind.LEMMA, None)
+    rules = list(w.rules.values())
+    verdict = solve.check(z3.And(True, *w.lifter.side_conditions), rules, timeout_ms)
+    return Result(p, verdict.status, verdict.seconds, verdict.reason)
+
+
+def run_all(props: list[Property], timeout_ms: int, progress=None) -> list[Result]:
+    w = World()
+    results = []
+    for p in props:
+        start = time.perf_counter()
+        r = run_property(w, p, timeout_ms)
+        r.extra["wall"] = time.perf_counter() - start
+        results.append(r)
+        if progress:
+            progress(r)
+    results.append(side_conditions_hold(w, timeout_ms))
+    return results

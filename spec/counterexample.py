@@ -1,0 +1,55 @@
+"""A counterexample a person can act on: the configuration as SGLang flags, the forward state,
+F, R, Q, V, the per-axis sum counts, the upstream issue, and the plain-Python evaluation of the
+claim at that point (False, or the lift is wrong)."""
+from __future__ import annotations
+
+from proto import semantics
+from proto.flags import to_flags
+from proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
+from proto.serial import to_dict
+
+
+def describe(w, z3_model, prop, claim_fn, model=None, version=None) -> dict:
+    c, s, F, R = w.concrete(z3_model)
+    model = model or prop.model
+    version = version or prop.version
+    out = {
+        "property": prop.name,
+        "flags": " ".join(to_flags(c)),
+        "config": to_dict(c),
+        "state": to_dict(s),
+        "block_F": F, "block_R": R,
+        "Q": should_use_flashinfer_cutlass_moe_fp4_allgather(c),
+        "V": should_use_dp_reduce_scatterv(c),
+        "sizes": {"tp": c.tp_size, "ep": c.ep_size, "moe_tp": c.moe_tp_size,
+                  "attn_dp": c.attn_dp_size, "attn_tp": c.attn_tp_size},
+        "upstream": prop.upstream,
+        "python_claim": bool(claim_fn(c, s, F, R)),
+    }
+    if model is not None:
+        out["model"] = model.name
+        out["decoder_F"] = semantics.decoder_fusion(c, s, model)
+        out["decoder_R"] = semantics.decoder_reduce_scatter(c, s, model)
+        out["block_F"] = semantics.block_fusion(c, s, model)
+        out["block_R"] = semantics.block_reduce_scatter(c, s, model)
+    if model is not None and version is not None:
+        out["version"] = version.value
+        out["counts"] = {}
+        for variant in model.variants:
+            n = semantics.sum_counts(c, s, model, variant, version)
+            out["counts"][variant] = {"ep": n.ep, "moe_tp": n.moe_tp}
+            if "variant" not in out and not semantics.exactly_once(c, s, model, variant, version):
+                out["variant"] = variant
+                out["axes"] = axis_story(c, n)
+        out.setdefault("variant", model.variants[0])
+    return out
+
+
+def axis_story(c, n) -> str:
+    """'EP axis (size 4) summed 2 times' for each axis that is not summed exactly once."""
+    parts = []
+    for axis, size, count in (("EP", c.ep_size, n.ep), ("MoE-TP", c.moe_tp_size, n.moe_tp)):
+        if size > 1 and count != 1:
+            what = "never summed (missing reduce)" if count == 0 else f"summed {count} times (double reduce)"
+            parts.append(f"{axis} axis (size {size}) {what}")
+    return "; ".join(parts)

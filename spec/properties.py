@@ -1,0 +1,179 @@
+"""The property table: a name that reads as a claim, one English sentence, the claim, the scope.
+
+Every claim and scope is a Python function in spec.claims or spec.findings over proto's own code;
+spec.check lifts them. Expectation is part of the table: a property either HOLDS (must be proved)
+or is an expected refutation (a known finding, or a historical guard that must be refuted).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Callable
+
+from proto import semantics
+from proto.catalogue import MODELS, SITES
+from proto.predicates import should_use_dp_reduce_scatterv
+from proto.sites import UPSTREAM_ISSUES, Model, Path, Version
+
+from . import claims
+from .findings import FINDINGS
+
+
+class Expect(StrEnum):
+    HOLDS = "holds"
+    REFUTED = "refuted"
+
+
+class Kind(StrEnum):
+    LEMMA = "lemma"
+    DRIFT = "no-drift"
+    REFACTOR = "refactor"
+    ONCE = "exactly-once"
+    FINDING = "finding"
+    HISTORY = "history"
+
+
+@dataclass
+class Property:
+    name: str
+    meaning: str
+    scope: str
+    kind: Kind
+    claim: Callable
+    scopes: tuple = ()
+    expect: Expect = Expect.HOLDS
+    model: Model | None = None
+    version: Version | None = None
+    upstream: str = ""
+    site: object = None
+    fallback: Callable | None = None
+    """REFACTOR: the weaker claim (equal up to the TP-only Q term) tried when equality fails."""
+    targets: tuple = field(default=())
+    """FINDING: the (model, version) pairs searched for a failure inside the region."""
+
+
+def lemmas() -> list[Property]:
+    every = "all valid configurations and forward states"
+    return [
+        Property("q-and-v-exclusive", "The FP4 all-gather (Q) and DP reduce-scatterv (V) never both apply.",
+                 every, Kind.LEMMA, claims.q_and_v_exclusive),
+        Property("f-and-v-exclusive", "Next-layer fusion (F) and the DP reduce-scatterv (V) never both apply.",
+                 every, Kind.LEMMA, claims.f_and_v_exclusive),
+        Property("f-needs-tp-sm90-flashinfer-no-dp-attention",
+                 "F needs tp > 1, no DP attention, not the last layer, SM90/SM100, flashinfer, 1..2048 tokens.",
+                 every, Kind.LEMMA, claims.f_requirements),
+        Property("v-needs-dp-attention-with-ep-equal-dp",
+                 "V needs DP attention with attn_dp > 1, ep == attn_dp and no a2a backend.",
+                 every, Kind.LEMMA, claims.v_requirements),
+        Property("q-needs-fp4-cutlass-and-leaves-no-moe-tp-axis",
+                 "Q needs modelopt_fp4, flashinfer_cutlass, DP attention, ep == tp (so moe_tp == 1).",
+                 every, Kind.LEMMA, claims.q_requirements),
+        Property("helper-skips-on-f-or-r", "Given F or R the helper skips on both paths.",
+                 "all valid configurations, all F, R", Kind.LEMMA, claims.helper_skips_on_f_or_r),
+        Property("sizes-factor", "ep * moe_tp == tp and attn_dp * attn_tp == tp.",
+                 every, Kind.LEMMA, claims.sizes_factor),
+    ]
+
+
+def drift() -> list[Property]:
+    scope = "all valid configurations, all F, R"
+    return [
+        Property("ep-and-tp-paths-differ-only-by-q",
+                 "The helper's TP path skips exactly when its EP path does or Q holds.",
+                 scope, Kind.DRIFT, claims.paths_differ_only_by_q),
+        Property("ep-skip-implies-tp-skip", "Whatever the EP path skips, the TP path skips.",
+                 scope, Kind.DRIFT, claims.ep_skip_implies_tp_skip),
+    ]
+
+
+def refactor() -> list[Property]:
+    out = [Property(f"site-equivalent:{s.name}",
+                    "The helper-based guard equals the legacy guard at da175b96, or differs only by the TP-only Q term.",
+                    "all valid configurations, all F, R", Kind.REFACTOR, claims.guards_equal(s),
+                    model=next(m for m in MODELS if m.name == s.model), site=s,
+                    fallback=claims.guards_equal_but_q(s) if s.path == Path.TP else None)
+           for s in SITES]
+    for path in Path:
+        sites = tuple(s for s in SITES if s.path == path)
+        out.append(Property(f"skip-set-is-union-of-legacy:{path.value}",
+                            f"On the {path.value.upper()} path the helper skips exactly where some legacy "
+                            f"{path.value.upper()} site (of size > 1) skips.",
+                            "all valid configurations, all F, R", Kind.REFACTOR, claims.skip_union(sites, path)))
+    return out
+
+
+def known_regions() -> tuple:
+    return tuple(f.region for f in FINDINGS)
+
+
+def exactly_once() -> list[Property]:
+    out = []
+    for m in MODELS:
+        for v in (Version.HELPER, Version.LEGACY):
+            out.append(Property(f"exactly-once:{m.name}@{v.value}",
+                                "Every partial axis of size > 1 is summed exactly once, outside the known findings.",
+                                "valid configurations with moe_a2a_backend none, all forward states",
+                                Kind.ONCE, claims.exactly_once(m, v),
+                                (claims.in_scope_outside(m, v, known_regions()),), model=m, version=v))
+    return out
+
+
+def findings() -> list[Property]:
+    targets = tuple((m, v) for m in MODELS for v in (Version.HELPER, Version.LEGACY))
+    return [Property(f"finding:{f.name}", f.meaning, "inside the finding's region", Kind.FINDING,
+                     f.region, expect=Expect.REFUTED, upstream=f.upstream, targets=targets)
+            for f in FINDINGS]
+
+
+# --- history: each historical guard must be refuted inside its upstream issue's configuration ---
+
+
+def dp_attention_with_ep(c, s, m, version):
+    """DP attention + EP == attn_dp > 1 without an a2a backend: V holds (#23729, #23431)."""
+    return should_use_dp_reduce_scatterv(c)
+
+
+def reduce_scatter_with_ep(c, s, m, version):
+    """The communicator reduce-scatters (R) with ep > 1, V off: what #23734 guarded the EP path for."""
+    return semantics.block_reduce_scatter(c, s, m) and c.ep_size > 1 and not should_use_dp_reduce_scatterv(c)
+
+
+ISSUE_CLASSES = {
+    Version.PRE_23731: ((dp_attention_with_ep, "#23729"), (reduce_scatter_with_ep, "#23734")),
+    Version.PRE_23734: ((reduce_scatter_with_ep, "#23734"),),
+    Version.PRE_23732: ((dp_attention_with_ep, "#23431"),),
+}
+
+
+def history() -> list[Property]:
+    out, known = [], known_regions()
+    for m in MODELS:
+        for v, classes in ISSUE_CLASSES.items():
+            if v not in m.versions:
+                continue
+            for region, issue in classes:
+                out.append(_history(m, v, region, issue))
+            regions = known + tuple(r for r, _ in classes)
+            out.append(Property(
+                f"exactly-once:{m.name}@{v.value}",
+                "Outside its upstream issues' configurations (and the known findings) the old guard sums once.",
+                "valid configurations with moe_a2a_backend none", Kind.ONCE, claims.exactly_once(m, v),
+                (claims.in_scope_outside(m, v, regions),), model=m, version=v))
+    return out
+
+
+def _history(m: Model, v: Version, region, issue: str) -> Property:
+    """The guard before the fix must fail in its issue's configuration: where the decoder has a
+    LayerCommunicator, whose reduce-scatter(v) then sums as well. Without one (exaone_moe,
+    hunyuan_v3) nothing else sums, so the old guard was right there, and that is proved instead."""
+    absorbed = m.decoder.communicator
+    meaning = (f"The guards before the fix are refuted in the configuration of {issue}." if absorbed else
+               f"No LayerCommunicator: the all-reduce the fix for {issue} removed was the only sum.")
+    return Property(f"history:{m.name}@{v.value}:{issue}", meaning, region.__doc__.strip(), Kind.HISTORY,
+                    claims.exactly_once(m, v), (claims.in_scope_inside(m, v, region),),
+                    expect=Expect.REFUTED if absorbed else Expect.HOLDS,
+                    model=m, version=v, upstream=UPSTREAM_ISSUES.get(v, issue))
+
+
+def all_properties() -> list[Property]:
+    return lemmas() + drift() + refactor() + exactly_once() + findings() + history()
