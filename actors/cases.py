@@ -15,7 +15,10 @@ from proto.sites import Version
 from proto.steps import after_experts
 from proto.validation import violations
 
-from .groups import divisors
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
 
 SWEEP_MODELS = ("qwen3_moe", "minimax_m2", "hunyuan_v3", "bailing_moe_linear", "step3p5", "llama4")
 
@@ -100,7 +103,7 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
                 if not runnable(c, m):
                     continue
                 for s in STATES[name]:
-                    if not semantics.forward_state_valid(c, s):
+                    if not semantics.forward_state_valid(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):
                         continue
                     for variant in m.variants:
                         for version in m.versions:

@@ -14,9 +14,7 @@ import torch.distributed as dist
 
 from proto.sites import Group
 
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+from .cases import divisors
 
 
 def all_layouts(world: int) -> list[tuple[int, ...]]:

@@ -1,0 +1,65 @@
+"""Printing results: the progress bar, the per-row table, the summary table."""
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from proto.communicator import should_allreduce_fusion
+from proto.predicates import should_use_dp_reduce_scatterv as V
+from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+
+console = Console(width=200)
+
+
+def fmt(n) -> str:
+    return "-" if n is None else str(n)
+
+
+def layout(c) -> str:
+    dp = f" dpa{c.attn_dp_size}" if c.enable_dp_attention else ""
+    return f"tp{c.tp_size} ep{c.ep_size} moetp{c.moe_tp_size}{dp}"
+
+
+def state_text(s) -> str:
+    bits = [f"T={s.num_tokens}", s.dp_padding_mode.value]
+    bits += [b for b, on in (("scattered", s.attn_tp_input_scattered), ("last", s.is_last_layer),
+                             ("unfused-norm", not s.next_norm_fused)) if on]
+    return " ".join(bits)
+
+
+def row_table(rows, title: str) -> Table:
+    t = Table(title=title)
+    for col in ("model", "version", "layout", "QVF", "state", "after the sites", "predicted ep,moe_tp",
+                "measured ep,moe_tp", "max err", "impl", "ok"):
+        t.add_column(col)
+    for r in rows:
+        c, s = r.case.config, r.case.state
+        flags = "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", V(c)), ("F", should_allreduce_fusion(c, s))))
+        t.add_row(r.case.model, r.case.version.value, layout(c), flags, state_text(s), r.after,
+                  f"{r.predicted.ep},{r.predicted.moe_tp}", f"{fmt(r.measured.ep)},{fmt(r.measured.moe_tp)}",
+                  f"{r.measured.max_err:.2g}", r.impl, "yes" if r.ok else f"NO {r.problem or 'count mismatch'}")
+    return t
+
+
+def summary_table(rows) -> Table:
+    t = Table(title="conformance: measured sum counts vs proto.semantics.sum_counts")
+    for col in ("world", "model", "version", "rows", "exactly once", "double", "missing", "mismatches"):
+        t.add_column(col, justify="right" if col not in ("model", "version") else "left")
+    groups = Counter()
+    stats = {}
+    for r in rows:
+        key = (r.case.world, r.case.model, r.case.version.value)
+        groups[key] += 1
+        st = stats.setdefault(key, Counter())
+        counts = [n for n in (r.measured.ep, r.measured.moe_tp) if n is not None]
+        st["once"] += all(n == 1 for n in counts)
+        st["double"] += any(n > 1 for n in counts)
+        st["missing"] += any(n == 0 for n in counts)
+        st["bad"] += not r.ok
+    for key in sorted(groups):
+        st = stats[key]
+        t.add_row(str(key[0]), key[1], key[2], str(groups[key]), str(st["once"]), str(st["double"]),
+                  str(st["missing"]), str(st["bad"]))
+    return t

@@ -1,0 +1,128 @@
+"""`python -m actors.run` / `sumonce run`: MoE layers on Ray actors, checked against a
+single-process reference; per-axis sum counts measured and compared with proto's prediction.
+
+    python -m actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
+    python -m actors.run --sweep small
+Exit 0: every row conforms; 1: a mismatch; 2: bad input (before any actor starts); 3: a shard died or hung.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+warnings.filterwarnings("ignore", message=".*NumPy.*")  # NOTE: torch without numpy warns at import
+
+from proto import catalogue, semantics
+from proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
+from proto.sites import Version
+from proto.validation import ConfigError
+
+from .cases import STATES, Case, actors_scope, sweep
+
+
+class UsageError(ValueError):
+    """Bad input: one line naming what is wrong and what is allowed."""
+
+
+def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_flags(p)
+    add_state_flags(p)
+    a = p.add_argument_group("actors")
+    a.add_argument("--world-size", type=int, help="ranks (= --tp-size, which it sets when that is not given)")
+    a.add_argument("--model", default="qwen3_moe", help="a catalogued model")
+    a.add_argument("--variant", help="the MoE forward method (default: every variant)")
+    a.add_argument("--version", help="helper, legacy, pre-23731, ... (default: every version of the model)")
+    a.add_argument("--sweep", help=f"a conformance sweep: {', '.join(STATES)}")
+    a.add_argument("--worlds", default="2,4", help="world sizes of the sweep")
+    a.add_argument("--models", help="comma-separated models of the sweep (default: six)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--timeout", type=float, default=120, help="seconds any call to the shards may take")
+    a.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    a.add_argument("--table", choices=("auto", "rows", "summary"), default="auto")
+    a.add_argument("--inject-fault", help="test hook: kill:RANK or hang:RANK")
+    return p
+
+
+def single_cases(ns, argv) -> list[Case]:
+    if ns.world_size is not None:
+        explicit_tp = any(x.split("=")[0] in ("--tp-size", "--tp", "--tensor-parallel-size") for x in argv)
+        if explicit_tp and ns.tp_size != ns.world_size:
+            raise UsageError(f"--world-size {ns.world_size} differs from --tp-size {ns.tp_size}; "
+                             "the world is one TP group: give one, or equal values")
+        ns.tp_size = ns.world_size
+    m = catalogue.model(ns.model)
+    if ns.architecture == catalogue.model("qwen3_moe").architectures[0] and ns.model != "qwen3_moe":
+        ns.architecture = m.architectures[0]
+    c, s, notes = config_from_namespace(ns)
+    for note in notes:
+        print(f"note: {note}")
+    if not semantics.in_scope(c, m):
+        raise UsageError(f"out of scope: {m.name} needs --moe-a2a-backend none and --architecture in "
+                         f"{', '.join(m.architectures)}")
+    why = actors_scope(c)
+    if why:
+        raise UsageError(f"out of the actors' scope: they need {why}")
+    variants = [ns.variant] if ns.variant else list(m.variants)
+    bad = [v for v in variants if v not in m.variants]
+    if bad:
+        raise UsageError(f"unknown variant {bad[0]!r} of {m.name}; variants: {', '.join(m.variants)}")
+    return [Case(m.name, v, ver, c, s, ns.seed) for v in variants for ver in versions(ns, m)]
+
+
+def versions(ns, m) -> list[Version]:
+    if not ns.version:
+        return list(m.versions)
+    try:
+        v = Version(ns.version)
+    except ValueError:
+        raise UsageError(f"unknown version {ns.version!r}; versions: "
+                         f"{', '.join(x.value for x in Version)}") from None
+    return [v]
+
+
+def sweep_cases(ns) -> list[Case]:
+    try:
+        worlds = tuple(int(w) for w in ns.worlds.split(","))
+    except ValueError:
+        raise UsageError(f"--worlds {ns.worlds!r}: comma-separated integers, e.g. 2,4") from None
+    models = tuple(ns.models.split(",")) if ns.models else None
+    for name in models or ():
+        catalogue.model(name)
+    cases = sweep(ns.sweep, worlds, models) if models else sweep(ns.sweep, worlds)
+    return [Case(k.model, k.variant, k.version, k.config, k.state, ns.seed) for k in cases]
+
+
+def parse_fault(text):
+    if not text:
+        return None
+    kind, _, rank = text.partition(":")
+    if kind not in ("kill", "hang") or not rank.isdigit():
+        raise UsageError(f"--inject-fault {text!r}: kill:RANK or hang:RANK")
+    return kind, int(rank)
+
+
+def parse(argv: list[str]):
+    ns = build_parser().parse_args(argv)
+    try:
+        cases = sweep_cases(ns) if ns.sweep else single_cases(ns, argv)
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    return ns, cases, parse_fault(ns.inject_fault)
+
+
+def main(argv: list[str]) -> int:
+    from .cluster import quiet
+    quiet()
+    try:
+        ns, cases, fault = parse(argv)
+    except (FlagError, ConfigError, UsageError) as e:
+        print(f"sumonce run: {e}", file=sys.stderr)
+        return 2
+    from .execute_sweep import execute
+    return execute(ns, cases, fault)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
