@@ -73,8 +73,11 @@ class Translator:
         if isinstance(e, ast.Constant) and type(e.value) is int:
             return z3.IntVal(e.value)
         if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == "self":
-            if e.attr in self.sizes:
+            if self.sizes.get(e.attr):
                 return self.size(self.sizes[e.attr])
+            if e.attr.endswith("_size"):
+                raise NotUnderstood(f"self.{e.attr} is not assigned from a parallel-state getter in this class",
+                                    e.lineno)
         if isinstance(e, ast.Attribute) and e.attr in PARALLEL_FIELDS and self._is_parallel(e.value):
             return self.size(PARALLEL_FIELDS[e.attr])
         if call_name(e) in SIZE_GETTERS and not e.args:

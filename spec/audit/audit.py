@@ -34,11 +34,11 @@ class Report:
     seconds: float = 0.0
 
 
-def class_sizes(tree: ast.Module) -> dict[str, dict]:
+def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
     """Per class: self.<attr> -> the group its size is (tp, ep, moe_tp), or None where the
     attribute is assigned from something other than a parallel-state getter."""
     out = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in wanted):
         sizes: dict = {}
         for n in ast.walk(cls):
             if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
@@ -82,10 +82,11 @@ def _audit_file(w, rep: Report, rel: str, body: str):
     except SyntaxError as e:
         rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
         return
-    raw = [s for s in sites_in(tree) if s.after_experts]
+    raw = [s for s in sites_in(tree, body) if s.after_experts]
     if not raw:
         return
-    sizes, archs = class_sizes(tree), architectures_of(tree)
+    sizes = class_sizes(tree, {s.cls.split(".")[-1] for s in raw})
+    archs = architectures_of(tree)
     found, cat = decoder_of(tree), catalogued(stem, archs)
     entry = {"model": stem, "decoder": found.__dict__ | {"block_F": found.block_F.value}}
     if cat is not None:

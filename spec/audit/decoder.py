@@ -21,15 +21,16 @@ def _passes(call: ast.Call, name: str) -> ast.expr | None:
 def _decoder_classes(tree: ast.Module) -> list[ast.ClassDef]:
     """Classes that own a LayerCommunicator or are named as decoder layers."""
     out = []
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
-        if "DecoderLayer" in cls.name or any(call_name(n) == "LayerCommunicator" for n in ast.walk(cls)):
-            out.append(cls)
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        calls = [n for n in ast.walk(cls) if isinstance(n, ast.Call)]
+        if "DecoderLayer" in cls.name or any(call_name(n) == "LayerCommunicator" for n in calls):
+            out.append((cls, calls))
     return out
 
 
 def decoder_of(tree: ast.Module) -> Decoder:
-    calls = [n for cls in _decoder_classes(tree) for n in ast.walk(cls)
-             if isinstance(n, ast.Call) and call_name(n) != HELPER]
+    classes = _decoder_classes(tree)
+    calls = [n for _cls, cs in classes for n in cs if call_name(n) != HELPER]
     comms = [c for c in calls if call_name(c) == "LayerCommunicator"]
     allow = any(isinstance(v, ast.Constant) and v.value is True
                 for c in comms for v in [_passes(c, "allow_reduce_scatter")] if v is not None)
@@ -41,7 +42,8 @@ def decoder_of(tree: ast.Module) -> Decoder:
     else:
         block_F = BlockFlag.COMPUTED
     marks = any(isinstance(t, ast.Attribute) and t.attr == "_sglang_needs_allreduce_fusion"
-                for n in ast.walk(tree) if isinstance(n, ast.Assign) for t in n.targets)
+                for cls, _cs in classes for n in ast.walk(cls) if isinstance(n, ast.Assign)
+                for t in n.targets)
     return Decoder(
         communicator=bool(comms),
         allow_reduce_scatter=allow,

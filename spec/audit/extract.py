@@ -153,16 +153,22 @@ def _inside(node, outer) -> bool:
     return any(x is node for x in ast.walk(outer))
 
 
-def sites_in(tree: ast.Module) -> list[RawSite]:
+def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
     """Every all-reduce call in the methods (and functions) of a module."""
-    out = []
+    lines, out = text.splitlines(), []
     for cls, fn in _functions(tree):
+        if lines and not _mentions_all_reduce(lines[fn.lineno - 1:fn.end_lineno]):
+            continue
         found = _Walker(cls, fn).run()
-        experts = _calls_experts(fn)
+        experts = bool(found) and _calls_experts(fn)
         for s in found:
             s.after_experts = experts or s.group != "tp" or _mentions_helper(s)
         out += found
     return out
+
+
+def _mentions_all_reduce(lines: list[str]) -> bool:
+    return any(name in line for line in lines for name in ALL_REDUCES)
 
 
 def _mentions_helper(s: RawSite) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from spec.solve import Status, check
+from .witness import Unknown, find, flags
 
 from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
 from .extract import F_NAME, HELPER, R_NAME, Binding
@@ -134,20 +134,20 @@ def _check_one(w, rel, defs, name, _unused, proto_formula, bound=None):
         rel.checks.append({"name": name, "verdict": "not understood", "detail": str(e),
                            "line": defs[name].lineno})
         return None
-    verdict = check(formula == proto_formula, w.valid())
     entry = {"name": name, "line": defs[name].lineno, "opaque": sorted(set(tr.opaque))}
-    if verdict.status == Status.PROVED:
+    try:
+        m = find(w, formula != proto_formula, w.valid())
+    except Unknown as e:
+        m, entry["verdict"], entry["detail"] = None, "not understood", f"solver: {e}"
+    if m is None and "verdict" not in entry:
         entry.update(verdict="equivalent", detail="equivalent to proto's")
-    elif verdict.status == Status.REFUTED:
-        c, _s, F, R = w.concrete(verdict.model)
-        from proto.flags import to_flags
-        here = z3.is_true(verdict.model.eval(formula, model_completion=True))
-        entry.update(verdict="differs", witness=" ".join(to_flags(c)) or "(defaults)",
-                     detail=f"differs from proto's at {' '.join(to_flags(c)) or 'defaults'}"
-                            f" (F={F}, R={R}): release says {here}, proto {not here}")
+    elif m is not None:
+        here = z3.is_true(m.eval(formula, model_completion=True))
+        _c, _s, F, R = w.concrete(m)
+        entry.update(verdict="differs", witness=flags(w, m),
+                     detail=f"differs from proto's at {flags(w, m)} (F={F}, R={R}): "
+                            f"release says {here}, proto {not here}")
         if tr.opaque:
             entry["detail"] += f"; reads what proto has no word for: {', '.join(sorted(set(tr.opaque)))}"
-    else:
-        entry.update(verdict="not understood", detail=f"solver: {verdict.reason}")
     rel.checks.append(entry)
     return formula

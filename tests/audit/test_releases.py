@@ -1,0 +1,86 @@
+"""Against real wheels from the registry. Expectations are derived from the wheel's own text
+(which files call the helper, how often) and from proto's catalogue, never typed in as a table."""
+import re
+import zipfile
+
+import pytest
+
+from proto import catalogue
+from spec.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
+from spec.audit.source import fetch
+
+pytestmark = pytest.mark.sglang
+GUARD = re.compile(r"if self\.(tp|ep)_size > 1 and not should_skip_post_experts_all_reduce\(")
+
+
+def helper_guards_in_wheel(version):
+    """(file stem, count) of `if self.X_size > 1 and not helper(` guards, read from the wheel."""
+    with zipfile.ZipFile(fetch(version)) as z:
+        out = {}
+        for n in z.namelist():
+            if n.startswith("sglang/srt/models/") and n.endswith(".py"):
+                k = len(GUARD.findall(z.read(n).decode("utf-8-sig")))
+                if k:
+                    out[n.rsplit("/", 1)[-1][:-3]] = k
+        return out
+
+
+def test_0_5_11_helper_sites_are_the_catalogue(release_reports):
+    rep = release_reports["0.5.11"]
+    helper = [v for v in rep.sites if v.verdict == HELPER]
+    from collections import Counter
+    assert Counter(v.model for v in helper) == Counter(helper_guards_in_wheel("0.5.11"))
+    assert len(helper) == len(catalogue.SITES) == 22
+    assert len({v.model for v in helper}) == len(catalogue.MODELS) == 15
+    assert rep.release.form.startswith("three-argument")
+    assert all(c["verdict"] == "equivalent" for c in rep.release.checks)
+
+
+def test_0_5_11_decoder_facts_match_catalogue(release_reports):
+    rep = release_reports["0.5.11"]
+    cat = [d for d in rep.decoders if "catalogued_as" in d]
+    assert len(cat) == 15 and all(d["mismatches"] == [] for d in cat)
+
+
+def test_0_5_11_flags_passed_as_catalogued(release_reports):
+    rep = release_reports["0.5.11"]
+    for site in catalogue.SITES:
+        if site.level.value != "block":
+            continue
+        want = " and ".join(f for f, has in (("R", site.receives_R), ("F", site.receives_F)) if has)
+        method = site.method
+        got = [v for v in rep.sites if v.method == method and v.path == site.path.value]
+        assert got and all(v.detail.startswith(f"passes {want}" if want else "passes neither") for v in got), method
+
+
+def test_0_5_10_has_no_v_and_no_helper(release_reports):
+    rep = release_reports["0.5.10.post1"]
+    checks = {c["name"]: c["verdict"] for c in rep.release.checks}
+    assert checks["should_use_dp_reduce_scatterv"] == "absent"
+    assert rep.release.form == "none" and not any(v.verdict == HELPER for v in rep.sites)
+    assert all("V = False" in v.detail for v in rep.sites if v.verdict in (EQUIVALENT, DIFFERS))
+
+
+def test_0_5_10_qwen3_ep_guard_lacks_not_r(release_reports):
+    """Before #23734 the qwen3_moe EP all-reduce ran on top of the reduce-scatter."""
+    ep = [v for v in release_reports["0.5.10.post1"].sites if v.model == "qwen3_moe" and v.path == "ep"]
+    assert len(ep) == 1 and ep[0].verdict == DIFFERS
+    assert "EP axis" in ep[0].detail and "summed twice" in ep[0].detail and "R=True" in ep[0].detail
+
+
+def test_0_5_23_context_form_and_v_changed(release_reports):
+    rep = release_reports["0.5.23"]
+    assert rep.release.form == "one-argument context form"
+    checks = {c["name"]: c for c in rep.release.checks}
+    assert checks["should_use_flashinfer_cutlass_moe_fp4_allgather"]["verdict"] == "equivalent"
+    assert checks["should_use_dp_reduce_scatterv"]["verdict"] == "differs"
+    assert "get_forward().mlp_reduce_scatter" in checks["should_skip_post_experts_all_reduce"]["detail"]
+    assert not any(v.verdict == EQUIVALENT for v in rep.sites if "context" in v.detail)
+
+
+def test_compare_lists_the_helper_migration(release_reports):
+    from spec.audit.report import compare
+    changes = compare(release_reports["0.5.10.post1"], release_reports["0.5.11"])
+    moved = {(c["model"], c["method"]) for c in changes if c["after"] == HELPER}
+    assert ("qwen3_moe", "Qwen3MoeSparseMoeBlock.forward_normal") in moved
+    assert all(v.verdict != NOT_UNDERSTOOD or v.detail for r in release_reports.values() for v in r.sites)
