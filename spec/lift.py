@@ -218,9 +218,9 @@ class Lifter:
             return env[e.id]
         if e.id in fr.fn.__globals__:
             return fr.fn.__globals__[e.id]
-        closure = inspect.getclosurevars(fr.fn).nonlocals
-        if e.id in closure:
-            return closure[e.id]
+        code, cells = fr.fn.__code__, fr.fn.__closure__ or ()
+        if e.id in code.co_freevars:
+            return cells[code.co_freevars.index(e.id)].cell_contents
         if hasattr(builtins, e.id):
             return getattr(builtins, e.id)
         raise LiftError(f"{fr.where(e)}: unknown name {e.id!r}")

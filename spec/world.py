@@ -9,8 +9,13 @@ import z3
 from proto import ForwardState, ServerConfig, semantics, validation
 
 from .lift import Lifter
-from .solve import Session
+from . import solve
+from .solve import Session, Status
 from .symbolic import SymRecord
+
+
+# A check first tries the incremental session for this long, then a fresh solver.
+SESSION_MS = 250
 
 
 class World:
@@ -41,7 +46,14 @@ class World:
         if len(sides) > self._sides:
             self._session.add_base(sides[self._sides:])
             self._sides = len(sides)
-        return self._session.check(claim, assumptions, timeout_ms)
+        verdict = self._session.check(claim, assumptions, min(SESSION_MS, timeout_ms))
+        if verdict.status != Status.UNKNOWN:
+            return verdict
+        # NOTE: the incremental solver skips z3's preprocessing tactics, which some nonlinear size
+        # constraints need; a fresh solver gets them. Unknown only if that fails too.
+        fresh = solve.check(claim, self.valid() + assumptions, timeout_ms)
+        fresh.seconds += verdict.seconds
+        return fresh
 
     def concrete(self, model: z3.ModelRef) -> tuple[ServerConfig, ForwardState, bool, bool]:
         """The configuration, state and flags at a model's point."""
