@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from proto import catalogue
 
-from .atoms import SIZE_GETTERS
+from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .decoder import architectures_of, decoder_of, mismatches
 from .effect import build_model, effect
 from .extract import ALL_REDUCES, sites_in
@@ -46,11 +46,22 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
             t = n.targets[0]
             if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
                     and t.attr.endswith("_size"):
-                v = n.value
-                kind = SIZE_GETTERS.get(v.func.id) if isinstance(v, ast.Call) and isinstance(v.func, ast.Name) else None
+                kind = _size_kind(n.value)
                 sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
         out[cls.name] = sizes
     return out
+
+
+def _size_kind(v: ast.expr):
+    """tp/ep/moe_tp for a parallel-state getter or get_parallel().<field>; None otherwise."""
+    if isinstance(v, ast.Call) and isinstance(v.func, ast.Name):
+        return SIZE_GETTERS.get(v.func.id)
+    if isinstance(v, ast.Attribute) and v.attr in PARALLEL_FIELDS:
+        base = v.value
+        if (isinstance(base, ast.Call) and ast.unparse(base.func) == "get_parallel") or \
+                (isinstance(base, ast.Name) and base.id == "parallel"):
+            return PARALLEL_FIELDS[v.attr]
+    return None
 
 
 def catalogued(stem: str, archs: tuple[str, ...]):
