@@ -10,7 +10,7 @@ import torch
 from proto import catalogue, semantics
 from proto.communicator import scatters_hidden_states
 from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
-from proto.sites import Group, Level
+from proto.sites import GROUP_AXES, Group, Level
 from proto.steps import After, after_experts, next_layer_group
 
 from . import tokens as tk
@@ -18,8 +18,11 @@ from .fused import allreduce_residual_rmsnorm
 from .layer import SHARED_EXPERT_MODELS, fake_fp4, make_tokens, shard_output
 
 
-def entry(step, src, ids, values):
-    return {"step": step, "src": src, "ids": ids.cpu(), "values": values.detach().cpu()}
+def entry(step, src, ids, values, group=None):
+    """`group`: the group the shard used (only to name, among sums the numbers cannot tell apart,
+    the one that ran: e.g. an EP and a MoE-TP sum of the same size over an already-full tensor)."""
+    axes = tuple(a.value for a in GROUP_AXES[group]) if group else ()
+    return {"step": step, "src": src, "ids": ids.cpu(), "values": values.detach().cpu(), "axes": axes}
 
 
 def dp_gather(comm, x, c, s, dev):
@@ -109,7 +112,7 @@ def run_layer(comm, case, weights, sw, dev) -> dict:
     if Q:
         out, src = fp4_combine(comm, c, s, out)
         ids = gids[src.to(dev)]
-        trace.append(entry("FP4 combine reduce-scatterv", src, ids, out))
+        trace.append(entry("FP4 combine reduce-scatterv", src, ids, out, Group.TP))
     out, ids = run_sites(comm, c, s, m, case, out, ids, trace, rows_differ=Q)
     return run_after(comm, c, s, m, out, ids, trace, Q, dp_starts, res_d, weights, dev)
 
@@ -122,7 +125,7 @@ def run_sites(comm, c, s, m, case, out, ids, trace, rows_differ):
         if site.guard(case.version)(c, *flags):
             out = padded_all_reduce(comm, out.clone(), site.group, site.name, rows_differ)
             trace.append(entry(f"site {site.name} ({site.group.value})",
-                               torch.arange(out.shape[0]), ids, out))
+                               torch.arange(out.shape[0]), ids, out, site.group))
     return out, ids
 
 
@@ -134,13 +137,13 @@ def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, wei
         res_out, normed, impl = allreduce_residual_rmsnorm(
             comm, out.clone(), res_d, weights.norm.to(dev), kind, after.value,
             fused=after == After.NEXT_LAYER_FUSED)
-        trace.append(entry(f"{after.value} ({kind.value})", torch.arange(n), ids, res_out - res_d))
+        trace.append(entry(f"{after.value} ({kind.value})", torch.arange(n), ids, res_out - res_d, kind))
     elif after == After.REDUCE_SCATTER:
         out, ids2, src = reduce_scatter_rows(comm, out, ids, rows_differ)
-        trace.append(entry(f"{after.value} (tp)", src, ids2, out))
+        trace.append(entry(f"{after.value} (tp)", src, ids2, out, Group.TP))
     elif after == After.REDUCE_SCATTERV:
         out, src = dp_reduce_scatterv(comm, out, c, s, dp_starts)
-        trace.append(entry(f"{after.value} (tp)", src, ids[src.to(dev)], out))
+        trace.append(entry(f"{after.value} (tp)", src, ids[src.to(dev)], out, Group.TP))
     elif dp_starts is not None:
         # NOTE: DP scatter, or a decoder with no communicator under DP attention: this rank's
         # tokens are taken back without any sum.

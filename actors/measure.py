@@ -23,6 +23,7 @@ class Measured:
     steps: list = field(default_factory=list)   # (step name, axes it summed)
     max_err: float = 0.0      # final output vs the reference's exactly-once output
     problem: str | None = None
+    tie_broken: int = 0       # steps the numbers alone could not attribute to one axis
 
 
 def coords(r: int, moe_tp: int) -> dict:
@@ -72,6 +73,11 @@ def measure(case, traces: list[list[dict]], ref) -> Measured:
     for k in range(1, len(traces[0])):
         prev, cur = [t[k - 1]["values"] for t in traces], [t[k] for t in traces]
         hits = [ax for ax in cands if explains(prev, cur, ax, world, moe_tp)]
+        used = tuple(a for a in cur[0].get("axes", ()) if a in live)
+        if len(hits) > 1 and used in hits:
+            # NOTE: the numbers cannot tell these sums apart (a tensor already summed over both
+            # axes, groups of one size); the shard's own group names which ran.
+            hits, out.tie_broken = [used], out.tie_broken + 1
         if len(hits) != 1:
             what = "no" if not hits else "several"
             out.problem = out.problem or f"step {names[0][k]!r}: {what} candidate sums explain the output"
