@@ -26,8 +26,21 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def shadowed_proto() -> str | None:
+    """A one-line error if another distribution's `proto` package (proto-plus) hides ours."""
+    import proto
+    if hasattr(proto, "ServerConfig"):
+        return None
+    return (f"the package `proto` at {getattr(proto, '__file__', '?')} is not sumonce's (proto-plus, "
+            "pulled in by ray[default], installs one); run `pip uninstall proto-plus`")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    problem = shadowed_proto()
+    if problem:
+        print(f"sumonce: {problem}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
