@@ -60,6 +60,8 @@ def normed_problem(results, ref) -> str | None:
 def run_cases(cases, batch: int = 24, deadline_s: float = 120, use_gpu: bool = False,
               fault: tuple | None = None, on_rows=None) -> list[Row]:
     """Every case, grouped by world size: one shard set (and its process groups) per world."""
+    # NOTE: the driver's reference is tiny; torch's thread pool on a few shared cores makes it ~100x slower.
+    torch.set_num_threads(1)
     rows, weights = [], {}
     cases = sorted(cases, key=lambda k: k.world)
     for world, group in groupby(cases, key=lambda k: k.world):
