@@ -6,11 +6,12 @@ collective sums (shared/SGLANG_FACTS.md, "What absorbs a skipped all-reduce"):
 
   experts call   Q: the FP4 all-gather's combine reduce-scatters over TP        -> both axes
   sites          each site whose guard runs: its group's axes (TP: both)
-  after          F and the decoder fuses: next layer's fused all-reduce         -> EP if ep > 1,
+  after          one step, after_experts (what actors/ executes):
+                 F and the decoder fuses: next layer's fused all-reduce         -> EP if ep > 1,
                                                                                    else MoE-TP;
                                        unfused fallback                        -> MoE-TP
                  else, with a communicator: reduce-scatterv (V, scatter mode)
-                                         or reduce-scatter (R)                 -> both axes, once
+                                         or else reduce-scatter (R)            -> both axes, once
 
 Scope: moe_a2a_backend "none" (the standard dispatcher). Under an a2a backend the dispatcher's own
 combine sums the EP axis, and that is outside the facts this spec is pinned to.
@@ -20,11 +21,22 @@ NOTE: written in the subset spec/ lifts (loops over concrete tuples, if, int acc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .communicator import scatters_hidden_states, should_allreduce_fusion, use_reduce_scatter
 from .config import ForwardState, MoeA2ABackend, ServerConfig
 from .predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
 from .sites import BlockFlag, Group, Level, Model, Version
+
+
+class After(StrEnum):
+    """The decoder's step after the MoE block (what an executor runs, what sum_counts counts)."""
+    NEXT_LAYER_FUSED = "next-layer fused all-reduce + residual + RMSNorm"
+    NEXT_LAYER_UNFUSED = "next-layer unfused all-reduce fallback + residual + RMSNorm"
+    REDUCE_SCATTERV = "DP-attention reduce-scatterv"
+    REDUCE_SCATTER = "communicator reduce-scatter"
+    DP_SCATTER = "DP-attention scatter (no sum)"
+    NONE = "none"
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,33 @@ def block_reduce_scatter(c: ServerConfig, s: ForwardState, m: Model) -> bool:
     return m.decoder.passes_R and decoder_reduce_scatter(c, s, m)
 
 
+def after_experts(c: ServerConfig, s: ForwardState, m: Model) -> After:
+    """The step after the sites. F hands the output to the next layer (postprocess is skipped);
+    else the communicator's _scatter_hidden_states prefers the reduce-scatterv (V) to the
+    reduce-scatter (R); R for its other reasons reduce-scatters at the next layer's input."""
+    if decoder_fusion(c, s, m) and m.decoder.fuses_next_layer:
+        if s.next_norm_fused:
+            return After.NEXT_LAYER_FUSED
+        return After.NEXT_LAYER_UNFUSED
+    if not m.decoder.communicator:
+        return After.NONE
+    if scatters_hidden_states(c) and should_use_dp_reduce_scatterv(c):
+        return After.REDUCE_SCATTERV
+    if decoder_reduce_scatter(c, s, m):
+        return After.REDUCE_SCATTER
+    if scatters_hidden_states(c):
+        return After.DP_SCATTER
+    return After.NONE
+
+
+def next_layer_group(c: ServerConfig, after: After) -> Group:
+    """The one group the next layer's all-reduce sums over: the fused kernel the EP group when
+    ep > 1, else the MoE-TP group; the unfused fallback the MoE-TP group."""
+    if after == After.NEXT_LAYER_FUSED and c.ep_size > 1:
+        return Group.EP
+    return Group.MOE_TP
+
+
 def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> SumCounts:
     """How many times the EP and MoE-TP axes are summed in one layer of model `m`."""
     F, R = decoder_fusion(c, s, m), decoder_reduce_scatter(c, s, m)
@@ -85,14 +124,14 @@ def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version
             ep = ep + 1
         if runs and site.group != Group.EP:
             moe_tp = moe_tp + 1
-    if F and m.decoder.fuses_next_layer:
-        if s.next_norm_fused and c.ep_size > 1:
+    after = after_experts(c, s, m)
+    if after == After.NEXT_LAYER_FUSED or after == After.NEXT_LAYER_UNFUSED:
+        if next_layer_group(c, after) == Group.EP:
             ep = ep + 1
         else:
             moe_tp = moe_tp + 1
-    elif m.decoder.communicator:
-        if (scatters_hidden_states(c) and should_use_dp_reduce_scatterv(c)) or R:
-            ep, moe_tp = ep + 1, moe_tp + 1
+    if after == After.REDUCE_SCATTERV or after == After.REDUCE_SCATTER:
+        ep, moe_tp = ep + 1, moe_tp + 1
     return SumCounts(ep, moe_tp)
 
 
