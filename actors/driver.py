@@ -115,7 +115,7 @@ class ShardSet:
         late = [r for r, (n, _) in enumerate(prog) if n < top] or [refs.index(p) for p in pending]
         name = next((cur for n, cur in prog if n == top and cur), "a collective")
         return (f"rank {', '.join(map(str, late))} did not reach {name} within {deadline_s:.0f} s during "
-                f"{what}" + (f" (ranks {', '.join(map(str, waiting))} wait in it)" if waiting else ""))
+                f"{what}" + (f" (waiting in it: rank {', '.join(map(str, waiting))})" if waiting else ""))
 
     def stop(self) -> None:
         for a in self.actors:

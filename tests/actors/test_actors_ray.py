@@ -1,5 +1,7 @@
 """The shards on a real (local, shared) Ray cluster: the layer against the reference, the
 conformance sweep, faults, bad input."""
+import time
+
 import pytest
 
 from actors.cases import Case, sweep
@@ -45,19 +47,30 @@ def test_small_conformance_sweep_every_row(ray_cluster):
     assert sum(r.measured.tie_broken > 0 for r in rows) < len(rows) // 4
 
 
+def released(ray, wait_s=60) -> bool:
+    """Every CPU of the cluster free again (removal is asynchronous: poll, up to wait_s)."""
+    end = time.time() + wait_s
+    while time.time() < end:
+        if ray.available_resources().get("CPU", 0) == ray.cluster_resources().get("CPU"):
+            return True
+        time.sleep(0.5)
+    return False
+
+
 def test_a_killed_actor_is_named(ray_cluster, capsys):
     code = main(["--sweep", "small", "--worlds", "2", "--models", "qwen3_moe",
                  "--inject-fault", "kill:1", "--timeout", "60"])
     err = capsys.readouterr().err
     assert code == 3 and "rank 1 died" in err, err
-    assert ray_cluster.available_resources().get("CPU", 0) == 4  # placement group and actors gone
+    assert released(ray_cluster)  # placement group and actors gone
 
 
 def test_a_hanging_rank_is_named(ray_cluster, capsys):
     code = main(["--tp-size", "2", "--ep-size", "2", "--gpu-arch", "cpu", "--version", "helper",
                  "--inject-fault", "hang:1", "--timeout", "8"])
     err = capsys.readouterr().err
-    assert code == 3 and "rank 1 did not reach" in err and "rank 0" in err, err
+    assert code == 3 and "rank 1 did not reach" in err and "waiting in it: rank 0)" in err, err
+    assert released(ray_cluster)
 
 
 def test_world_the_cluster_cannot_place(ray_cluster, capsys):
