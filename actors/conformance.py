@@ -39,7 +39,10 @@ def check(case, results: list[dict], weights) -> Row:
     problem = got.problem
     sizes = {"ep": c.ep_size, "moe_tp": c.moe_tp_size}
     once = all(getattr(got, a) == 1 for a, n in sizes.items() if n > 1)
-    if problem is None and once != (got.max_err <= tolerance(ref)):
+    close = got.max_err <= tolerance(ref)
+    # NOTE: a sum the numbers could not see (e.g. an idle DP rank adding only padding) leaves the
+    # output right although it ran; only a tie-broken step may explain "not once, yet close".
+    if problem is None and (once and not close or not once and close and not got.tie_broken):
         problem = f"counts say exactly-once={once} but the output error is {got.max_err:.3g}"
     if problem is None and once:
         problem = normed_problem(results, ref)
