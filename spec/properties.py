@@ -111,9 +111,9 @@ def known_regions() -> tuple:
     return tuple(f.region for f in FINDINGS) if KNOWN["on"] else ()
 
 
-def exactly_once() -> list[Property]:
+def exactly_once(models=MODELS) -> list[Property]:
     out = []
-    for m in MODELS:
+    for m in models:
         for v in (Version.HELPER, Version.LEGACY):
             out.append(Property(f"exactly-once:{m.name}@{v.value}",
                                 "Every partial axis of size > 1 is summed exactly once, outside the known findings.",
