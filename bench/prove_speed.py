@@ -1,0 +1,115 @@
+"""How fast is `sumonce prove`, and z3 against brute-force truth tables (the PR's own method).
+
+1. Wall time of `sumonce prove` as a user runs it (start-up included): median of RUNS runs.
+2. The refactor-equivalence and no-drift claims (22 sites + 2), checked side by side in this run
+   (a) by z3 with tp, dp, ep bounded at B, and (b) by enumerating every valid configuration with
+   tp, dp, ep <= B and every value of the other settings these claims read, and F, R. Enumeration
+   stops at CAP seconds; its total is then extrapolated from its rate (marked '~').
+
+usage: python bench/prove_speed.py [--runs 5] [--cap 30] [--bounds 8 64 512]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from proto import ServerConfig, validation
+from proto.catalogue import SITES
+from proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
+from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from proto.sites import Version
+from spec import claims
+from spec.check import run_property
+from spec.properties import drift, refactor
+from spec.world import World
+
+
+def prove_wall(runs: int) -> list[float]:
+    exe = str(Path(sys.executable).with_name("sumonce"))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([exe, "prove"], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def z3_bounded(bound: int) -> tuple[float, bool]:
+    start = time.perf_counter()
+    w = World()
+    w.rules["bound"] = w.c.tp_size <= bound
+    w.rules["bound_dp"] = w.c.dp_size <= bound
+    w.rules["bound_ep"] = w.c.ep_size <= bound
+    ok = all(run_property(w, p, 60_000).passed for p in refactor() + drift())
+    return time.perf_counter() - start, ok
+
+
+def space(bound: int):
+    sizes = range(1, bound + 1)
+    return itertools.product(sizes, sizes, sizes, (False, True), tuple(MoeA2ABackend),
+                             (MoeRunnerBackend.AUTO, MoeRunnerBackend.FLASHINFER_CUTLASS),
+                             (Quantization.NONE, Quantization.MODELOPT_FP4), (False, True))
+
+
+def space_size(bound: int) -> int:
+    return bound ** 3 * 2 * len(MoeA2ABackend) * 2 * 2 * 2
+
+
+CHECKS = [(claims.guards_equal(s), claims.guards_equal_but_q(s)) for s in SITES]
+
+
+def brute(bound: int, cap: float) -> dict:
+    start, points, valid = time.perf_counter(), 0, 0
+    for tp, dp, ep, dpa, a2a, runner, quant, dis in space(bound):
+        points += 1
+        c = ServerConfig(tp_size=tp, dp_size=dp, ep_size=ep, enable_dp_attention=dpa, moe_a2a_backend=a2a,
+                         moe_runner_backend=runner, quantization=quant,
+                         disable_flashinfer_cutlass_moe_fp4_allgather=dis)
+        if validation.violations(c):
+            continue
+        valid += 1
+        for F, R in itertools.product((False, True), repeat=2):
+            for exact, up_to_q in CHECKS:
+                assert exact(c, None, F, R) or up_to_q(c, None, F, R)
+            assert claims.paths_differ_only_by_q(c, None, F, R) and claims.ep_skip_implies_tp_skip(c, None, F, R)
+        if time.perf_counter() - start > cap:
+            rate = points / (time.perf_counter() - start)
+            return {"points": points, "of": space_size(bound), "seconds": space_size(bound) / rate,
+                    "estimated": True}
+    return {"points": points, "valid": valid, "of": space_size(bound),
+            "seconds": time.perf_counter() - start, "estimated": False}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--cap", type=float, default=30.0, help="seconds of enumeration before extrapolating")
+    p.add_argument("--bounds", type=int, nargs="+", default=[8, 64, 512])
+    p.add_argument("--json", help="also write the numbers here")
+    args = p.parse_args(argv)
+    walls = prove_wall(args.runs)
+    print(f"sumonce prove (start-up included): median {statistics.median(walls):.2f} s over {len(walls)} runs "
+          f"(min {min(walls):.2f}, max {max(walls):.2f})")
+    rows = []
+    print(f"\n{'bound':>6} {'z3 (s)':>8} {'brute force (s)':>18} {'points':>16} {'ratio':>10}")
+    for bound in args.bounds:
+        z3_s, ok = z3_bounded(bound)
+        b = brute(bound, args.cap)
+        mark = "~" if b["estimated"] else " "
+        ratio = b["seconds"] / z3_s
+        print(f"{bound:>6} {z3_s:>8.2f} {mark}{b['seconds']:>17.1f} {b['of']:>16,} {ratio:>9.0f}x"
+              + ("" if ok else "  (z3: a property failed!)"))
+        rows.append({"bound": bound, "z3_seconds": z3_s, "z3_ok": ok, **{f"brute_{k}": v for k, v in b.items()}})
+    if args.json:
+        Path(args.json).write_text(json.dumps({"prove_wall": walls, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
