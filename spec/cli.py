@@ -55,7 +55,7 @@ def as_json(r: Result) -> dict:
 def print_table(results: list[Result], wall: float) -> None:
     from rich.console import Console
     from rich.table import Table
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
     table = Table(title=f"sumonce prove: {len(results)} properties", show_lines=False)
     for col in ("property", "kind", "verdict", "time", "detail"):
         table.add_column(col, overflow="fold")
@@ -64,37 +64,38 @@ def print_table(results: list[Result], wall: float) -> None:
         table.add_row(r.prop.name, r.prop.kind.value, f"[{style}]{verdict_text(r)}[/]",
                       f"{r.seconds * 1000:.0f} ms", r.detail)
     console.print(table)
+    console.file.flush()
     for r in results:
         if r.counterexample:
-            print_counterexample(console, r)
+            print_counterexample(r)
     failed = [r for r in results if not r.passed]
     tally = {}
     for r in results:
         tally[r.status.value] = tally.get(r.status.value, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
-    console.print(f"\n{summary}; {len(failed)} not as expected; {wall:.2f} s")
+    print(f"\n{summary}; {len(failed)} not as expected; {wall:.2f} s")
 
 
-def print_counterexample(console, r: Result) -> None:
+def print_counterexample(r: Result) -> None:
+    """Plain lines (fast, and the same on a terminal, in a log and under grep)."""
     cx = r.counterexample
-    console.print(f"\n[bold]{r.prop.name}[/] ({verdict_text(r)}): {r.prop.meaning}")
+    lines = [f"\n{r.prop.name} ({verdict_text(r)}): {r.prop.meaning}"]
     if cx.get("model"):
-        console.print(f"  model      {cx['model']}  {cx.get('variant', '')}  guards@{cx.get('version', '')}")
-    console.print(f"  flags      {cx['flags'] or '(defaults)'}")
-    state = ", ".join(f"{k}={v}" for k, v in cx["state"].items())
-    console.print(f"  state      {state}")
-    console.print(f"  sizes      " + ", ".join(f"{k}={v}" for k, v in cx["sizes"].items()))
-    console.print(f"  flags seen Q={cx['Q']} V={cx['V']} F(block)={cx['block_F']} R(block)={cx['block_R']}"
-                  + (f" F(decoder)={cx['decoder_F']} R(decoder)={cx['decoder_R']}" if "decoder_F" in cx else ""))
-    if cx.get("counts"):
-        for variant, n in cx["counts"].items():
-            console.print(f"  sums       {variant}: EP {n['ep']}, MoE-TP {n['moe_tp']}")
+        lines.append(f"  model      {cx['model']}  {cx.get('variant', '')}  guards@{cx.get('version', '')}")
+    lines.append(f"  flags      {cx['flags'] or '(defaults)'}")
+    lines.append("  state      " + ", ".join(f"{k}={v}" for k, v in cx["state"].items()))
+    lines.append("  sizes      " + ", ".join(f"{k}={v}" for k, v in cx["sizes"].items()))
+    lines.append(f"  flags seen Q={cx['Q']} V={cx['V']} F(block)={cx['block_F']} R(block)={cx['block_R']}"
+                 + (f" F(decoder)={cx['decoder_F']} R(decoder)={cx['decoder_R']}" if "decoder_F" in cx else ""))
+    for variant, n in cx.get("counts", {}).items():
+        lines.append(f"  sums       {variant}: EP {n['ep']}, MoE-TP {n['moe_tp']}")
     if cx.get("axes"):
-        console.print(f"  [red]wrong[/]      {cx['axes']}")
+        lines.append(f"  wrong      {cx['axes']}")
     if cx.get("upstream"):
-        console.print(f"  upstream   {cx['upstream']}")
-    console.print(f"  python     the claim evaluated in plain Python here: {cx['python_claim']}"
-                  + ("" if r.lift_ok else "  <- differs from z3: the lift is wrong"))
+        lines.append(f"  upstream   {cx['upstream']}")
+    lines.append(f"  python     the claim evaluated in plain Python here: {cx['python_claim']}"
+                 + ("" if r.lift_ok else "  <- differs from z3: the lift is wrong"))
+    print("\n".join(lines))
 
 
 def write_counterexamples(results: list[Result], folder: str) -> None:

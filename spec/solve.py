@@ -54,14 +54,17 @@ class Session:
     def __init__(self, base: list[z3.BoolRef]):
         self.solver = z3.Solver()
         self.solver.add(*base)
+        self._timeout = None
 
     def add_base(self, more: list[z3.BoolRef]) -> None:
         self.solver.add(*more)
 
     def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+        if timeout_ms != self._timeout:
+            self.solver.set("timeout", max(1, int(timeout_ms)))
+            self._timeout = timeout_ms
         self.solver.push()
         try:
-            self.solver.set("timeout", max(1, int(timeout_ms)))
             self.solver.add(*assumptions)
             self.solver.add(z3.Not(claim))
             start = time.perf_counter()
