@@ -10,12 +10,8 @@ from . import solve
 from .counterexample import describe
 from .properties import Expect, Kind, Property
 from .solve import Status
-from .symbolic import to_z3
+from .readable import Unknown, near_defaults
 from .world import World
-
-# Size bounds tried, in turn, when reporting a counterexample: small ones read better.
-SMALL = (2, 4, 8)
-
 
 @dataclass
 class Result:
@@ -33,58 +29,21 @@ class Result:
         return self.lift_ok and self.status == want
 
 
-def _small(w: World, bound: int) -> list:
-    c = w.c
-    return [c.tp_size <= bound, c.dp_size <= bound, c.ep_size <= bound, c.nnodes <= bound,
-            c.attn_cp_size <= bound, w.s.num_tokens <= 4096]
-
-
 def lift_claim(w: World, fn) -> z3.BoolRef:
     return z3.simplify(z3.And(True, w.lift(fn, w.c, w.s, w.F, w.R)))
 
 
 def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> tuple[solve.Verdict, z3.ModelRef | None]:
-    """Check a claim under validity + scopes; on refutation prefer a small, plain counterexample."""
+    """Check a claim under validity + scopes; on refutation prefer a readable counterexample."""
     claim = lift_claim(w, claim_fn)
     assumptions = [lift_claim(w, s) for s in scopes]
     verdict = w.check(claim, assumptions, timeout_ms)
-    if verdict.status != Status.REFUTED:
-        return verdict, None
-    if not plain:
+    if verdict.status != Status.REFUTED or not plain:
         return verdict, verdict.model
-    for bound in SMALL:
-        small = w.check(claim, assumptions + _small(w, bound), timeout_ms)
-        if small.status == Status.REFUTED:
-            return verdict, _plain(w, claim, assumptions + _small(w, bound), small.model, timeout_ms)
-    return verdict, verdict.model
-
-
-def _plain(w: World, claim, assumptions, model, timeout_ms: int):
-    """Pin as many settings as possible to SGLang's defaults while keeping the counterexample
-    (halving the candidate set, so a few checks settle it): what is left is what the failure needs."""
-    candidates, pins = [], []
-    for record in (w.c, w.s):
-        defaults = record.cls()
-        for name, var in record.vars.items():
-            pin = var == to_z3(getattr(defaults, name))
-            held = z3.is_true(model.eval(pin, model_completion=True))
-            (pins if held else candidates).append(pin)
-    state = {"model": model}
-
-    def settle(group: list) -> None:
-        if not group:
-            return
-        verdict = w.check(claim, assumptions + pins + group, timeout_ms)
-        if verdict.status == Status.REFUTED:
-            pins.extend(group)
-            state["model"] = verdict.model
-        elif len(group) > 1:
-            half = len(group) // 2
-            settle(group[:half])
-            settle(group[half:])
-
-    settle(candidates)
-    return state["model"]
+    try:
+        return verdict, near_defaults(w, z3.Not(claim), assumptions, timeout_ms) or verdict.model
+    except Unknown:
+        return verdict, verdict.model
 
 
 def run_property(w: World, p: Property, timeout_ms: int) -> Result:

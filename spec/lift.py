@@ -58,7 +58,12 @@ class _Frame:
 
 
 class Lifter:
-    def __init__(self):
+    """`overrides` maps a function to what to call in its place (a release without V maps V to a
+    constant); an object with a `__lift__(lifter, *args)` method is applied by calling it (a guard
+    read from source, already a formula)."""
+
+    def __init__(self, overrides: dict | None = None):
+        self.overrides = dict(overrides or {})
         self.side_conditions: list[z3.BoolRef] = []
         self._side_ids: set[int] = set()
         self._parsed: dict[Any, tuple] = {}
@@ -67,6 +72,11 @@ class Lifter:
     # --- calls ------------------------------------------------------------------------------
     def call(self, fn, *args, **kwargs):
         """fn(*args, **kwargs), lifted where an argument is symbolic."""
+        if self.overrides and getattr(fn, "__hash__", None) and fn in self.overrides:
+            fn = self.overrides[fn]
+        hook = getattr(fn, "__lift__", None)
+        if hook is not None:
+            return hook(self, *args, **kwargs)
         if isinstance(fn, type):
             return fn(*args, **kwargs)  # constructors only store their arguments
         symbolic = any(is_sym(a) for a in (*args, *kwargs.values()))

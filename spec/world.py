@@ -19,8 +19,8 @@ SESSION_MS = 250
 
 
 class World:
-    def __init__(self):
-        self.lifter = Lifter()
+    def __init__(self, overrides: dict | None = None):
+        self.lifter = Lifter(overrides)
         self.c = SymRecord(ServerConfig, "c")
         self.s = SymRecord(ForwardState, "s")
         self.F = z3.Bool("F")

@@ -1,54 +1,21 @@
-"""Witnesses a person can read: a point satisfying a formula, as close to SGLang's defaults as
-the formula allows (every field that need not differ keeps its default value).
-"""
+"""Witnesses a person can read (spec.readable: as close to SGLang's defaults as the formula
+allows), and how to print them."""
 from __future__ import annotations
 
 from dataclasses import fields
 
 import z3
 
-from proto import ForwardState, ServerConfig
+from proto import ForwardState
 from proto.flags import to_flags
-from spec.symbolic import to_z3
+from spec.readable import Unknown, near_defaults  # noqa: F401 - Unknown is part of this module's API
 
 TIMEOUT_MS = 10_000
 
 
-class Unknown(Exception):
-    """The solver gave up: a failure, never a pass."""
-
-
-def _defaults(w) -> dict:
-    lits = {}
-    for cls, rec in ((ServerConfig, w.c), (ForwardState, w.s)):
-        d = cls()
-        for f in fields(cls):
-            lits[z3.Bool(f"default {rec.prefix}.{f.name}")] = getattr(rec, f.name) == to_z3(getattr(d, f.name))
-        for f in fields(cls):
-            if type(getattr(d, f.name)) is int and f.name != "num_tokens":
-                lits[z3.Bool(f"small {rec.prefix}.{f.name}")] = getattr(rec, f.name) <= 8
-    return lits
-
-
 def find(w, formula, assumptions) -> z3.ModelRef | None:
     """A point where `formula` holds under `assumptions`, near the defaults; None if there is none."""
-    s = z3.Solver()
-    s.set("timeout", TIMEOUT_MS)
-    s.add(*assumptions, formula)
-    lits = _defaults(w)
-    for name, eq in lits.items():
-        s.add(z3.Implies(name, eq))
-    active = list(lits)
-    while True:
-        r = s.check(*active)
-        if r == z3.sat:
-            return s.model()
-        if r == z3.unknown:
-            raise Unknown(s.reason_unknown())
-        core = set(map(str, s.unsat_core()))
-        if not core:
-            return None
-        active = [a for a in active if str(a) not in core]
+    return near_defaults(w, formula, list(assumptions), TIMEOUT_MS)
 
 
 def flags(w, model) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import z3
 
 from proto import predicates
-from spec.lift import Lifter
 from spec.world import World
 
 
@@ -17,30 +16,24 @@ class FormulaGuard:
     def __init__(self, w: "AuditWorld", formula: z3.BoolRef):
         self.w, self.formula = w, formula
 
+    def __lift__(self, lifter, c, F, R) -> z3.BoolRef:
+        return self.apply(F, R)
+
     def apply(self, F, R) -> z3.BoolRef:
         return z3.substitute(self.formula, (self.w.F, z3.BoolVal(F) if isinstance(F, bool) else F),
                              (self.w.R, z3.BoolVal(R) if isinstance(R, bool) else R))
 
 
-class AuditLifter(Lifter):
-    has_v = True
-
-    def call(self, fn, *args, **kwargs):
-        if isinstance(fn, FormulaGuard):
-            _c, F, R = args
-            return fn.apply(F, R)
-        if fn is predicates.should_use_dp_reduce_scatterv and not self.has_v:
-            return z3.BoolVal(False)
-        return super().call(fn, *args, **kwargs)
+def _no_v(c) -> bool:
+    """A release before #22642: there is no DP reduce-scatterv."""
+    return False
 
 
 class AuditWorld(World):
     """A World whose proto semantics are those of one release: `has_v=False` makes V False."""
 
     def __init__(self, has_v: bool = True):
-        super().__init__()
-        self.lifter.__class__ = AuditLifter
-        self.lifter.has_v = has_v
+        super().__init__(overrides=None if has_v else {predicates.should_use_dp_reduce_scatterv: _no_v})
         self.has_v = has_v
 
     def proto_helper(self, is_tp_path, R, F) -> z3.BoolRef:
