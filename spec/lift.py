@@ -107,8 +107,12 @@ class Lifter:
                 raise LookupError
             return ("py", type(v), v)
         try:
-            return (fn, tuple(part(a) for a in args), tuple(sorted((k, part(v)) for k, v in kwargs.items())))
-        except LookupError:
+            # NOTE: closures made by one factory from equal values are the same function: key on
+            # the code and what it closes over, so a claim rebuilt for another property is reused.
+            cells = tuple(part(c.cell_contents) for c in fn.__closure__ or ())
+            return (fn.__code__, cells, fn.__defaults__, tuple(part(a) for a in args),
+                    tuple(sorted((k, part(v)) for k, v in kwargs.items())))
+        except (LookupError, ValueError):
             return None
 
     def _parse(self, fn):

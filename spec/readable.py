@@ -35,21 +35,27 @@ def preferences(w) -> dict:
 
 def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000) -> z3.ModelRef | None:
     """A point where `formula` holds under validity and `assumptions`, near the defaults; None if
-    there is none. Raises Unknown if the solver gives up."""
-    solver = z3.Solver()
-    solver.set("timeout", timeout_ms)
-    solver.add(*w.valid(), *assumptions, formula)
-    prefs = preferences(w)
-    for literal, constraint in prefs.items():
-        solver.add(z3.Implies(literal, constraint))
-    active = list(prefs)
-    while True:
-        result = solver.check(*active)
-        if result == z3.sat:
-            return solver.model()
-        if result == z3.unknown:
-            raise Unknown(solver.reason_unknown())
-        core = {c.get_id() for c in solver.unsat_core()}
-        if not core:
-            return None
-        active = [a for a in active if a.get_id() not in core]
+    there is none. Raises Unknown if the solver gives up. Runs in a push/pop scope of the world's
+    session, which already holds validity."""
+    session = w.session()
+    session.set_timeout(timeout_ms)
+    solver = session.solver
+    solver.push()
+    try:
+        solver.add(*assumptions, formula)
+        prefs = preferences(w)
+        for literal, constraint in prefs.items():
+            solver.add(z3.Implies(literal, constraint))
+        active = list(prefs)
+        while True:
+            result = solver.check(*active)
+            if result == z3.sat:
+                return solver.model()
+            if result == z3.unknown:
+                raise Unknown(solver.reason_unknown())
+            core = {c.get_id() for c in solver.unsat_core()}
+            if not core:
+                return None
+            active = [a for a in active if a.get_id() not in core]
+    finally:
+        solver.pop()

@@ -59,10 +59,13 @@ class Session:
     def add_base(self, more: list[z3.BoolRef]) -> None:
         self.solver.add(*more)
 
-    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+    def set_timeout(self, timeout_ms: int) -> None:
         if timeout_ms != self._timeout:
             self.solver.set("timeout", max(1, int(timeout_ms)))
             self._timeout = timeout_ms
+
+    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
+        self.set_timeout(timeout_ms)
         self.solver.push()
         try:
             self.solver.add(*assumptions)

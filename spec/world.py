@@ -38,15 +38,19 @@ class World:
         """proto's validity of c and s, plus every side condition lifted so far."""
         return [*self.rules.values(), self.state_valid, *self.lifter.side_conditions]
 
-    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int):
-        """solve.check under validity, on this world's incremental session."""
+    def session(self) -> Session:
+        """The incremental solver holding validity (and every side condition lifted so far)."""
         if self._session is None:
             self._session, self._sides = Session(self.valid()), len(self.lifter.side_conditions)
         sides = self.lifter.side_conditions
         if len(sides) > self._sides:
             self._session.add_base(sides[self._sides:])
             self._sides = len(sides)
-        verdict = self._session.check(claim, assumptions, min(SESSION_MS, timeout_ms))
+        return self._session
+
+    def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int):
+        """solve.check under validity, on this world's incremental session."""
+        verdict = self.session().check(claim, assumptions, min(SESSION_MS, timeout_ms))
         if verdict.status != Status.UNKNOWN:
             return verdict
         # NOTE: the incremental solver skips z3's preprocessing tactics, which some nonlinear size
