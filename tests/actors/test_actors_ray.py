@@ -78,3 +78,14 @@ def test_world_the_cluster_cannot_place(ray_cluster, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "world size 8 cannot be placed" in err and "allowed: world size <= 4" in err
     assert len(err.splitlines()) == 1
+
+
+def test_repro_shows_the_double_reduce(ray_cluster, tmp_path, capsys):
+    from actors import repro
+    p = tmp_path / "cx.json"
+    p.write_text('{"model": "minimax_m2", "variant": "MiniMaxM2MoE.forward_normal", "version": "pre-23732",'
+                 ' "config": {"tp_size": 2, "dp_size": 2, "ep_size": 2, "enable_dp_attention": true,'
+                 ' "architecture": "MiniMaxM2ForCausalLM"}, "state": {"num_tokens": 3}, "verdict": "x"}')
+    assert repro.main([str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "│ 2,-" in out and "exactly once = False" in out, out
