@@ -6,13 +6,19 @@ chooses the implementation from what is installed, and says which one ran.
 """
 from __future__ import annotations
 
+import faulthandler
+import os
+
 import torch
 
 from .layer import EPS, rms_norm
 
 
 def flashinfer_comm():
-    """flashinfer.comm when importable (GPU machines), else None."""
+    """flashinfer.comm when importable (GPU machines) and not switched off by
+    SUMONCE_FLASHINFER=0, else None."""
+    if os.environ.get("SUMONCE_FLASHINFER", "1") == "0":
+        return None
     try:
         import flashinfer.comm as fc  # noqa: PLC0415
         return fc
@@ -36,9 +42,15 @@ def flashinfer_path(fc, comm, x, residual, weight, kind, name):
     ranks = comm.ranks(kind)
     ws = comm.fusion_workspaces.get(ranks)
     if ws is None:
-        ws = fc.create_allreduce_fusion_workspace(
-            backend="trtllm", world_size=len(ranks), rank=ranks.index(comm.rank),
-            max_token_num=2048, hidden_dim=x.shape[-1], dtype=x.dtype, group=comm.groups[ranks])
+        # NOTE: workspace creation is a rendezvous of the group outside the counted collectives;
+        # if it stalls, the actor's stderr gets every thread's stack.
+        faulthandler.dump_traceback_later(60)
+        try:
+            ws = fc.create_allreduce_fusion_workspace(
+                backend="trtllm", world_size=len(ranks), rank=ranks.index(comm.rank),
+                max_token_num=2048, hidden_dim=x.shape[-1], dtype=x.dtype, group=comm.groups[ranks])
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         comm.fusion_workspaces[ranks] = ws
     res_out, normed = torch.empty_like(x), torch.empty_like(x)
     comm._run(f"flashinfer allreduce_fusion {name} over {kind}", lambda: fc.allreduce_fusion(

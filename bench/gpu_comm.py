@@ -132,9 +132,12 @@ def matmul_row():
 
 
 def worker(rank, world, port, out_path):
+    import faulthandler
+    faulthandler.dump_traceback_later(120, exit=True)  # a hang says where it is
     torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            device_id=torch.device("cuda", rank))
+    # NOTE: flashinfer's workspace rendezvous needs a CPU-capable backend beside NCCL.
+    dist.init_process_group("cuda:nccl,cpu:gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world, device_id=torch.device("cuda", rank))
     try:
         import flashinfer as fi
         import flashinfer.comm  # noqa: F401
