@@ -106,17 +106,24 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     return r
 
 
+SIDE_CONDITIONS = Property("lifted-divisions-are-by-positive-sizes",
+                           "Validity implies every lifted divisor is positive.", "all valid configurations",
+                           Kind.LEMMA, None)
+
+
 def side_conditions_hold(w: World, timeout_ms: int) -> Result:
     """Every division lifted anywhere is by a positive size under validity alone."""
-    from .properties import Property as P
-    p = P("lifted-divisions-are-by-positive-sizes", "Validity implies every lifted divisor is positive.",
-          "all valid configurations", Kind.LEMMA, None)
+    p = SIDE_CONDITIONS
     rules = list(w.rules.values())
     verdict = solve.check(z3.And(True, *w.lifter.side_conditions), rules, timeout_ms)
     return Result(p, verdict.status, verdict.seconds, verdict.reason)
 
 
-def run_all(props: list[Property], timeout_ms: int, progress=None) -> list[Result]:
+def run_all(props: list[Property], timeout_ms: int, progress=None, jobs: int = 1) -> list[Result]:
+    """Every property, then the side-condition lemma. With jobs > 1 the table is split over forked
+    workers (each lifts into its own World) and the results come back in table order."""
+    if jobs > 1 and len(props) >= 2 * jobs:
+        return _run_forked(props, timeout_ms, jobs)
     w = World()
     results = []
     for p in props:
@@ -128,3 +135,39 @@ def run_all(props: list[Property], timeout_ms: int, progress=None) -> list[Resul
             progress(r)
     results.append(side_conditions_hold(w, timeout_ms))
     return results
+
+
+_FORKED: list = []
+
+
+def _run_part(part: int, jobs: int, timeout_ms: int) -> list[dict]:
+    """In a forked worker: every jobs-th property from `part`, as plain data."""
+    props = _FORKED[part::jobs]
+    results = run_all(props, timeout_ms)
+    return [{"status": r.status.value, "seconds": r.seconds, "detail": r.detail, "lift_ok": r.lift_ok,
+             "counterexample": r.counterexample, "extra": r.extra} for r in results]
+
+
+def _run_forked(props: list[Property], timeout_ms: int, jobs: int) -> list[Result]:
+    import multiprocessing
+    _FORKED[:] = props
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            parts = pool.starmap(_run_part, [(k, jobs, timeout_ms) for k in range(jobs)])
+    finally:
+        _FORKED.clear()
+    results: list = [None] * len(props)
+    sides = []
+    for k, part in enumerate(parts):
+        *rows, side = part
+        for i, row in zip(range(k, len(props), jobs), rows):
+            results[i] = _result(props[i], row)
+        sides.append(side)
+    worst = next((s for s in sides if s["status"] != Status.PROVED.value), sides[0])
+    lemma = Result(SIDE_CONDITIONS, Status(worst["status"]), sum(s["seconds"] for s in sides), worst["detail"])
+    return results + [lemma]
+
+
+def _result(prop: Property, row: dict) -> Result:
+    return Result(prop, Status(row["status"]), row["seconds"], row["detail"], row["counterexample"],
+                  row["lift_ok"], row["extra"])

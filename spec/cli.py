@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not exclude the known findings (spec/findings.py) from exactly-once")
     p.add_argument("--counterexamples", metavar="DIR", help="write each counterexample as JSON for `sumonce repro`")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
+    p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                   help="worker processes (default: up to 2)")
     return p
 
 
@@ -123,7 +126,7 @@ def prove_main(argv: list[str]) -> int:
             print(f"{p.name}\t{p.kind.value}\t{p.expect.value}\t{p.meaning}")
         return 0
     start = time.perf_counter()
-    results = run_all(props, args.timeout_ms)
+    results = run_all(props, args.timeout_ms, jobs=max(1, args.jobs))
     wall = time.perf_counter() - start
     if args.counterexamples:
         write_counterexamples(results, args.counterexamples)

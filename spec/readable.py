@@ -33,6 +33,13 @@ def preferences(w) -> dict:
     return prefs
 
 
+def _preferences(w) -> dict:
+    """preferences(w), made once per world."""
+    if getattr(w, "_preferences", None) is None:
+        w._preferences = preferences(w)
+    return w._preferences
+
+
 def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000) -> z3.ModelRef | None:
     """A point where `formula` holds under validity and `assumptions`, near the defaults; None if
     there is none. Raises Unknown if the solver gives up. Runs in a push/pop scope of the world's
@@ -43,7 +50,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
     solver.push()
     try:
         solver.add(*assumptions, formula)
-        prefs = preferences(w)
+        prefs = _preferences(w)
         for literal, constraint in prefs.items():
             solver.add(z3.Implies(literal, constraint))
         active = list(prefs)
