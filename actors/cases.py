@@ -12,7 +12,7 @@ from proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend
 from proto.predicates import should_use_dp_reduce_scatterv as V
 from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 from proto.sites import Version
-from proto.steps import after_experts
+from proto.semantics import after_experts
 from proto.validation import violations
 
 

@@ -11,7 +11,7 @@ from proto import catalogue, semantics
 from proto.communicator import scatters_hidden_states
 from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from proto.sites import GROUP_AXES, Group, Level
-from proto.steps import After, after_experts, next_layer_group
+from proto.semantics import After, after_experts, next_layer_group
 
 from . import tokens as tk
 from .fused import allreduce_residual_rmsnorm

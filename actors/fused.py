@@ -1,7 +1,7 @@
 """The next layer's all-reduce + residual + RMSNorm: flashinfer's fused kernel on GPU when it is
 importable, a torch path (all-reduce, add, norm) everywhere else. Shapes: T = tokens, D = hidden.
 
-The decision that this step runs, and over which group, is proto's (proto.steps); this file only
+The decision that this step runs, and over which group, is proto's (proto.semantics.after_experts); this file only
 chooses the implementation from what is installed, and says which one ran.
 """
 from __future__ import annotations
