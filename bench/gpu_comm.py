@@ -146,9 +146,11 @@ def worker(rank, world, port, out_path):
         if rank == 0:
             print(f"flashinfer unavailable: {e}", file=sys.stderr)
     say(rank, f"world {world}: NCCL up, flashinfer {'importable' if fi else 'missing'}")
-    rows = comm_rows(rank, world, fi)
-    if rank == 0 and world == 2:
-        rows.append(matmul_row())
+    rows = [matmul_row()] if rank == 0 and world == 2 else []
+    if rows:
+        say(rank, json.dumps(rows[0]))
+    dist.barrier()
+    rows += comm_rows(rank, world, fi)
     if rank == 0:
         with open(out_path, "w") as f:
             json.dump({"device": torch.cuda.get_device_name(0), "world": world, "rows": rows}, f, indent=1)

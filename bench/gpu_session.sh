@@ -8,11 +8,11 @@ out=${OUT:-gpu-out}; mkdir -p "$out"
 source .gpu/install.sh
 python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl 2>/dev/null
 export FLASHINFER_WORKSPACE_BASE=/tmp/fic PYTHONPATH=$PWD:$PYTHONPATH
-if [ -f .gpu/fi-cache.tar.xz ] && [ ! -d /tmp/fic ]; then
+if [ -f .gpu/fi-cache.tar.xz ]; then
   # NOTE: flashinfer trusts only an AOT artifact without running ninja (which rebuilds a carried JIT
   # cache, ~7 minutes): install the .so built by an earlier session as the AOT module.
-  tar -xJf .gpu/fi-cache.tar.xz -C /tmp
-  for so in $(find /tmp/fic -name '*.so'); do
+  mkdir -p /tmp/fi-carried && tar -xJf .gpu/fi-cache.tar.xz -C /tmp/fi-carried
+  for so in $(find /tmp/fi-carried -name '*.so'); do
     name=$(basename "$so" .so); mkdir -p "/tmp/site/flashinfer/data/aot/$name"; cp "$so" "/tmp/site/flashinfer/data/aot/$name/"
   done
 fi
