@@ -41,7 +41,7 @@ class After(StrEnum):
 
 @dataclass(frozen=True)
 class SumCounts:
-    """Times each axis was summed, and the flags that decided it."""
+    """Times each partial axis was summed in one layer."""
     ep: int
     moe_tp: int
 

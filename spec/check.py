@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from . import solve
+from . import claims, solve
 from .counterexample import describe
 from .properties import Expect, Kind, Property
 from .solve import Status
@@ -63,7 +63,6 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
 
 def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -> None:
     """Equality failed: is the difference exactly the TP-only Q term, and can the model reach it?"""
-    from . import claims
     weak, _ = refute(w, p.fallback, (), timeout_ms)
     result.seconds += weak.seconds
     if weak.status != Status.PROVED:
@@ -84,7 +83,6 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
 
 def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     """A known finding: some (model, version) must fail exactly-once inside the region."""
-    from . import claims
     affected, first, seconds = [], None, 0.0
     for m, v in (pair for tier in p.targets if not affected for pair in tier):
         once = claims.exactly_once(m, v)

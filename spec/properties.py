@@ -103,15 +103,12 @@ def refactor() -> list[Property]:
     return out
 
 
-KNOWN = {"on": True}
-
-
-def known_regions() -> tuple:
+def known_regions(known: bool = True) -> tuple:
     """The regions excluded from exactly-once: the known findings (none with --no-known-findings)."""
-    return tuple(f.region for f in FINDINGS) if KNOWN["on"] else ()
+    return tuple(f.region for f in FINDINGS) if known else ()
 
 
-def exactly_once(models=MODELS) -> list[Property]:
+def exactly_once(models=MODELS, known: bool = True) -> list[Property]:
     out = []
     for m in models:
         for v in (Version.HELPER, Version.LEGACY):
@@ -119,7 +116,7 @@ def exactly_once(models=MODELS) -> list[Property]:
                                 "Every partial axis of size > 1 is summed exactly once, outside the known findings.",
                                 "valid configurations with moe_a2a_backend none, all forward states",
                                 Kind.ONCE, claims.exactly_once(m, v),
-                                (claims.in_scope_outside(m, v, known_regions()),), model=m, version=v))
+                                (claims.in_scope_outside(m, v, known_regions(known)),), model=m, version=v))
     return out
 
 
@@ -152,15 +149,15 @@ ISSUE_CLASSES = {
 }
 
 
-def history() -> list[Property]:
-    out, known = [], known_regions()
+def history(known: bool = True) -> list[Property]:
+    out, excluded = [], known_regions(known)
     for m in MODELS:
         for v, classes in ISSUE_CLASSES.items():
             if v not in m.versions:
                 continue
             for region, issue in classes:
                 out.append(_history(m, v, region, issue))
-            regions = known + tuple(r for r, _ in classes)
+            regions = excluded + tuple(r for r, _ in classes)
             out.append(Property(
                 f"exactly-once:{m.name}@{v.value}",
                 "Outside its upstream issues' configurations (and the known findings) the old guard sums once.",
@@ -183,9 +180,6 @@ def _history(m: Model, v: Version, region, issue: str) -> Property:
 
 
 def all_properties(known_findings: bool = True) -> list[Property]:
-    KNOWN["on"] = known_findings
-    try:
-        found = findings() if known_findings else []
-        return lemmas() + drift() + refactor() + exactly_once() + found + history()
-    finally:
-        KNOWN["on"] = True
+    found = findings() if known_findings else []
+    return (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
+            + history(known=known_findings))
