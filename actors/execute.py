@@ -10,7 +10,7 @@ import torch
 from proto import catalogue, semantics
 from proto.communicator import scatters_hidden_states
 from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
-from proto.sites import GROUP_AXES, Group, Level
+from proto.sites import GROUP_AXES, Group
 from proto.semantics import After, after_experts, next_layer_group
 
 from . import tokens as tk
@@ -118,11 +118,8 @@ def run_layer(comm, case, weights, sw, dev) -> dict:
 
 
 def run_sites(comm, c, s, m, case, out, ids, trace, rows_differ):
-    F, R = semantics.decoder_fusion(c, s, m), semantics.decoder_reduce_scatter(c, s, m)
-    bF, bR = semantics.block_fusion(c, s, m), semantics.block_reduce_scatter(c, s, m)
     for site in m.sites_of(case.variant):
-        flags = (bF, bR) if site.level == Level.BLOCK else (F, R)
-        if site.guard(case.version)(c, *flags):
+        if semantics.site_runs(c, s, m, site, case.version):
             out = padded_all_reduce(comm, out.clone(), site.group, site.name, rows_differ)
             trace.append(entry(f"site {site.name} ({site.group.value})",
                                torch.arange(out.shape[0]), ids, out, site.group))

@@ -21,7 +21,7 @@ def execute(ns, cases, fault) -> int:
 
     from .conformance import run_cases
     from .driver import PlacementError, ShardFailure, check_placeable
-    from .report import console, row_table, summary_table
+    from .report import console
     worlds = sorted({k.world for k in cases})
     started = connect(num_cpus=max(worlds))
     t0 = time.time()

@@ -2,7 +2,6 @@
 version, config, state) and show the output against the reference."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import warnings

@@ -22,8 +22,6 @@ from pathlib import Path
 from proto import ServerConfig, validation
 from proto.catalogue import SITES
 from proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
-from proto.sites import Version
 from spec import claims
 from spec.check import run_property
 from spec.properties import drift, refactor

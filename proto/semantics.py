@@ -107,19 +107,22 @@ def next_layer_group(c: ServerConfig, after: After) -> Group:
     return Group.MOE_TP
 
 
+def site_runs(c: ServerConfig, s: ForwardState, m: Model, site, version: Version) -> bool:
+    """Whether `site` runs its all-reduce: its guard at `version`, on the F and R it sees (the
+    block's for a block site, the decoder's own for a decoder-level one)."""
+    guard = site.guard(version)
+    if site.level == Level.BLOCK:
+        return guard(c, block_fusion(c, s, m), block_reduce_scatter(c, s, m))
+    return guard(c, decoder_fusion(c, s, m), decoder_reduce_scatter(c, s, m))
+
+
 def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> SumCounts:
     """How many times the EP and MoE-TP axes are summed in one layer of model `m`."""
-    F, R = decoder_fusion(c, s, m), decoder_reduce_scatter(c, s, m)
-    block_F, block_R = block_fusion(c, s, m), block_reduce_scatter(c, s, m)
     ep, moe_tp = 0, 0
     if should_use_flashinfer_cutlass_moe_fp4_allgather(c):
         ep, moe_tp = ep + 1, moe_tp + 1
     for site in m.sites_of(variant):
-        guard = site.guard(version)
-        if site.level == Level.BLOCK:
-            runs = guard(c, block_F, block_R)
-        else:
-            runs = guard(c, F, R)
+        runs = site_runs(c, s, m, site, version)
         if runs and site.group != Group.MOE_TP:
             ep = ep + 1
         if runs and site.group != Group.EP:

@@ -65,8 +65,7 @@ def tp_site_runs_under_q(c, s, m, version):
     runs = False
     for site in m.sites:
         if site.path == Path.TP:
-            F, R = semantics.block_fusion(c, s, m), semantics.block_reduce_scatter(c, s, m)
-            runs = runs or site.guard(version)(c, F, R)
+            runs = runs or semantics.site_runs(c, s, m, site, version)
     return should_use_flashinfer_cutlass_moe_fp4_allgather(c) and runs
 
 

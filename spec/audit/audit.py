@@ -16,7 +16,7 @@ from .extract import ALL_REDUCES, sites_in
 from .helper import Release, read_release
 from .judge import DIFFERS, Verdict, judge, unknown_verdict
 from .source import Source
-from .witness import Unknown
+from spec.readable import Unknown
 from .world import AuditWorld
 
 V_DEF = "def should_use_dp_reduce_scatterv"

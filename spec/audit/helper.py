@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import z3
 
-from .witness import Unknown, find, flags
+from spec.readable import Unknown
 
 from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
 from .extract import F_NAME, HELPER, R_NAME, Binding
+from .witness import find, flags
 
 THREE, ONE, NONE, OTHER = "three-argument (#23748)", "one-argument context form", "none", "unrecognised"
 

@@ -13,7 +13,7 @@ from spec.solve import Status, check
 from .atoms import NotUnderstood, Translator
 from .extract import F_NAME, R_NAME, RawSite
 from .helper import THREE
-from .witness import Unknown
+from spec.readable import Unknown
 
 HELPER, EQUIVALENT, DIFFERS, NOT_UNDERSTOOD = "calls the helper", "equivalent", "differs", "not understood"
 GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config"}

@@ -3,7 +3,6 @@ SARIF 2.1.0, and the sites whose verdict changed between two targets.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from .judge import DIFFERS, NOT_UNDERSTOOD

@@ -8,7 +8,7 @@ import z3
 
 from proto import ForwardState
 from proto.flags import to_flags
-from spec.readable import Unknown, near_defaults  # noqa: F401 - Unknown is part of this module's API
+from spec.readable import near_defaults
 
 TIMEOUT_MS = 10_000
 
