@@ -29,4 +29,8 @@ want sweep4 && step 80 sweep4 python -m actors.run --sweep small --device gpu --
 want gpu_comm && step 110 gpu_comm python bench/gpu_comm.py --world 2 4 --out "$out/gpu_comm.json"
 want moe_step && step 120 moe_step python bench/moe_step.py --world 2 4 --tokens 64 8192 --out "$out/moe_step.json"
 want pytest && step 60 pytest python -m pytest -q -p no:cacheprovider -m gpu tests/actors/test_gpu.py
-true
+
+# Keep a fresh flashinfer build for the next session: copy it into .gpu/ as fi-cache.tar.xz.
+if [ ! -f .gpu/fi-cache.tar.xz ] && [ -n "$(find /tmp/fic -name '*.so' 2>/dev/null)" ]; then
+  tar -C /tmp -cJf "$out/fi-cache.tar.xz" fic && echo "flashinfer build saved: $out/fi-cache.tar.xz"
+fi
