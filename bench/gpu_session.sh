@@ -21,7 +21,8 @@ step() { local limit=$1 name=$2; shift 2; echo "== $name ($(date +%T), limit ${l
   timeout "$limit" "$@" > "$out/$name.log" 2>&1; local rc=$?; echo "== $name rc=$rc ($(date +%T))";
   tail -"${TAIL:-6}" "$out/$name.log"; return $rc; }
 want() { [[ " ${STEPS:-probe sweep2 sweep4 gpu_comm moe_step pytest} " == *" $1 "* ]]; }
-if want probe && ! step 50 probe python bench/fi_probe.py --world 4 --stall 40; then
+# Without a carried build the probe compiles flashinfer first (~7 min): PROBE_S=540 STEPS=probe.
+if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world 4 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
 fi
 want sweep2 && step 60 sweep2 python -m actors.run --sweep small --device gpu --worlds 2 --table summary
