@@ -2,7 +2,10 @@
 # One GPU session (docs/PERF.md): run on the lent machine from the repo root, with .gpu (the bundle
 # of shared/gpu/make-bundle.sh plus fi-cache.tar.xz, flashinfer's JIT build) and .whl (rich,
 # pytest) carried. Writes logs and JSON to ${OUT:-gpu-out}. Each step has its own time limit.
-# STEPS picks steps (default: all, in order): probe gpu_comm moe_step sweep2 sweep4 pytest
+# STEPS picks steps (default: all, in order): probe sweep2 sweep4 gpu_comm moe_step pytest
+# .whl, once: echo /.whl/ >> .git/info/exclude; python3 -m pip download --no-deps --only-binary=:all:
+#   --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 -d .whl rich markdown-it-py
+#   mdurl pygments pytest pluggy iniconfig packaging pytest-timeout
 set -u
 out=${OUT:-gpu-out}; mkdir -p "$out"
 source .gpu/install.sh
