@@ -158,25 +158,34 @@ def worker(rank, world, port, out_path):
     dist.destroy_process_group()
 
 
+def spawn_worlds(prog: str, worker, worlds, out: str, *extra) -> list | None:
+    """Run worker(rank, world, port, path, *extra) on `world` GPUs for each world in turn; each
+    world's rank 0 writes `path`; return what they wrote, in order. None (after one line on
+    stderr) when the GPUs are not there."""
+    if not torch.cuda.is_available():
+        print(f"{prog}: needs CUDA GPUs; none here", file=sys.stderr)
+        return None
+    results = []
+    for world in worlds:
+        if world > torch.cuda.device_count():
+            print(f"{prog}: --world {world} needs {world} GPUs, have {torch.cuda.device_count()}", file=sys.stderr)
+            return None
+        path = f"{out}.{world}"
+        mp.spawn(worker, args=(world, free_port(), path, *extra), nprocs=world, join=True)
+        with open(path) as f:
+            results.append(json.load(f))
+        os.remove(path)
+    return results
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--world", type=int, nargs="+", default=[2])
     p.add_argument("--out", default="gpu_comm.json")
     args = p.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench/gpu_comm.py: needs CUDA GPUs; none here", file=sys.stderr)
+    results = spawn_worlds("bench/gpu_comm.py", worker, args.world, args.out)
+    if results is None:
         return 2
-    results = []
-    for world in args.world:
-        if world > torch.cuda.device_count():
-            print(f"bench/gpu_comm.py: --world {world} needs {world} GPUs, have {torch.cuda.device_count()}",
-                  file=sys.stderr)
-            return 2
-        path = f"{args.out}.{world}"
-        mp.spawn(worker, args=(world, free_port(), path), nprocs=world, join=True)
-        with open(path) as f:
-            results.append(json.load(f))
-        os.remove(path)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     for res in results:

@@ -20,10 +20,9 @@ import sys
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 sys.path.insert(0, ".")
-from bench.gpu_comm import free_port, graph_time_us  # noqa: E402
+from bench.gpu_comm import graph_time_us, spawn_worlds  # noqa: E402
 from proto import ForwardState, ServerConfig, catalogue  # noqa: E402
 from proto.semantics import After, after_experts, block_fusion, block_reduce_scatter  # noqa: E402
 from proto.communicator import scatters_hidden_states  # noqa: E402
@@ -95,7 +94,7 @@ def step(world, rank, T, p, with_experts, x, run):
     return go
 
 
-def worker(rank, world, port, tokens, out_path):
+def worker(rank, world, port, out_path, tokens):
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
                             device_id=torch.device("cuda", rank))
@@ -129,15 +128,10 @@ def main(argv=None) -> int:
     p.add_argument("--tokens", type=int, nargs="+", default=[64, 8192])
     p.add_argument("--out", default="moe_step.json")
     args = p.parse_args(argv)
-    if not torch.cuda.is_available():
-        print("bench/moe_step.py: needs CUDA GPUs; none here", file=sys.stderr)
+    per_world = spawn_worlds("bench/moe_step.py", worker, args.world, args.out, args.tokens)
+    if per_world is None:
         return 2
-    rows = []
-    for world in args.world:
-        path = f"{args.out}.{world}"
-        mp.spawn(worker, args=(world, free_port(), args.tokens, path), nprocs=world, join=True)
-        with open(path) as f:
-            rows += json.load(f)
+    rows = [row for world_rows in per_world for row in world_rows]
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
     for r in rows:
