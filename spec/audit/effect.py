@@ -7,7 +7,6 @@ from __future__ import annotations
 import z3
 
 from proto import semantics
-from proto.config import MoeA2ABackend
 from proto.sites import Group, Level, Model, Path, Site, Version
 
 from .witness import find, flags, state
@@ -46,7 +45,7 @@ def _axes(w, model, ep, moe_tp) -> str:
 def effect(w, v, real: Model, helper_model: Model, reach) -> tuple[str, str]:
     """(detail, witness flags) for a site whose guard differs from the helper."""
     base = w.valid() + list(reach)
-    scope = [w.c.moe_a2a_backend == _none(), z3.Or([w.c.architecture == z3.StringVal(a) for a in real.architectures])]
+    scope = [w.lift(semantics.in_scope, w.c, real)]
     differ = v.formula != v.expected
     level_dec = "DecoderLayer" in v.method
     fF = semantics.decoder_fusion if level_dec else semantics.block_fusion
@@ -54,8 +53,7 @@ def effect(w, v, real: Model, helper_model: Model, reach) -> tuple[str, str]:
     scope += [w.F == w.lift(fF, w.c, w.s, real), w.R == w.lift(fR, w.c, w.s, real), w.state_valid]
     variant = v.method if any(s.method == v.method for s in real.sites) else real.variants[0] if real.variants else ""
     ep, tp = _counts(w, real, variant)
-    bad = z3.Not(z3.And(z3.Or(w.c.ep_size == 1, ep == 1),
-                        z3.Or(w.lifter.attribute(w.c, "moe_tp_size") == 1, tp == 1)))
+    bad = z3.Not(w.lift(semantics.exactly_once, w.c, w.s, real, variant, Version.HELPER))
     m = find(w, z3.And(differ, bad), base + scope)
     if m is not None:
         hep, htp = _counts(w, helper_model, variant)
@@ -76,7 +74,3 @@ def _flags_state(w, m) -> str:
     st = state(w, m)
     return f" (block F={F}, R={R}{', ' + st if st else ''})"
 
-
-def _none():
-    from spec.symbolic import enum_value
-    return enum_value(MoeA2ABackend.NONE)

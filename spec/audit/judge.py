@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import z3
 
+from proto import sites
 from spec.solve import Status, check
 
 from .atoms import NotUnderstood, Translator
@@ -36,9 +37,8 @@ class Verdict:
 
 
 def group_size(w, group: str):
-    if group == "ep":
-        return w.c.ep_size
-    return w.lifter.attribute(w.c, "moe_tp_size") if group == "moe_tp" else w.c.tp_size
+    """proto.sites.group_size for a group named as the extractor names it, lifted."""
+    return w.lift(sites.group_size, w.c, sites.Group(group))
 
 
 def expected_guard(w, site: RawSite):
