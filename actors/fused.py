@@ -40,7 +40,8 @@ def flashinfer_path(fc, comm, x, residual, weight, kind, name):
     exercises it. Any failure falls back to the torch path and says so.
     """
     ranks = comm.ranks(kind)
-    ws = comm.fusion_workspaces.get(ranks)
+    key = (ranks, x.shape[-1], x.dtype)  # a workspace is sized for one hidden size and dtype
+    ws = comm.fusion_workspaces.get(key)
     if ws is None:
         # NOTE: workspace creation is a rendezvous of the group outside the counted collectives;
         # if it stalls, the actor's stderr gets every thread's stack.
@@ -51,7 +52,7 @@ def flashinfer_path(fc, comm, x, residual, weight, kind, name):
                 max_token_num=2048, hidden_dim=x.shape[-1], dtype=x.dtype, group=comm.groups[ranks])
         finally:
             faulthandler.cancel_dump_traceback_later()
-        comm.fusion_workspaces[ranks] = ws
+        comm.fusion_workspaces[key] = ws
     res_out, normed = torch.empty_like(x), torch.empty_like(x)
     comm._run(f"flashinfer allreduce_fusion {name} over {kind}", lambda: fc.allreduce_fusion(
         input=x.contiguous(), workspace=ws, pattern=fc.AllReduceFusionPattern.kARResidualRMSNorm,

@@ -2,7 +2,7 @@
 and over sub-groups, the fused output against all-reduce + add + RMSNorm. A stuck step dumps every
 thread's stack after --stall seconds and exits (faulthandler), so a hang says where it is.
 
-usage: python bench/fi_probe.py --world 4 [--dtype bfloat16|float32] [--stall 60]
+usage: python bench/fi_probe.py --world 4 [--dtype bfloat16 float32] [--stall 60]
 """
 from __future__ import annotations
 
@@ -40,20 +40,21 @@ def fused_vs_reference(fc, rank, ranks, group, dtype, tag):
     log(rank, f"{tag}: max |fused - reference| = {float((out.float() - ref.float()).abs().max()):.3g}")
 
 
-def worker(rank, world, port, dtype_name, stall):
+def worker(rank, world, port, dtype_names, stall):
     faulthandler.dump_traceback_later(stall, exit=True)
     torch.cuda.set_device(rank)
     dist.init_process_group("cuda:nccl,cpu:gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
-    dtype = getattr(torch, dtype_name)
     log(rank, "process group up; importing flashinfer.comm")
     import flashinfer.comm as fc
     log(rank, "imported")
-    fused_vs_reference(fc, rank, list(range(world)), None, dtype, "world")
-    if world == 4:
-        subgroups = [dist.new_group([0, 2]), dist.new_group([1, 3])]
-        ranks = [0, 2] if rank % 2 == 0 else [1, 3]
-        fused_vs_reference(fc, rank, ranks, subgroups[rank % 2], dtype, f"sub-group {ranks}")
+    subgroups = [dist.new_group([0, 2]), dist.new_group([1, 3])] if world == 4 else []
+    for name in dtype_names:
+        dtype = getattr(torch, name)
+        fused_vs_reference(fc, rank, list(range(world)), None, dtype, f"world, {name}")
+        if subgroups:
+            ranks = [0, 2] if rank % 2 == 0 else [1, 3]
+            fused_vs_reference(fc, rank, ranks, subgroups[rank % 2], dtype, f"sub-group {ranks}, {name}")
     faulthandler.cancel_dump_traceback_later()
     dist.destroy_process_group()
 
@@ -61,7 +62,7 @@ def worker(rank, world, port, dtype_name, stall):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--world", type=int, default=2)
-    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--dtype", nargs="+", default=["bfloat16"], help="one or more of bfloat16, float16, float32")
     p.add_argument("--stall", type=float, default=60)
     args = p.parse_args(argv)
     mp.spawn(worker, args=(args.world, free_port(), args.dtype, args.stall), nprocs=args.world, join=True)

@@ -20,18 +20,20 @@ if [ -f .gpu/fi-cache.tar.xz ]; then
   done
 fi
 nvidia-smi -L
+ngpu=$(nvidia-smi -L | grep -c '^GPU')
+worlds=2; [ "$ngpu" -ge 4 ] && worlds="2 4"   # steps for 4 GPUs are skipped on a 2-GPU machine
 step() { local limit=$1 name=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)";
   timeout "$limit" "$@" > "$out/$name.log" 2>&1; local rc=$?; echo "== $name rc=$rc ($(date +%T))";
   tail -"${TAIL:-6}" "$out/$name.log"; return $rc; }
 want() { [[ " ${STEPS:-probe sweep2 sweep4 gpu_comm moe_step pytest} " == *" $1 "* ]]; }
 # Without a carried build the probe compiles flashinfer first (~7 min): PROBE_S=540 STEPS=probe.
-if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world 4 --stall $(( ${PROBE_S:-50} - 10 )); then
+if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world "${worlds##* }" --dtype bfloat16 float32 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
 fi
 want sweep2 && step 60 sweep2 python -m actors.run --sweep small --device gpu --worlds 2 --table summary
-want sweep4 && step 80 sweep4 python -m actors.run --sweep small --device gpu --worlds 4 --table summary
-want gpu_comm && step 110 gpu_comm python bench/gpu_comm.py --world 2 4 --out "$out/gpu_comm.json"
-want moe_step && step 120 moe_step python bench/moe_step.py --world 2 4 --tokens 64 8192 --out "$out/moe_step.json"
+want sweep4 && [ "$ngpu" -ge 4 ] && step 80 sweep4 python -m actors.run --sweep small --device gpu --worlds 4 --table summary
+want gpu_comm && step 110 gpu_comm python bench/gpu_comm.py --world $worlds --out "$out/gpu_comm.json"
+want moe_step && step 120 moe_step python bench/moe_step.py --world $worlds --tokens 64 8192 --out "$out/moe_step.json"
 want pytest && step 60 pytest python -m pytest -q -p no:cacheprovider -m gpu tests/actors/test_gpu.py
 
 # Keep a fresh flashinfer build for the next session: copy it into .gpu/ as fi-cache.tar.xz.
