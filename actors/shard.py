@@ -46,6 +46,11 @@ class Shard:
         """Run each case; `fault` ("hang", rank) makes that rank stall (a test hook)."""
         if fault and fault[0] == "hang" and fault[1] == self.rank:
             time.sleep(3600)
+        if self.use_gpu:
+            # NOTE: the actor runs calls on a thread pool (max_concurrency=2) and the current CUDA
+            # device is per thread: set it here too, or kernels that launch on the current device
+            # (flashinfer's fused all-reduce) run on GPU 0 from every rank.
+            torch.cuda.set_device(self.device)
         out = []
         for case in cases:
             w, sw = self._shard(case.seed, case.config.ep_size, case.config.moe_tp_size)

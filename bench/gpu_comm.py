@@ -31,8 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def graph_time_us(fn, iters: int = ITERS, repeats: int = REPEATS) -> float:
-    """Median microseconds per call of fn, captured in a CUDA graph of `iters` calls."""
+def graph_time_us(fn, iters: int = ITERS, repeats: int = REPEATS, together: bool = True) -> float:
+    """Median microseconds per call of fn, captured in a CUDA graph of `iters` calls; `together`:
+    every rank times fn at once (a barrier before each replay), for collectives."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -46,7 +47,8 @@ def graph_time_us(fn, iters: int = ITERS, repeats: int = REPEATS) -> float:
     times = []
     for _ in range(repeats):
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        dist.barrier()
+        if together:
+            dist.barrier()
         start.record()
         graph.replay()
         end.record()
@@ -127,13 +129,13 @@ def matmul_row():
     n = 8192
     a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
     b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    us = graph_time_us(lambda: a @ b, iters=10, repeats=10)
+    us = graph_time_us(lambda: a @ b, iters=10, repeats=10, together=False)
     return {"kind": "matmul", "n": n, "us": us, "TFLOPs": 2 * n ** 3 / (us * 1e-6) / 1e12}
 
 
-def worker(rank, world, port, out_path):
+def worker(rank, world, port, out_path, stall):
     import faulthandler
-    faulthandler.dump_traceback_later(120, exit=True)  # a hang says where it is
+    faulthandler.dump_traceback_later(stall, exit=True)  # a hang says where it is
     torch.cuda.set_device(rank)
     # NOTE: flashinfer's workspace rendezvous needs a CPU-capable backend beside NCCL.
     dist.init_process_group("cuda:nccl,cpu:gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
@@ -182,8 +184,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--world", type=int, nargs="+", default=[2])
     p.add_argument("--out", default="gpu_comm.json")
+    p.add_argument("--stall", type=float, default=300, help="seconds before a stuck world dumps its stacks and exits")
     args = p.parse_args(argv)
-    results = spawn_worlds("bench/gpu_comm.py", worker, args.world, args.out)
+    results = spawn_worlds("bench/gpu_comm.py", worker, args.world, args.out, args.stall)
     if results is None:
         return 2
     with open(args.out, "w") as f:
