@@ -49,11 +49,11 @@ def worker(rank, world, port, dtype_names, stall):
     import flashinfer.comm as fc
     log(rank, "imported")
     subgroups = [dist.new_group([0, 2]), dist.new_group([1, 3])] if world == 4 else []
+    ranks = [0, 2] if rank % 2 == 0 else [1, 3]
     for name in dtype_names:
         dtype = getattr(torch, name)
         fused_vs_reference(fc, rank, list(range(world)), None, dtype, f"world, {name}")
         if subgroups:
-            ranks = [0, 2] if rank % 2 == 0 else [1, 3]
             fused_vs_reference(fc, rank, ranks, subgroups[rank % 2], dtype, f"sub-group {ranks}, {name}")
     faulthandler.cancel_dump_traceback_later()
     dist.destroy_process_group()

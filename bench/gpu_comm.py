@@ -20,6 +20,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+sys.path.insert(0, ".")
+from bench.tables import bus_bandwidth_GBps  # noqa: E402
+
 TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 HIDDEN = (2048, 4096, 7168)
 ITERS, REPEATS, EPS = 20, 15, 1e-6
@@ -125,8 +128,7 @@ def comm_rows(rank, world, fi):
             say(rank, json.dumps(row))
             x2 = x.clone()
             row["allreduce_us"] = graph_time_us(lambda: dist.all_reduce(x2))
-            nbytes = x.numel() * x.element_size()
-            row["busbw_GBps"] = 2 * (world - 1) / world * nbytes / (row["allreduce_us"] * 1e-6) / 1e9
+            row["busbw_GBps"] = bus_bandwidth_GBps(world, x.numel() * x.element_size(), row["allreduce_us"])
             rows.append(row)
     return rows
 

@@ -25,7 +25,7 @@ def test_moe_table_pairs_exactly_once_with_the_double_sum(tmp_path):
             "raw_allreduce_us": 10.0, "comm_vs_allreduce": 2.0}
     double = dict(once, sites=["ep"], step_us=110.0, comm_us=35.0, comm_vs_allreduce=3.5)
     path = tmp_path / "m.json"
-    path.write_text(json.dumps([[double, once]]))
+    path.write_text(json.dumps([double, once]))
     row = tables.moe(str(path))[2]
     assert row.startswith("| 2 | 64 | 100.0 µs | 110.0 µs | +10.0% | 20.0 µs | 35.0 µs | 10.0 µs | 2.00 |")
 
