@@ -111,7 +111,7 @@ def read_release(w, text: str | None) -> Release:
         if name not in defs:
             rel.checks.append({"name": name, "verdict": "absent", "detail": "not defined in this release"})
             continue
-        formula = _check_one(w, rel, defs, name, lambda f: f, proto_value())
+        formula = _check_one(w, rel, defs, name, proto_value())
         setattr(rel, attr, formula)
     if rel.form != NONE:
         _read_helper(w, rel, defs)
@@ -123,12 +123,12 @@ def read_release(w, text: str | None) -> Release:
 def _read_helper(w, rel, defs):
     P = z3.Bool("is_tp_path")
     bound = {"is_tp_path": P, R_NAME: w.R, F_NAME: w.F}
-    formula = _check_one(w, rel, defs, HELPER, None, w.proto_helper(P, w.R, w.F), bound)
+    formula = _check_one(w, rel, defs, HELPER, w.proto_helper(P, w.R, w.F), bound)
     if formula is not None:
         rel.helper = lambda p, r, f: z3.substitute(formula, (P, p), (w.R, r), (w.F, f))
 
 
-def _check_one(w, rel, defs, name, _unused, proto_formula, bound=None):
+def _check_one(w, rel, defs, name, proto_formula, bound=None):
     try:
         formula, tr = _lift_fn(w, rel, defs, name, bound)
     except NotUnderstood as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import z3
 
 from proto import predicates
+from spec.symbolic import to_z3
 from spec.world import World
 
 
@@ -44,6 +45,5 @@ class AuditWorld(World):
         return self.lift(predicates.should_use_flashinfer_cutlass_moe_fp4_allgather, self.c)
 
     def proto_V(self):
-        if not self.has_v:
-            return z3.BoolVal(False)
-        return self.lift(predicates.should_use_dp_reduce_scatterv, self.c)
+        # Without V (has_v=False) the override lifts to the constant False.
+        return to_z3(self.lift(predicates.should_use_dp_reduce_scatterv, self.c))
