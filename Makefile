@@ -10,11 +10,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[test]'
-	# NOTE: ray[default] pulls proto-plus (via opencensus -> google-api-core), whose top-level
-	# package is also named `proto` and would shadow ours. Only google-api-core's REST streaming
-	# imports it, which nothing here uses.
-	$(PY) -m pip uninstall -y -q proto-plus
+	$(PY) -m pip install -q -e '.[actors,jobs,test]'
 	touch $(STAMP)
 
 setup: $(STAMP)

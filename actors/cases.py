@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from proto import catalogue, semantics
-from proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
+from sumonce.proto import catalogue, semantics
+from sumonce.proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
                           ServerConfig)
-from proto.predicates import should_use_dp_reduce_scatterv as V
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
-from proto.sites import Version
-from proto.semantics import after_experts
-from proto.validation import violations
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
+from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.sites import Version
+from sumonce.proto.semantics import after_experts
+from sumonce.proto.validation import violations
 
 
 def divisors(n: int) -> list[int]:

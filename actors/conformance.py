@@ -7,8 +7,8 @@ from itertools import groupby
 
 import torch
 
-from proto import catalogue, semantics
-from proto.semantics import SumCounts
+from sumonce.proto import catalogue, semantics
+from sumonce.proto.semantics import SumCounts
 
 from .driver import ShardSet
 from .layer import make_weights

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import torch
 
-from proto import catalogue, semantics
-from proto.communicator import scatters_hidden_states
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
-from proto.sites import GROUP_AXES, Group
-from proto.semantics import After, after_experts, next_layer_group
+from sumonce.proto import catalogue, semantics
+from sumonce.proto.communicator import scatters_hidden_states
+from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
+from sumonce.proto.sites import GROUP_AXES, Group
+from sumonce.proto.semantics import After, after_experts, next_layer_group
 
 from . import tokens as tk
 from .fused import allreduce_residual_rmsnorm

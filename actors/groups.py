@@ -12,7 +12,7 @@ import threading
 import torch
 import torch.distributed as dist
 
-from proto.sites import Group
+from sumonce.proto.sites import Group
 
 from .cases import divisors
 

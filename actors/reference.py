@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
+from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 
 from . import tokens as tk
 from .layer import (EXPERTS, SHARED_EXPERT_MODELS, Weights, fake_fp4, make_tokens, rms_norm,

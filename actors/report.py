@@ -6,9 +6,9 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from proto.communicator import should_allreduce_fusion
-from proto.predicates import should_use_dp_reduce_scatterv as V
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.communicator import should_allreduce_fusion
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
+from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 
 console = Console(width=200)
 

@@ -6,11 +6,11 @@ import json
 import sys
 import warnings
 
-from proto import catalogue, semantics
-from proto.flags import FlagError, _Parser
-from proto.serial import config_from_dict, state_from_dict
-from proto.sites import Version
-from proto.validation import ConfigError, validate
+from sumonce.proto import catalogue, semantics
+from sumonce.proto.flags import FlagError, _Parser
+from sumonce.proto.serial import config_from_dict, state_from_dict
+from sumonce.proto.sites import Version
+from sumonce.proto.validation import ConfigError, validate
 
 from .cases import Case, actors_scope
 from .run import UsageError

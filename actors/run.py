@@ -1,8 +1,8 @@
-"""`python -m actors.run` / `sumonce run`: MoE layers on Ray actors, checked against a
+"""`python -m sumonce.actors.run` / `sumonce run`: MoE layers on Ray actors, checked against a
 single-process reference; per-axis sum counts measured and compared with proto's prediction.
 
-    python -m actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
-    python -m actors.run --sweep small
+    python -m sumonce.actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
+    python -m sumonce.actors.run --sweep small
 Exit 0: every row conforms; 1: a mismatch; 2: bad input (before any actor starts); 3: a shard died or hung.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ import warnings
 
 warnings.filterwarnings("ignore", message=".*NumPy.*")  # NOTE: torch without numpy warns at import
 
-from proto import catalogue, semantics
-from proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
-from proto.sites import Version
-from proto.validation import ConfigError
+from sumonce.proto import catalogue, semantics
+from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
+from sumonce.proto.sites import Version
+from sumonce.proto.validation import ConfigError
 
 from .cases import STATES, Case, actors_scope, sweep
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from proto.config import DpPaddingMode, ForwardState, ServerConfig
+from sumonce.proto.config import DpPaddingMode, ForwardState, ServerConfig
 
 
 def token_counts(c: ServerConfig, s: ForwardState) -> list[int]:

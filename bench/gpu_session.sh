@@ -30,8 +30,8 @@ want() { [[ " ${STEPS:-probe sweep2 sweep4 gpu_comm moe_step pytest} " == *" $1 
 if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world "${worlds##* }" --dtype bfloat16 float32 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
 fi
-want sweep2 && step 100 sweep2 python -m actors.run --sweep small --device gpu --worlds 2 --table summary --timeout 45
-want sweep4 && [ "$ngpu" -ge 4 ] && step 100 sweep4 python -m actors.run --sweep small --device gpu --worlds 4 --table summary --timeout 45
+want sweep2 && step 100 sweep2 python -m sumonce.actors.run --sweep small --device gpu --worlds 2 --table summary --timeout 45
+want sweep4 && [ "$ngpu" -ge 4 ] && step 100 sweep4 python -m sumonce.actors.run --sweep small --device gpu --worlds 4 --table summary --timeout 45
 want gpu_comm && step 200 gpu_comm python bench/gpu_comm.py --world $worlds --stall 90 --out "$out/gpu_comm.json"
 want moe_step && step 120 moe_step python bench/moe_step.py --world $worlds --tokens 64 8192 --out "$out/moe_step.json"
 want pytest && step 60 pytest python -m pytest -q -p no:cacheprovider -m gpu tests/actors/test_gpu.py

@@ -23,10 +23,10 @@ import torch.distributed as dist
 
 sys.path.insert(0, ".")
 from bench.gpu_comm import graph_time_us, spawn_worlds  # noqa: E402
-from proto import ForwardState, ServerConfig, catalogue  # noqa: E402
-from proto.semantics import After, after_experts, block_fusion, block_reduce_scatter  # noqa: E402
-from proto.communicator import scatters_hidden_states  # noqa: E402
-from proto.sites import Group, Version  # noqa: E402
+from sumonce.proto import ForwardState, ServerConfig, catalogue  # noqa: E402
+from sumonce.proto.semantics import After, after_experts, block_fusion, block_reduce_scatter  # noqa: E402
+from sumonce.proto.communicator import scatters_hidden_states  # noqa: E402
+from sumonce.proto.sites import Group, Version  # noqa: E402
 
 D, E, K, I = 2048, 128, 8, 768
 VERSIONS = {"exactly once (helper)": Version.HELPER, "double sum (before #23731)": Version.PRE_23731}

@@ -19,13 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from proto import ServerConfig, validation
-from proto.catalogue import SITES
-from proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
-from spec import claims
-from spec.check import run_property
-from spec.properties import drift, refactor
-from spec.world import World
+from sumonce.proto import ServerConfig, validation
+from sumonce.proto.catalogue import SITES
+from sumonce.proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
+from sumonce.spec import claims
+from sumonce.spec.check import run_property
+from sumonce.spec.properties import drift, refactor
+from sumonce.spec.world import World
 
 
 def prove_wall(runs: int) -> list[float]:

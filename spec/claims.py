@@ -7,15 +7,15 @@ about guards, unused where it is about whole layers).
 """
 from __future__ import annotations
 
-from proto import semantics
-from proto.communicator import should_allreduce_fusion
-from proto.config import GpuArch, MoeA2ABackend, Quantization, MoeRunnerBackend
-from proto.predicates import (
+from sumonce.proto import semantics
+from sumonce.proto.communicator import should_allreduce_fusion
+from sumonce.proto.config import GpuArch, MoeA2ABackend, Quantization, MoeRunnerBackend
+from sumonce.proto.predicates import (
     should_skip_post_experts_all_reduce as skip,
     should_use_dp_reduce_scatterv as V,
     should_use_flashinfer_cutlass_moe_fp4_allgather as Q,
 )
-from proto.sites import Path, Version, group_size
+from sumonce.proto.sites import Path, Version, group_size
 
 # --- lemmas ---------------------------------------------------------------------------------
 

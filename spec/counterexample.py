@@ -3,10 +3,10 @@ F, R, Q, V, the per-axis sum counts, the upstream issue, and the plain-Python ev
 claim at that point (False, or the lift is wrong)."""
 from __future__ import annotations
 
-from proto import semantics
-from proto.flags import to_flags
-from proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
-from proto.serial import to_dict
+from sumonce.proto import semantics
+from sumonce.proto.flags import to_flags
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
+from sumonce.proto.serial import to_dict
 
 
 def describe(w, z3_model, prop, claim_fn, model=None, version=None) -> dict:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from proto import semantics
-from proto.config import ForwardState, ServerConfig
-from proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
-from proto.sites import BlockFlag, Model, Path, Version
+from sumonce.proto import semantics
+from sumonce.proto.config import ForwardState, ServerConfig
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
+from sumonce.proto.sites import BlockFlag, Model, Path, Version
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
 
-from proto import semantics
-from proto.catalogue import MODELS, SITES
-from proto.predicates import should_use_dp_reduce_scatterv
-from proto.sites import UPSTREAM_ISSUES, Model, Path, Version
+from sumonce.proto import semantics
+from sumonce.proto.catalogue import MODELS, SITES
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv
+from sumonce.proto.sites import UPSTREAM_ISSUES, Model, Path, Version
 
 from . import claims
 from .findings import FINDINGS

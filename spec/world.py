@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import z3
 
-from proto import ForwardState, ServerConfig, semantics, validation
+from sumonce.proto import ForwardState, ServerConfig, semantics, validation
 
 from .lift import Lifter
 from . import solve

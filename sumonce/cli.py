@@ -9,10 +9,10 @@ import sys
 
 # subcommand -> (module, function, one-line help)
 SUBCOMMANDS = {
-    "prove": ("spec.cli", "prove_main", "run the z3 proofs; print verdicts and counterexamples"),
-    "audit": ("spec.audit.cli", "main", "audit real SGLang source: a tree, a wheel or sglang==X"),
-    "run": ("actors.run", "main", "run MoE layers on Ray actors and check them against a reference"),
-    "repro": ("actors.repro", "main", "replay a spec counterexample on Ray actors"),
+    "prove": ("sumonce.spec.cli", "prove_main", "run the z3 proofs; print verdicts and counterexamples"),
+    "audit": ("sumonce.spec.audit.cli", "main", "audit real SGLang source: a tree, a wheel or sglang==X"),
+    "run": ("sumonce.actors.run", "main", "run MoE layers on Ray actors and check them against a reference"),
+    "repro": ("sumonce.actors.repro", "main", "replay a spec counterexample on Ray actors"),
     "config": ("sumonce.config_cmd", "main", "validate SGLang flags; print sizes and Q, V, F, R"),
     "demo": ("sumonce.demo", "main", "the proofs, then a small CPU conformance sweep"),
     "version": (None, None, "print the version"),
@@ -26,33 +26,40 @@ def usage() -> str:
     return "\n".join(lines)
 
 
-def shadowed_proto() -> str | None:
-    """A one-line error if another distribution's `proto` package (proto-plus) hides ours."""
-    import proto
-    if hasattr(proto, "ServerConfig"):
+# subcommand -> (modules it needs beyond the core, the extra that installs them)
+EXTRAS = {"run": (("torch", "ray", "numpy"), "actors"), "repro": (("torch", "ray", "numpy"), "actors"),
+          "demo": (("torch", "ray", "numpy"), "actors")}
+
+
+def missing_extra(name: str) -> str | None:
+    """One line naming the extra to install when a subcommand's modules are absent."""
+    import importlib.util
+    needs, extra = EXTRAS.get(name, ((), ""))
+    absent = [m for m in needs if importlib.util.find_spec(m) is None]
+    if not absent:
         return None
-    return (f"the package `proto` at {getattr(proto, '__file__', '?')} is not sumonce's (proto-plus, "
-            "pulled in by ray[default], installs one); run `pip uninstall proto-plus`")
+    return (f"`sumonce {name}` needs {', '.join(absent)}, which the core install leaves out; "
+            f"install them with: pip install 'sumonce[{extra}]'")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    problem = shadowed_proto()
-    if problem:
-        print(f"sumonce: {problem}", file=sys.stderr)
-        return 2
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
     name, rest = argv[0], argv[1:]
     if name in ("version", "--version"):
-        from proto import __version__
+        from sumonce import __version__
         print(f"sumonce {__version__}")
         return 0
     if name not in SUBCOMMANDS:
         print(f"sumonce: unknown command {name!r}; commands: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         return 2
     module, func, _ = SUBCOMMANDS[name]
+    missing = missing_extra(name)
+    if missing:
+        print(f"sumonce: {missing}", file=sys.stderr)
+        return 2
     return getattr(importlib.import_module(module), func)(rest)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from proto import catalogue, communicator, predicates
-from proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
-from proto.validation import ConfigError
+from sumonce.proto import catalogue, communicator, predicates
+from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
+from sumonce.proto.validation import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def report(c, s, model=None) -> list[tuple[str, str]]:
             c, is_tp_path=is_tp, use_reduce_scatter=R, should_allreduce_fusion=F)
         rows.append((f"helper skips the {path} all-reduce", skip))
     if model is not None:
-        from proto import semantics
+        from sumonce.proto import semantics
         for variant in model.variants:
             n = semantics.sum_counts(c, s, model, variant, catalogue.Version.HELPER)
             rows.append((f"{model.name} {variant}: sums EP, MoE-TP", f"{n.ep}, {n.moe_tp}"))

@@ -12,7 +12,7 @@ import ast
 
 import z3
 
-from proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
+from sumonce.proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
 
 from .extract import F_NAME, HELPER, R_NAME, Binding, call_name
 
@@ -229,5 +229,5 @@ class Translator:
 
 
 def z3_enum(member):
-    from spec.symbolic import enum_value
+    from sumonce.spec.symbolic import enum_value
     return enum_value(member)

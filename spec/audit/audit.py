@@ -7,7 +7,7 @@ import ast
 import time
 from dataclasses import dataclass, field
 
-from proto import catalogue
+from sumonce.proto import catalogue
 
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .decoder import architectures_of, decoder_of, mismatches
@@ -16,7 +16,7 @@ from .extract import ALL_REDUCES, sites_in
 from .helper import Release, read_release
 from .judge import DIFFERS, Verdict, judge, unknown_verdict
 from .source import Source
-from spec.readable import Unknown
+from sumonce.spec.readable import Unknown
 from .world import AuditWorld
 
 V_DEF = "def should_use_dp_reduce_scatterv"

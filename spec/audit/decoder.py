@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ast
 
-from proto.sites import BlockFlag, Decoder
+from sumonce.proto.sites import BlockFlag, Decoder
 
 from .extract import F_NAME, HELPER, R_NAME, call_name
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import z3
 
-from proto import semantics
-from proto.sites import Group, Level, Model, Path, Site, Version
+from sumonce.proto import semantics
+from sumonce.proto.sites import Group, Level, Model, Path, Site, Version
 
 from .witness import find, flags, state
 from .world import FormulaGuard

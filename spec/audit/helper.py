@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from spec.readable import Unknown
+from sumonce.spec.readable import Unknown
 
 from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
 from .extract import F_NAME, HELPER, R_NAME, Binding

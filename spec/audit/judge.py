@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 
 import z3
 
-from proto import sites
-from spec.solve import Status, check
+from sumonce.proto import sites
+from sumonce.spec.solve import Status, check
 
 from .atoms import NotUnderstood, Translator
 from .extract import F_NAME, R_NAME, RawSite
 from .helper import THREE
-from spec.readable import Unknown
+from sumonce.spec.readable import Unknown
 
 HELPER, EQUIVALENT, DIFFERS, NOT_UNDERSTOOD = "calls the helper", "equivalent", "differs", "not understood"
 GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config"}

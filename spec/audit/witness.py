@@ -6,9 +6,9 @@ from dataclasses import fields
 
 import z3
 
-from proto import ForwardState
-from proto.flags import to_flags
-from spec.readable import near_defaults
+from sumonce.proto import ForwardState
+from sumonce.proto.flags import to_flags
+from sumonce.spec.readable import near_defaults
 
 TIMEOUT_MS = 10_000
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import z3
 
-from proto import predicates
-from spec.symbolic import to_z3
-from spec.world import World
+from sumonce.proto import predicates
+from sumonce.spec.symbolic import to_z3
+from sumonce.spec.world import World
 
 
 class FormulaGuard:

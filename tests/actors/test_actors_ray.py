@@ -4,11 +4,11 @@ import time
 
 import pytest
 
-from actors.cases import Case, sweep
-from actors.conformance import run_cases
-from actors.run import main
-from proto.config import ForwardState, GpuArch, ServerConfig
-from proto.sites import Version
+from sumonce.actors.cases import Case, sweep
+from sumonce.actors.conformance import run_cases
+from sumonce.actors.run import main
+from sumonce.proto.config import ForwardState, GpuArch, ServerConfig
+from sumonce.proto.sites import Version
 
 pytestmark = pytest.mark.ray
 QWEN = "Qwen3MoeSparseMoeBlock.forward_normal"
@@ -81,7 +81,7 @@ def test_world_the_cluster_cannot_place(ray_cluster, capsys):
 
 
 def test_repro_shows_the_double_reduce(ray_cluster, tmp_path, capsys):
-    from actors import repro
+    from sumonce.actors import repro
     p = tmp_path / "cx.json"
     p.write_text('{"model": "minimax_m2", "variant": "MiniMaxM2MoE.forward_normal", "version": "pre-23732",'
                  ' "config": {"tp_size": 2, "dp_size": 2, "ep_size": 2, "enable_dp_attention": true,'

@@ -1,8 +1,8 @@
 """Bad input: one line, exit 2, before any actor starts (no Ray needed)."""
 import pytest
 
-from actors import repro
-from actors.run import main
+from sumonce.actors import repro
+from sumonce.actors.run import main
 
 
 @pytest.mark.parametrize("argv,words", [

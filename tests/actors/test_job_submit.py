@@ -33,7 +33,7 @@ def submit(dash, env, tries=10):
     """ray job submit; the head's job agent may come up a little after `ray start` returns."""
     for _ in range(tries):
         job = ray_cmd("job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".",
-                      "--", "python", "-m", "actors.run", "--tp-size", "2", "--ep-size", "2",
+                      "--", "python", "-m", "sumonce.actors.run", "--tp-size", "2", "--ep-size", "2",
                       "--model", "qwen3_moe", "--gpu-arch", "cpu", env=env, timeout=300)
         if "No available agent" not in job.stderr + job.stdout:
             return job

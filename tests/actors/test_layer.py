@@ -2,11 +2,11 @@
 import pytest
 import torch
 
-from actors import layer as L
-from actors.cases import Case
-from actors.reference import reference
-from proto.config import ForwardState, MoeRunnerBackend, Quantization, ServerConfig
-from proto.sites import Version
+from sumonce.actors import layer as L
+from sumonce.actors.cases import Case
+from sumonce.actors.reference import reference
+from sumonce.proto.config import ForwardState, MoeRunnerBackend, Quantization, ServerConfig
+from sumonce.proto.sites import Version
 
 
 @pytest.mark.parametrize("world,ep", [(2, 1), (2, 2), (4, 1), (4, 2), (4, 4)])

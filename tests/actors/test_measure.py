@@ -2,11 +2,11 @@
 both groups have the same size (a double sum looks the same in the final output)."""
 import torch
 
-from actors.cases import Case
-from actors.measure import measure
-from actors.reference import Reference
-from proto.config import ForwardState, ServerConfig
-from proto.sites import Version
+from sumonce.actors.cases import Case
+from sumonce.actors.measure import measure
+from sumonce.actors.reference import Reference
+from sumonce.proto.config import ForwardState, ServerConfig
+from sumonce.proto.sites import Version
 
 
 def fake(world, moe_tp, steps):

@@ -1,14 +1,14 @@
 """Q, V, F, R and the helper on tables of configurations."""
 import pytest
 
-from proto import ForwardState as S, ServerConfig as C
-from proto.communicator import flashinfer_fusion_applies, scatters_hidden_states, should_allreduce_fusion, \
+from sumonce.proto import ForwardState as S, ServerConfig as C
+from sumonce.proto.communicator import flashinfer_fusion_applies, scatters_hidden_states, should_allreduce_fusion, \
     use_reduce_scatter
-from proto.config import DpPaddingMode, GpuArch, MoeA2ABackend as A2A, MoeRunnerBackend as Runner, \
+from sumonce.proto.config import DpPaddingMode, GpuArch, MoeA2ABackend as A2A, MoeRunnerBackend as Runner, \
     Quantization as Quant, SpeculativeAlgorithm as Spec
-from proto.predicates import should_skip_post_experts_all_reduce as skip
-from proto.predicates import should_use_dp_reduce_scatterv as V
-from proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.predicates import should_skip_post_experts_all_reduce as skip
+from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
+from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 
 FP4 = dict(moe_runner_backend=Runner.FLASHINFER_CUTLASS, quantization=Quant.MODELOPT_FP4)
 DPA = dict(tp_size=4, dp_size=4, ep_size=4, enable_dp_attention=True)

@@ -1,10 +1,10 @@
 """Reduction semantics: how many times each axis is summed, on configurations with known answers."""
 import pytest
 
-from proto import ForwardState as S, ServerConfig as C, Version
-from proto.catalogue import MODELS, SITES, model
-from proto.config import DpPaddingMode, MoeRunnerBackend as Runner, Quantization as Quant
-from proto.semantics import exactly_once, sum_counts
+from sumonce.proto import ForwardState as S, ServerConfig as C, Version
+from sumonce.proto.catalogue import MODELS, SITES, model
+from sumonce.proto.config import DpPaddingMode, MoeRunnerBackend as Runner, Quantization as Quant
+from sumonce.proto.semantics import exactly_once, sum_counts
 
 # Issue #23729: Qwen3 MoE, DP attention + EP, no DeepEP.
 ISSUE_23729 = C(tp_size=4, dp_size=4, ep_size=4, enable_dp_attention=True)

@@ -1,10 +1,10 @@
 """Every validation rule, accepted and rejected, with its message."""
 import pytest
 
-from proto import ConfigError, ServerConfig, validate
-from proto.config import MoeA2ABackend as A2A, MoeRunnerBackend as Runner, Quantization as Quant
-from proto.config import SpeculativeAlgorithm as Spec
-from proto.validation import RULES, violations
+from sumonce.proto import ConfigError, ServerConfig, validate
+from sumonce.proto.config import MoeA2ABackend as A2A, MoeRunnerBackend as Runner, Quantization as Quant
+from sumonce.proto.config import SpeculativeAlgorithm as Spec
+from sumonce.proto.validation import RULES, violations
 
 C = ServerConfig
 

@@ -3,12 +3,12 @@ what the Python function returns there."""
 import z3
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from proto import communicator, guards, predicates, semantics, validation
-from proto.catalogue import MODELS
-from proto.config import (AUTO_FUSION_ARCHITECTURES, DpPaddingMode, ForwardState, GpuArch, MoeA2ABackend,
+from sumonce.proto import communicator, guards, predicates, semantics, validation
+from sumonce.proto.catalogue import MODELS
+from sumonce.proto.config import (AUTO_FUSION_ARCHITECTURES, DpPaddingMode, ForwardState, GpuArch, MoeA2ABackend,
                           MoeRunnerBackend, Quantization, ServerConfig, SpeculativeAlgorithm)
-from spec.symbolic import to_z3
-from spec.world import World
+from sumonce.spec.symbolic import to_z3
+from sumonce.spec.world import World
 
 W = World()
 ARCHS = sorted({a for m in MODELS for a in m.architectures} | set(AUTO_FUSION_ARCHITECTURES) | {"OtherForCausalLM"})

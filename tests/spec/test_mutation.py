@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from proto import predicates
-from spec.check import run_all
-from spec.properties import Kind, all_properties
+from sumonce.proto import predicates
+from sumonce.spec.check import run_all
+from sumonce.spec.properties import Kind, all_properties
 
 HELPER = predicates.should_skip_post_experts_all_reduce
 KINDS = {Kind.LEMMA, Kind.DRIFT, Kind.REFACTOR, Kind.ONCE}
@@ -69,7 +69,7 @@ def _mutate(source, index, how):
 def _install(monkeypatch, fn):
     for mod in list(sys.modules.values()):
         name = getattr(mod, "__name__", "")
-        if name.startswith(("proto", "spec")):
+        if name.startswith(("sumonce.proto", "sumonce.spec")):
             for attr, value in list(vars(mod).items()):
                 if value is HELPER:
                     monkeypatch.setattr(mod, attr, fn)

@@ -4,10 +4,10 @@ import json
 import pytest
 import z3
 
-from spec import check, cli, lift
-from spec.properties import Expect, Kind, Property, all_properties
-from spec.solve import Status
-from spec.world import World
+from sumonce.spec import check, cli, lift
+from sumonce.spec.properties import Expect, Kind, Property, all_properties
+from sumonce.spec.solve import Status
+from sumonce.spec.world import World
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """The worked example of docs/SPEC.md ("Adding a model site"), step by step."""
-from proto import guards
-from proto.catalogue import FUSING
-from proto.sites import Group, Model, Path, Site, Version
-from spec.check import run_all
-from spec.properties import exactly_once
+from sumonce.proto import guards
+from sumonce.proto.catalogue import FUSING
+from sumonce.proto.sites import Group, Model, Path, Site, Version
+from sumonce.spec.check import run_all
+from sumonce.spec.properties import exactly_once
 
 
 def toy_model(legacy_guard):
