@@ -7,8 +7,8 @@ import argparse
 import statistics
 import time
 
-from sumonce.spec.audit.audit import audit
-from sumonce.spec.audit.source import load
+from sumonce.audit.audit import audit
+from sumonce.audit.source import load
 
 
 def main() -> None:

@@ -6,8 +6,8 @@ import zipfile
 import pytest
 
 from sumonce.proto import catalogue
-from sumonce.spec.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
-from sumonce.spec.audit.source import fetch
+from sumonce.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
+from sumonce.audit.source import fetch
 
 pytestmark = pytest.mark.sglang
 GUARD = re.compile(r"if self\.(tp|ep)_size > 1 and not should_skip_post_experts_all_reduce\(")
@@ -79,7 +79,7 @@ def test_0_5_23_context_form_and_v_changed(release_reports):
 
 
 def test_compare_lists_the_helper_migration(release_reports):
-    from sumonce.spec.audit.report import compare
+    from sumonce.audit.report import compare
     changes = compare(release_reports["0.5.10.post1"], release_reports["0.5.11"])
     moved = {(c["model"], c["method"]) for c in changes if c["after"] == HELPER}
     assert ("qwen3_moe", "Qwen3MoeSparseMoeBlock.forward_normal") in moved

@@ -1,5 +1,5 @@
 """Each guard shape the extractor must follow, and each way it must refuse, on a synthetic file."""
-from sumonce.spec.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
+from sumonce.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
 
 
 def by_class(rep):

@@ -38,7 +38,7 @@ def test_wheel_has_one_top_level_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"sumonce"}, tops
-    for sub in ("proto", "spec", "spec/audit", "actors"):
+    for sub in ("proto", "spec", "audit", "actors"):
         assert f"sumonce/{sub}/__init__.py" in names
 
 
