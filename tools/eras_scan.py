@@ -43,6 +43,8 @@ DECISION_FUNCS = (
 # A model file "holds a MoE layer" when it names one of these experts classes or
 # the experts-class factory (a textual test; see docs/ERAS.md, "MoE model files").
 MOE_MARK = re.compile(r"\b(get_moe_impl_class|FusedMoE|EPMoE|DeepEPMoE)\b")
+# Per-forward flags a decoder may publish (get_forward().scoped(name=...)): F and R.
+CONTEXT_FLAGS = {"F": "fuse_mlp_allreduce", "R": "mlp_reduce_scatter"}
 VERSION = re.compile(r"^sglang-(?P<v>[0-9][^-]*)-")
 
 
@@ -103,7 +105,7 @@ def shape(defs: dict) -> str:
 
 def callers(zf: zipfile.ZipFile, names: list[str]) -> dict:
     """Per decision function: model file -> number of call expressions."""
-    out = {f: {} for f in DECISION_FUNCS + ("SGLANG_SHARED_EXPERT_TP1",)}
+    out = {f: {} for f in DECISION_FUNCS + ("SGLANG_SHARED_EXPERT_TP1", "context_publishers")}
     moe = []
     for name in names:
         text = zf.read(name).decode()
@@ -114,6 +116,9 @@ def callers(zf: zipfile.ZipFile, names: list[str]) -> dict:
             n = len(re.findall(rf"\b{func}\s*\(", text))
             if n:
                 out[func][stem] = n
+        published = [k for k, flag in CONTEXT_FLAGS.items() if re.search(rf"\b{flag}\s*=", text)]
+        if published:
+            out["context_publishers"][stem] = published
         if "SGLANG_SHARED_EXPERT_TP1" in text:
             out["SGLANG_SHARED_EXPERT_TP1"][stem] = text.count("SGLANG_SHARED_EXPERT_TP1")
     return {"moe_model_files": sorted(moe), "callers": {k: v for k, v in out.items() if v}}

@@ -154,6 +154,22 @@ def test_recorded_helper_callers_match_the_wheel(version):
 
 
 @pytest.mark.sglang
+@pytest.mark.parametrize("version", ["0.5.16", "0.5.23"])
+def test_recorded_context_publishers_match_the_wheel(version):
+    """Which decoders publish F (fuse_mlp_allreduce) and R (mlp_reduce_scatter) into ctx."""
+    flags = {"F": "fuse_mlp_allreduce", "R": "mlp_reduce_scatter"}
+    found = {}
+    with zipfile.ZipFile(wheel(version)) as z:
+        for n in z.namelist():
+            if re.fullmatch(r"sglang/srt/models/[^/]+\.py", n):
+                text = z.read(n).decode()
+                got = [k for k, f in flags.items() if re.search(rf"\b{f}\s*=", text)]
+                if got:
+                    found[n.rsplit("/", 1)[-1][:-3]] = got
+    assert found == ERAS["releases"][version]["context_publishers"]
+
+
+@pytest.mark.sglang
 @pytest.mark.parametrize("release,file,line,ident", SPOT_FACTS)
 def test_cited_line_holds_the_fact(release, file, line, ident):
     assert any(
