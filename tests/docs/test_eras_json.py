@@ -40,6 +40,8 @@ SPOT_FACTS = [
     ("0.5.23", UTILS, 912, "post_experts_sum_is_one_all_reduce"),
     ("0.5.23", "sglang/srt/layers/layer_boundary/exit.py", 150, "_sum_deferral_allowed"),
     ("0.5.23", "sglang/srt/layers/layernorm.py", 264, "deferred_post_experts_all_reduce"),
+    ("0.5.20", "sglang/srt/models/deepseek_v2.py", 1178, "_shared_expert_tp1"),
+    ("0.5.10.post1", "sglang/srt/models/qwen3_moe.py", 328, "should_allreduce_fusion"),
 ]
 
 
@@ -100,6 +102,14 @@ def test_differences_have_change_evidence_and_upstream():
         assert d["evidence"]["release"] in ERAS["releases"], d["id"]
         assert "found" in d["upstream"], d["id"]
         assert d["witness"] is not None or d["witness_note"], d["id"]
+
+
+def test_bugs_shipped_name_real_releases():
+    for bug in ERAS["bugs_shipped"]:
+        assert bug["shipped"] and set(bug["shipped"]) <= set(EXPECTED_RELEASES), bug["id"]
+        first, last = EXPECTED_RELEASES.index(bug["shipped"][0]), EXPECTED_RELEASES.index(bug["shipped"][-1])
+        assert bug["shipped"] == EXPECTED_RELEASES[first:last + 1], bug["id"]
+        assert all(e["release"] in bug["shipped"] for e in bug["evidence"]), bug["id"]
 
 
 def test_oracle_cases_name_their_test_and_version():
@@ -177,5 +187,8 @@ def test_cited_line_holds_the_fact(release, file, line, ident):
     ) or any(
         (d["evidence"]["release"], d["evidence"]["file"], d["evidence"]["line"]) == (release, file, line)
         for d in ERAS["differences_0_5_11_to_0_5_23"]
+    ) or any(
+        (e["release"], e["file"], e["line"]) == (release, file, line)
+        for b in ERAS["bugs_shipped"] for e in b["evidence"]
     ), "spot fact not recorded in docs/eras.json"
     assert ident in read(release, file).splitlines()[line - 1]
