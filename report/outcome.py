@@ -1,0 +1,89 @@
+"""What happens to the experts' partial sums at one configuration: one of six outcomes.
+
+`classify` is the ONE place that maps proto's result (validation, then proto.semantics' counts)
+to an outcome; the map, the witness cells, the agreement check and the sweep's bars all call it
+(or `from_counts`, its per-layer half). proto today yields once / twice / never per axis and
+refusal; MIXES_TOKENS and CRASHES are in the legend and the colour scale already, so when proto
+reports them only this module changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sumonce.proto import semantics
+from sumonce.proto.config import ForwardState, ServerConfig
+from sumonce.proto.semantics import SumCounts
+from sumonce.proto.sites import Model, Version
+from sumonce.proto.validation import violations
+
+
+class Outcome(StrEnum):
+    """One letter each: the map stores its cells as these letters."""
+    ONCE = "O"
+    TWICE = "T"
+    NEVER = "N"
+    MIXES_TOKENS = "M"
+    CRASHES = "C"
+    REFUSED = "R"
+
+    @property
+    def wrong(self) -> bool:
+        """A run that SGLang accepts and that does not sum every partial axis exactly once."""
+        return self not in (Outcome.ONCE, Outcome.REFUSED)
+
+
+# Legend order, words, and colours (colour-blind safe: Okabe-Ito, refused in light grey).
+LEGEND = (
+    (Outcome.ONCE, "exactly once", "#009e73"),
+    (Outcome.TWICE, "summed twice", "#d55e00"),
+    (Outcome.NEVER, "never summed", "#0072b2"),
+    (Outcome.MIXES_TOKENS, "mixes tokens", "#cc79a7"),
+    (Outcome.CRASHES, "crashes", "#000000"),
+    (Outcome.REFUSED, "refused by SGLang's validation", "#dddddd"),
+)
+WORDS = {o: w for o, w, _ in LEGEND}
+COLOURS = {o: c for o, _, c in LEGEND}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One configuration's outcome; counts of the first variant that is not exactly once (or of
+    the first variant), the rule SGLang refuses it by."""
+    outcome: Outcome
+    ep: int = 0
+    moe_tp: int = 0
+    variant: str = ""
+    rule: str = ""
+
+
+# Where several axes go wrong, the worse outcome names the cell.
+SEVERITY = (Outcome.CRASHES, Outcome.MIXES_TOKENS, Outcome.TWICE, Outcome.NEVER, Outcome.ONCE)
+
+
+def from_counts(c: ServerConfig, n: SumCounts) -> Outcome:
+    """One layer's counts, judged on the axes of size > 1 (proto.semantics.exactly_once's rule)."""
+    seen = {Outcome.ONCE}
+    for size, count in ((c.ep_size, n.ep), (c.moe_tp_size, n.moe_tp)):
+        if size > 1 and count == 0:
+            seen.add(Outcome.NEVER)
+        elif size > 1 and count > 1:
+            seen.add(Outcome.TWICE)
+    return next(o for o in SEVERITY if o in seen)
+
+
+def classify(c: ServerConfig, s: ForwardState, m: Model, version: Version) -> Cell:
+    """The outcome of model `m`'s guards at `version` under (c, s): refused where SGLang's
+    validation refuses c (or the forward cannot happen), else the worst of its MoE variants."""
+    broken = violations(c)
+    if broken:
+        return Cell(Outcome.REFUSED, rule=broken[0].name)
+    if not semantics.forward_state_valid(c, s):
+        return Cell(Outcome.REFUSED, rule="forward_state")
+    first = None
+    for variant in m.variants:
+        n = semantics.sum_counts(c, s, m, variant, version)
+        if not semantics.exactly_once(c, s, m, variant, version):
+            return Cell(from_counts(c, n), n.ep, n.moe_tp, variant)
+        first = first or Cell(Outcome.ONCE, n.ep, n.moe_tp, variant)
+    return first
