@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from importlib.resources import files
 from dataclasses import dataclass, field
 
 import jinja2
@@ -58,15 +59,14 @@ def page_data(maps: list[VersionMap]) -> str:
 
 
 def render(inputs: Inputs) -> str:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("sumonce.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    template = env.from_string((files("sumonce.report") / "page.html.j2").read_text(encoding="utf-8"))
     models = []
     for vm in inputs.maps:
         if not models or models[-1][0] != vm.model:
             models.append((vm.model, []))
         models[-1][1].append(vm)
-    return env.get_template("page.html.j2").render(
+    return template.render(
         version=__version__, generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         legend=LEGEND, Outcome=Outcome, panels=PANELS, models=models, maps=inputs.maps,
         summary=summary(inputs.maps), data=page_data(inputs.maps), findings=FINDINGS,

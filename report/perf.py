@@ -45,10 +45,16 @@ def bandwidth(rows: list[dict], machine: str) -> str:
     """Bus bandwidth (GB/s) against message size (bytes, log scale), one line per (GPUs, hidden)."""
     c = charts.chart(charts.XY, f"{machine}: all-reduce bus bandwidth vs message size", logarithmic=True,
                      x_title="message size (bytes, log)", y_title="bus bandwidth (GB/s, log)", columns=2,
-                     show_minor_x_labels=False, show_minor_y_labels=False, x_value_formatter=_bytes)
+                     x_value_formatter=_bytes)
+    sizes = set()
     for (world, hidden), rs in sorted(_by(rows, "world", "hidden").items()):
         pts = [(r["tokens"] * r["hidden"] * BF16, r["busbw_GBps"]) for r in rs if r.get("busbw_GBps")]
+        sizes |= {x for x, _ in pts}
         c.add(f"{world} GPUs, hidden {hidden}", sorted(pts))
+    if sizes:
+        lo, hi = int(math.log2(min(sizes))), int(math.log2(max(sizes))) + 1
+        c.x_labels = [2 ** k for k in range(lo, hi + 1, 2)]
+        c.y_labels = [v for v in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500)]
     return charts.svg(c)
 
 

@@ -75,3 +75,10 @@ def test_the_audit_of_two_releases_is_a_matrix(tmp_path):
     assert html.count('<table class="audit"') == 2
     assert "sglang/srt/models/qwen3_moe.py:" in html
     assert 'class="v-differs"' in html
+
+
+def test_the_report_never_imports_torch_or_ray():
+    code = ("import sys, sumonce.report.cli, sumonce.report.page, sumonce.report.mapdata, sumonce.report.sweep, "
+            "sumonce.report.perf, sumonce.report.audit_view, sumonce.report.proofs\n"
+            "bad = [m for m in ('torch', 'ray') if m in sys.modules]\nassert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
