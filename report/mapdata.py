@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from sumonce.proto.catalogue import MODELS
 from sumonce.proto.flags import to_flags
+from sumonce.proto.serial import to_dict
 from sumonce.proto.sites import COMMITS, UPSTREAM_ISSUES, Model, Version
 from sumonce.proto.validation import RULES
 from sumonce.spec.findings import FINDINGS
@@ -70,6 +71,16 @@ def template(panel: Panel, m: Model, version: Version) -> str:
     c, s = at(panel, m, TP_MARK, EP_MARK)
     flags = " ".join(to_flags(c) + state_flags(s)).replace(str(TP_MARK), "{tp}").replace(str(EP_MARK), "{ep}")
     return f"sumonce run --model {m.name} --version {version.value} {flags}"
+
+
+def repro_templates(maps: list[VersionMap]) -> dict:
+    """Per model and panel, the config and state of a `sumonce repro` file, sizes as stand-ins."""
+    out = {}
+    for vm in maps:
+        for g in vm.grids:
+            c, s = at(g.panel, vm.model, TP_MARK, EP_MARK)
+            out.setdefault(vm.model.name, {})[g.panel.key] = {"config": to_dict(c), "state": to_dict(s)}
+    return out
 
 
 def grid(panel: Panel, m: Model, version: Version, proofs: list[Proof]) -> Grid:

@@ -15,7 +15,7 @@ from sumonce.proto.validation import RULES
 from sumonce.spec.findings import FINDINGS
 
 from . import audit_view, sweep
-from .mapdata import RULE_NAMES, VersionMap
+from .mapdata import EP_MARK, RULE_NAMES, TP_MARK, VersionMap, repro_templates
 from .outcome import LEGEND, Outcome
 from .panels import PANELS, SIZES
 
@@ -55,6 +55,7 @@ def page_data(maps: list[VersionMap]) -> str:
         "findings": [f.name for f in FINDINGS],
         "sizes": list(SIZES),
         "variants": {vm.model.name: list(vm.model.variants) for vm in maps},
+        "repro": repro_templates(maps),
     }, separators=(",", ":")).replace("</", "<\\/")
 
 
@@ -72,4 +73,5 @@ def render(inputs: Inputs) -> str:
         summary=summary(inputs.maps), data=page_data(inputs.maps), findings=FINDINGS,
         releases=inputs.releases, matrix=audit_view.matrix(inputs.releases),
         verdict_class=audit_view.VERDICT_CLASS, sweep=inputs.sweep, sweep_svg=inputs.sweep_svg,
-        mismatches=sweep.mismatches(inputs.sweep), words=sweep.words, perf=inputs.perf, seconds=inputs.seconds)
+        mismatches=sweep.mismatches(inputs.sweep), words=sweep.words, perf=inputs.perf, seconds=inputs.seconds,
+        tp_mark=TP_MARK, ep_mark=EP_MARK)

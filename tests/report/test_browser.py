@@ -122,3 +122,23 @@ def test_the_fused_ep_only_witness_square_on_the_map(page):
     assert "sumonce run --model qwen3_moe --version helper --tp-size 4 --ep-size 2 " \
            "--enable-flashinfer-allreduce-fusion" in title
     assert "inside known finding fused-allreduce-sums-ep-group-only" in title
+
+
+def test_clicking_a_square_gives_a_repro_file_proto_reads_back(page):
+    """The footer's JSON is a `sumonce repro` counterexample: proto rebuilds the same square."""
+    from sumonce.proto.catalogue import model
+    from sumonce.proto.serial import config_from_dict, state_from_dict
+    from sumonce.proto.sites import Version
+    from sumonce.report.outcome import classify
+    pg, _ = page
+    tp, ep = 4, 2
+    square = pg.locator('section[data-model="qwen3_moe"] [data-version="helper"] [data-panel="fusion-on"] '
+                        f'.grid i[data-i="{(ep - 1) * len(SIZES) + tp - 1}"]')
+    square.click()
+    text = pg.locator("#pick").text_content()
+    assert text.startswith("sumonce run --model qwen3_moe --version helper --tp-size 4 --ep-size 2")
+    cx = json.loads(text[text.index("{"):])
+    assert set(cx) == {"model", "variant", "version", "config", "state"}
+    c, s = config_from_dict(cx["config"]), state_from_dict(cx["state"])
+    assert (c.tp_size, c.ep_size) == (tp, ep)
+    assert classify(c, s, model(cx["model"]), Version(cx["version"])).outcome == Outcome.NEVER
