@@ -35,7 +35,7 @@ def summary(maps: list[VersionMap]) -> dict:
     witnesses = [w for vm in maps for w in vm.witnesses]
     return {
         "proved": sum(p.verdict == "proved" for p in proofs),
-        "refuted": sum(p.verdict == "refuted" for p in proofs),
+        "refuted": len({p.name for p in proofs if p.verdict == "refuted"} | {w.prop for w in witnesses}),
         "unexpected": [p.name for p in proofs if not p.expected],
         "checked": sum(p.in_scope for p in proofs),
         "disagree": sum(len(p.disagree) for p in proofs),

@@ -38,6 +38,7 @@ def test_a_mismatch_is_red_at_the_top(tmp_path, built):
 def test_the_page_has_the_sweep_and_perf_sections(report_html):
     html = report_html.read_text()
     assert 'id="sweep-ok"' in html and 'id="top-mismatch"' not in html
+    assert "none contradicts it" in html and 'id="top-disagree"' not in html
     assert "all-reduce bus bandwidth vs message size" in html
     assert "fused vs unfused" in html
     assert "<script src" not in html and "<link" not in html and "kozea.github.io" not in html
