@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from sumonce.proto import semantics
 from sumonce.proto.config import ForwardState, ServerConfig
@@ -72,12 +73,20 @@ def from_counts(c: ServerConfig, n: SumCounts) -> Outcome:
     return next(o for o in SEVERITY if o in seen)
 
 
+@lru_cache(maxsize=None)
+def refusal(c: ServerConfig) -> str:
+    """The first rule of proto.validation that `c` breaks ('' when SGLang accepts it); cached, as
+    the map asks once per guard version for the same configuration."""
+    broken = violations(c)
+    return broken[0].name if broken else ""
+
+
 def classify(c: ServerConfig, s: ForwardState, m: Model, version: Version) -> Cell:
     """The outcome of model `m`'s guards at `version` under (c, s): refused where SGLang's
     validation refuses c (or the forward cannot happen), else the worst of its MoE variants."""
-    broken = violations(c)
+    broken = refusal(c)
     if broken:
-        return Cell(Outcome.REFUSED, rule=broken[0].name)
+        return Cell(Outcome.REFUSED, rule=broken)
     if not semantics.forward_state_valid(c, s):
         return Cell(Outcome.REFUSED, rule="forward_state")
     first = None

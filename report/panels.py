@@ -6,6 +6,7 @@ rank (the decode step), the next layer's RMSNorm fused unless the panel says oth
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Callable
 
 from sumonce.proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
@@ -65,11 +66,25 @@ PANELS = (
           "DP attention (dp = tp) + flashinfer_cutlass + modelopt_fp4: Q where ep = tp", _fp4_allgather),
 )
 
+PANELS_BY_KEY = {p.key: p for p in PANELS}
+
 
 def at(panel: Panel, m: Model, tp: int, ep: int) -> tuple[ServerConfig, ForwardState]:
     """The panel's configuration and forward state at (tp, ep) for model `m`."""
-    base = ServerConfig(tp_size=tp, ep_size=ep, architecture=m.architectures[0], gpu_arch=GpuArch.SM90)
+    if PANELS_BY_KEY.get(panel.key) is not panel:
+        return _build(panel, m.architectures[0], tp, ep)
+    return _at(panel.key, m.architectures[0], tp, ep)
+
+
+def _build(panel: Panel, architecture: str, tp: int, ep: int) -> tuple[ServerConfig, ForwardState]:
+    base = ServerConfig(tp_size=tp, ep_size=ep, architecture=architecture, gpu_arch=GpuArch.SM90)
     return panel.config(base), panel.state
+
+
+@lru_cache(maxsize=None)
+def _at(key: str, architecture: str, tp: int, ep: int) -> tuple[ServerConfig, ForwardState]:
+    # NOTE: cached by the panel's key: every guard version of a model draws the same configurations
+    return _build(PANELS_BY_KEY[key], architecture, tp, ep)
 
 
 def state_flags(s: ForwardState) -> list[str]:
