@@ -1,10 +1,11 @@
 """What happens to the experts' partial sums at one configuration: one of six outcomes.
 
-`classify` is the ONE place that maps proto's result (validation, then proto.semantics' counts)
-to an outcome; the map, the witness cells, the agreement check and the sweep's bars all call it
-(or `from_counts`, its per-layer half). proto today yields once / twice / never per axis and
-refusal; MIXES_TOKENS and CRASHES are in the legend and the colour scale already, so when proto
-reports them only this module changes.
+`classify` is the ONE place that maps proto's result (validation, then proto.semantics' verdict
+per MoE variant) to an outcome; the map, the witness cells and the agreement check call it, the
+sweep's bars its per-layer half `from_counts`. proto on this branch yields once / twice / never
+per axis and refusal; issue 11 adds proto.semantics.layer_outcome with mixed tokens and crashes,
+which `layer` uses where it exists (checked against issue 11's branch: the map then shows both).
+All six outcomes are in the legend and the colour scale either way.
 """
 from __future__ import annotations
 
@@ -62,6 +63,23 @@ class Cell:
 SEVERITY = (Outcome.CRASHES, Outcome.MIXES_TOKENS, Outcome.TWICE, Outcome.NEVER, Outcome.ONCE)
 
 
+# proto.semantics.Outcome's members (issue 11 adds it, with layer_outcome) -> the page's outcome.
+PROTO_OUTCOMES = {"ONCE": Outcome.ONCE, "DOUBLE": Outcome.TWICE, "MISSING": Outcome.NEVER,
+                  "MIXES_TOKENS": Outcome.MIXES_TOKENS, "CRASH": Outcome.CRASHES}
+
+
+def layer(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> Outcome:
+    """proto's verdict on one MoE variant: proto.semantics.layer_outcome where proto has it (it
+    knows mixed tokens and crashes), else the counts (proto before issue 11)."""
+    # NOTE: transitional: once issue 11's layer_outcome is merged, the counts branch can go
+    proto_outcome = getattr(semantics, "layer_outcome", None)
+    if proto_outcome is not None:
+        return PROTO_OUTCOMES[proto_outcome(c, s, m, variant, version).name]
+    if semantics.exactly_once(c, s, m, variant, version):
+        return Outcome.ONCE
+    return from_counts(c, semantics.sum_counts(c, s, m, variant, version))
+
+
 def from_counts(c: ServerConfig, n: SumCounts) -> Outcome:
     """One layer's counts, judged on the axes of size > 1 (proto.semantics.exactly_once's rule)."""
     seen = {Outcome.ONCE}
@@ -92,7 +110,8 @@ def classify(c: ServerConfig, s: ForwardState, m: Model, version: Version) -> Ce
     first = None
     for variant in m.variants:
         n = semantics.sum_counts(c, s, m, variant, version)
-        if not semantics.exactly_once(c, s, m, variant, version):
-            return Cell(from_counts(c, n), n.ep, n.moe_tp, variant)
+        outcome = layer(c, s, m, variant, version)
+        if outcome != Outcome.ONCE:
+            return Cell(outcome, n.ep, n.moe_tp, variant)
         first = first or Cell(Outcome.ONCE, n.ep, n.moe_tp, variant)
     return first
