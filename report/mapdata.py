@@ -3,12 +3,12 @@ from proto (through outcome.classify), checked against spec's verdicts (proofs.a
 
 A cell travels to the page as a short token the page's script expands into a coloured square:
 refused: "R" + the rule (a letter, into RULE_NAMES); else the outcome letter, the EP and MoE-TP
-sum counts, the variant (index into the model's variants) and the known finding it lies in
-(index into FINDINGS, or "-").
+sum counts (one character each), the variant (index into the model's variants) and, to the end
+of the token, the known finding it lies in (index into FINDINGS, or "-").
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sumonce.proto.catalogue import MODELS
 from sumonce.proto.flags import to_flags
@@ -63,7 +63,12 @@ def token(cell: Cell, m: Model, c, s, version: Version) -> str:
     if cell.outcome == Outcome.REFUSED:
         return "R" + chr(ord("a") + RULE_NAMES.index(cell.rule))
     where = finding_index(c, s, m, version) if cell.outcome.wrong else "-"
-    return f"{cell.outcome.value}{cell.ep}{cell.moe_tp}{m.variants.index(cell.variant)}{where}"
+    return f"{cell.outcome.value}{_digit(cell.ep)}{_digit(cell.moe_tp)}{m.variants.index(cell.variant)}{where}"
+
+
+def _digit(n: int) -> str:
+    """A sum count in one character ('+' for 10 or more, which no layer reaches)."""
+    return str(n) if n < 10 else "+"
 
 
 def template(panel: Panel, m: Model, version: Version) -> str:
