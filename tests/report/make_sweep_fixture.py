@@ -37,8 +37,9 @@ def main(out: str) -> None:
         rows = run_cases(cases, use_gpu=False)
     finally:
         ray.shutdown()
-    Path(out).write_text(json.dumps({"command": "sumonce run --sweep small --worlds 2 --device cpu",
-                                     "rows": [row_json(r) for r in rows]}, indent=1))
+    lines = ",\n".join(json.dumps(row_json(r), separators=(",", ":")) for r in rows)  # one row a line
+    Path(out).write_text('{"command": "sumonce run --sweep small --worlds 2 --device cpu",\n "rows": [\n'
+                         + lines + "\n]}\n")
     print(f"{len(rows)} rows, {sum(not r.ok for r in rows)} mismatches -> {out}")
 
 
