@@ -14,7 +14,8 @@ SUBCOMMANDS = {
     "run": ("sumonce.actors.run", "main", "run MoE layers on Ray actors and check them against a reference"),
     "repro": ("sumonce.actors.repro", "main", "replay a spec counterexample on Ray actors"),
     "config": ("sumonce.config_cmd", "main", "validate SGLang flags; print sizes and Q, V, F, R"),
-    "demo": ("sumonce.demo", "main", "the proofs, then a small CPU conformance sweep"),
+    "report": ("sumonce.report.cli", "main", "write one offline HTML page: the map, audit, sweep, performance"),
+    "demo": ("sumonce.demo", "main", "the proofs, a small CPU conformance sweep, then the report"),
     "version": (None, None, "print the version"),
 }
 
@@ -28,7 +29,8 @@ def usage() -> str:
 
 # subcommand -> (modules it needs beyond the core, the extra that installs them)
 EXTRAS = {"run": (("torch", "ray", "numpy"), "actors"), "repro": (("torch", "ray", "numpy"), "actors"),
-          "demo": (("torch", "ray", "numpy"), "actors")}
+          "demo": (("torch", "ray", "numpy", "jinja2", "pygal"), "actors,report"),
+          "report": (("jinja2", "pygal"), "report")}
 
 
 def missing_extra(name: str) -> str | None:

@@ -1,0 +1,117 @@
+"""What happens to the experts' partial sums at one configuration: one of six outcomes.
+
+`classify` is the ONE place that maps proto's result (validation, then proto.semantics' verdict
+per MoE variant) to an outcome; the map, the witness cells and the agreement check call it, the
+sweep's bars its per-layer half `from_counts`. proto on this branch yields once / twice / never
+per axis and refusal; issue 11 adds proto.semantics.layer_outcome with mixed tokens and crashes,
+which `layer` uses where it exists (checked against issue 11's branch: the map then shows both).
+All six outcomes are in the legend and the colour scale either way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from sumonce.proto import semantics
+from sumonce.proto.config import ForwardState, ServerConfig
+from sumonce.proto.semantics import SumCounts
+from sumonce.proto.sites import Model, Version
+from sumonce.proto.validation import violations
+
+
+class Outcome(StrEnum):
+    """One letter each: the map stores its cells as these letters."""
+    ONCE = "O"
+    TWICE = "T"
+    NEVER = "N"
+    MIXES_TOKENS = "M"
+    CRASHES = "C"
+    REFUSED = "R"
+
+    @property
+    def wrong(self) -> bool:
+        """A run that SGLang accepts and that does not sum every partial axis exactly once."""
+        return self not in (Outcome.ONCE, Outcome.REFUSED)
+
+
+# Legend order, words, and colours (colour-blind safe: Okabe-Ito, refused in light grey).
+LEGEND = (
+    (Outcome.ONCE, "exactly once", "#009e73"),
+    (Outcome.TWICE, "summed twice", "#d55e00"),
+    (Outcome.NEVER, "never summed", "#0072b2"),
+    (Outcome.MIXES_TOKENS, "mixes tokens", "#cc79a7"),
+    (Outcome.CRASHES, "crashes", "#000000"),
+    (Outcome.REFUSED, "refused by SGLang's validation", "#dddddd"),
+)
+WORDS = {o: w for o, w, _ in LEGEND}
+COLOURS = {o: c for o, _, c in LEGEND}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One configuration's outcome; counts of the first variant that is not exactly once (or of
+    the first variant), the rule SGLang refuses it by."""
+    outcome: Outcome
+    ep: int = 0
+    moe_tp: int = 0
+    variant: str = ""
+    rule: str = ""
+
+
+# Where several axes go wrong, the worse outcome names the cell.
+SEVERITY = (Outcome.CRASHES, Outcome.MIXES_TOKENS, Outcome.TWICE, Outcome.NEVER, Outcome.ONCE)
+
+
+# proto.semantics.Outcome's members (issue 11 adds it, with layer_outcome) -> the page's outcome.
+PROTO_OUTCOMES = {"ONCE": Outcome.ONCE, "DOUBLE": Outcome.TWICE, "MISSING": Outcome.NEVER,
+                  "MIXES_TOKENS": Outcome.MIXES_TOKENS, "CRASH": Outcome.CRASHES}
+
+
+def layer(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> Outcome:
+    """proto's verdict on one MoE variant: proto.semantics.layer_outcome where proto has it (it
+    knows mixed tokens and crashes), else the counts (proto before issue 11)."""
+    # NOTE: transitional: once issue 11's layer_outcome is merged, the counts branch can go
+    proto_outcome = getattr(semantics, "layer_outcome", None)
+    if proto_outcome is not None:
+        return PROTO_OUTCOMES[proto_outcome(c, s, m, variant, version).name]
+    if semantics.exactly_once(c, s, m, variant, version):
+        return Outcome.ONCE
+    return from_counts(c, semantics.sum_counts(c, s, m, variant, version))
+
+
+def from_counts(c: ServerConfig, n: SumCounts) -> Outcome:
+    """One layer's counts, judged on the axes of size > 1 (proto.semantics.exactly_once's rule)."""
+    seen = {Outcome.ONCE}
+    for size, count in ((c.ep_size, n.ep), (c.moe_tp_size, n.moe_tp)):
+        if size > 1 and count == 0:
+            seen.add(Outcome.NEVER)
+        elif size > 1 and count > 1:
+            seen.add(Outcome.TWICE)
+    return next(o for o in SEVERITY if o in seen)
+
+
+@lru_cache(maxsize=None)
+def refusal(c: ServerConfig) -> str:
+    """The first rule of proto.validation that `c` breaks ('' when SGLang accepts it); cached, as
+    the map asks once per guard version for the same configuration."""
+    broken = violations(c)
+    return broken[0].name if broken else ""
+
+
+def classify(c: ServerConfig, s: ForwardState, m: Model, version: Version) -> Cell:
+    """The outcome of model `m`'s guards at `version` under (c, s): refused where SGLang's
+    validation refuses c (or the forward cannot happen), else the worst of its MoE variants."""
+    broken = refusal(c)
+    if broken:
+        return Cell(Outcome.REFUSED, rule=broken)
+    if not semantics.forward_state_valid(c, s):
+        return Cell(Outcome.REFUSED, rule="forward_state")
+    first = None
+    for variant in m.variants:
+        n = semantics.sum_counts(c, s, m, variant, version)
+        outcome = layer(c, s, m, variant, version)
+        if outcome != Outcome.ONCE:
+            return Cell(outcome, n.ep, n.moe_tp, variant)
+        first = first or Cell(Outcome.ONCE, n.ep, n.moe_tp, variant)
+    return first
