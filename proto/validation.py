@@ -39,7 +39,8 @@ class Rule:
 
 def sizes_positive(c: ServerConfig) -> bool:
     """Every size is at least 1 (argparse types; parallel_state builds groups of these sizes)."""
-    return c.tp_size >= 1 and c.dp_size >= 1 and c.ep_size >= 1 and c.nnodes >= 1 and c.attn_cp_size >= 1
+    return (c.tp_size >= 1 and c.dp_size >= 1 and c.ep_size >= 1 and c.nnodes >= 1
+            and c.attn_cp_size >= 1 and c.pp_size >= 1)
 
 
 def ep_divides_tp(c: ServerConfig) -> bool:
@@ -64,8 +65,14 @@ def multinode_dp_needs_dp_attention(c: ServerConfig) -> bool:
 
 
 def nodes_divide_tp(c: ServerConfig) -> bool:
-    """check_server_args: (tp_size * pp_size) % nnodes == 0 (pp_size is 1 here)."""
-    return c.tp_size % c.nnodes == 0
+    """check_server_args (server_args.py:6774-6776): (tp_size * pp_size) % nnodes == 0."""
+    return (c.tp_size * c.pp_size) % c.nnodes == 0
+
+
+def pp_without_speculative(c: ServerConfig) -> bool:
+    """check_server_args (server_args.py:6786-6789): pp_size > 1 refuses speculative decoding
+    (and the overlap schedule, which SGLang turns off itself for pp, :3176-3177)."""
+    return c.pp_size == 1 or c.speculative_algorithm == SpeculativeAlgorithm.NONE
 
 
 def a2a_backend_sets_ep(c: ServerConfig) -> bool:
@@ -140,7 +147,7 @@ def nsa_prefill_cp(c: ServerConfig) -> bool:
 
 RULES = (
     Rule("sizes_positive", sizes_positive,
-         "--tp-size, --dp-size, --ep-size, --nnodes and --attn-cp-size must be at least 1"),
+         "--tp-size, --dp-size, --ep-size, --nnodes, --attn-cp-size and --pp-size must be at least 1"),
     Rule("ep_divides_tp", ep_divides_tp, "--ep-size must divide --tp-size"),
     Rule("dp_attention_divides_tp", dp_attention_divides_tp,
          "with --enable-dp-attention, --dp-size must divide --tp-size"),
@@ -148,7 +155,9 @@ RULES = (
          "--enable-dp-attention needs --dp-size > 1 (SGLang turns it off at dp_size 1)"),
     Rule("multinode_dp_needs_dp_attention", multinode_dp_needs_dp_attention,
          "--dp-size > 1 over several nodes needs --enable-dp-attention"),
-    Rule("nodes_divide_tp", nodes_divide_tp, "--nnodes must divide --tp-size"),
+    Rule("nodes_divide_tp", nodes_divide_tp, "--nnodes must divide --tp-size * --pp-size"),
+    Rule("pp_without_speculative", pp_without_speculative,
+         "--pp-size > 1 needs no --speculative-algorithm"),
     Rule("a2a_backend_sets_ep", a2a_backend_sets_ep,
          "with --moe-a2a-backend other than none, --ep-size equals --tp-size (SGLang sets it)"),
     Rule("flashinfer_a2a_needs_cutlass_runner", flashinfer_a2a_needs_cutlass_runner,
