@@ -68,7 +68,8 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
     if weak.status != Status.PROVED:
         result.detail = "differs from the legacy guard by more than the Q term"
         return
-    reach, model = refute(w, claims.guards_equal(p.site), (claims.flags_from_decoder(p.model),), timeout_ms)
+    reach, model = refute(w, claims.guards_equal(p.site),
+                          (claims.flags_from_decoder(p.model), claims.model_runs(p.model)), timeout_ms)
     result.seconds += reach.seconds
     witness = result.counterexample
     result.status = Status.PROVED
