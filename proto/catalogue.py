@@ -4,6 +4,8 @@ checked against the 0.5.11 wheel's source (which the audit reads the same way).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from . import guards as g
 from .config import MoeA2ABackend as B
 from .sites import BlockFlag, Decoder, Group, Level, Model, Path, Site, Version
@@ -21,9 +23,11 @@ R_ONLY = Decoder(communicator=True, allow_reduce_scatter=True, computes_fusion=F
 # its communicator is built with allow_reduce_scatter=False.
 BAILING_LINEAR = Decoder(communicator=True, allow_reduce_scatter=False, computes_fusion=True,
                          fuses_next_layer=False, block_F=BlockFlag.COMPUTED, passes_R=True)
-# exaone_moe, hunyuan_v3: no LayerCommunicator at all.
+# exaone_moe, hunyuan_v3: no LayerCommunicator at all, and no DP gather around the MoE either
+# (models/exaone_moe.py:511-535, models/hunyuan_v3.py:386-408; proto.alignment).
 NO_COMMUNICATOR = Decoder(communicator=False, allow_reduce_scatter=False, computes_fusion=False,
-                          fuses_next_layer=False, block_F=BlockFlag.ABSENT, passes_R=False)
+                          fuses_next_layer=False, block_F=BlockFlag.ABSENT, passes_R=False,
+                          gathers_for_dp_attention=False)
 # step3p5: calls its MoE with F=True always, then all-reduces MoE + shared expert itself.
 STEP3P5 = Decoder(communicator=True, allow_reduce_scatter=True, computes_fusion=True,
                   fuses_next_layer=True, block_F=BlockFlag.TRUE, passes_R=True)
@@ -61,6 +65,14 @@ def _hunyuan(method):
 _QWEN3 = "Qwen3MoeSparseMoeBlock.forward_normal"
 _DS, _GLM, _SARVAM = "DeepseekV2MoE", "Glm4MoeSparseMoeBlock", "SarvamMoESparseMoeBlock"
 _HY = "HYV3MoEFused"
+
+# Shared experts (0.5.11): bailing_moe.py:278, bailing_moe_linear.py:325, deepseek_v2.py:492,
+# exaone_moe.py:202, glm4_moe.py (as deepseek_v2), hunyuan_v3.py:139, llada2.py:289, llama4.py:128,
+# qwen2_moe.py:280, sarvam_moe.py:299, step3p5.py:553; none in qwen3_moe, mimo_v2, minimax_m2, sdar_moe.
+SHARED = frozenset(("bailing_moe", "bailing_moe_linear", "deepseek_v2", "exaone_moe", "glm4_moe",
+                    "hunyuan_v3", "llada2", "llama4", "qwen2_moe", "sarvam_moe", "step3p5"))
+# No pipeline stages: hunyuan_v3.py and llama4.py have no pp_group; sdar_moe.py:541-545 refuses pp > 1.
+NO_PP = frozenset(("hunyuan_v3", "llama4", "sdar_moe"))
 
 MODELS = (
     Model("qwen3_moe", ("Qwen3MoeForCausalLM",), FUSING, (_QWEN3,), NOT_DEEPEP_ASCEND, (
@@ -118,6 +130,8 @@ MODELS = (
                               guards={L: g.step3p5_decoder_combined}, level=Level.DECODER),)),
 )
 
+MODELS = tuple(replace(m, shared_expert=m.name in SHARED, supports_pp=m.name not in NO_PP)
+               for m in MODELS)
 MODELS_BY_NAME = {m.name: m for m in MODELS}
 SITES = tuple(s for m in MODELS for s in m.sites)
 

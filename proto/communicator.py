@@ -19,7 +19,9 @@ from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 
 
 def flashinfer_fusion_applies(c: ServerConfig, s: ForwardState) -> bool:
-    """apply_flashinfer_allreduce_fusion(batch): the fused kernel may run for this batch."""
+    """apply_flashinfer_allreduce_fusion(batch) (0.5.11 layers/communicator.py:157-168): the fused
+    kernel may run for this batch; flashinfer_available stands for flashinfer importable and
+    `not is_flashinfer_allreduce_unavailable()` (its comm API present, its workspace created)."""
     return (
         (c.gpu_arch == GpuArch.SM90 or c.gpu_arch == GpuArch.SM100)
         and c.flashinfer_available
@@ -30,13 +32,26 @@ def flashinfer_fusion_applies(c: ServerConfig, s: ForwardState) -> bool:
     )
 
 
+def aiter_fusion_may_apply(c: ServerConfig, s: ForwardState) -> bool:
+    """F's AMD disjunct (layers/communicator.py:742-747): aiter, a non-empty batch, tp != 6 and
+    --enable-aiter-allreduce-fusion (no DP-attention term here, unlike the norm's own check)."""
+    return (c.is_amd and s.num_tokens > 0 and c.tp_size != 6
+            and c.enable_aiter_allreduce_fusion)
+
+
+def aiter_norm_fuses(c: ServerConfig, s: ForwardState) -> bool:
+    """apply_aiter_all_reduce_fusion (layers/communicator.py:171-182) as prepare_attn tests it on
+    the marked tensor: within aiter's size limits (next_norm_fused) and no DP attention."""
+    return aiter_fusion_may_apply(c, s) and s.next_norm_fused and not c.enable_dp_attention
+
+
 def should_allreduce_fusion(c: ServerConfig, s: ForwardState) -> bool:
-    """F = should_fuse_mlp_allreduce_with_next_layer (CUDA; AMD's aiter variant plays the same role)."""
+    """F = should_fuse_mlp_allreduce_with_next_layer (0.5.11 layers/communicator.py:713-750)."""
     return (
         not c.moe_cp_allgather
         and not (c.enable_dp_attention and c.speculative_is_eagle)
         and not s.attn_tp_input_scattered
-        and flashinfer_fusion_applies(c, s)
+        and (flashinfer_fusion_applies(c, s) or aiter_fusion_may_apply(c, s))
         and not s.is_last_layer
         and c.tp_size > 1
     )

@@ -68,11 +68,14 @@ class SpeculativeAlgorithm(StrEnum):
 
 
 class GpuArch(StrEnum):
-    """The accelerator the server runs on: only SM90 and SM100 get flashinfer's fused kernel."""
+    """The accelerator the server runs on: only SM90 and SM100 get flashinfer's fused kernel;
+    the AMD ones (gfx*) run aiter's fused all-reduce + RMSNorm instead (_use_aiter)."""
     SM80 = "sm80"
     SM90 = "sm90"
     SM100 = "sm100"
     SM120 = "sm120"
+    GFX942 = "gfx942"
+    GFX950 = "gfx950"
     CPU = "cpu"
 
 
@@ -98,8 +101,15 @@ AUTO_FUSION_ARCHITECTURES = (
     "Qwen3_5ForConditionalGeneration",
 )
 
-# flashinfer's fused all-reduce handles at most this many tokens (FUSE_ALLREDUCE_MAX_BATCH_SIZE).
+# flashinfer's fused all-reduce handles at most this many tokens (FUSE_ALLREDUCE_MAX_BATCH_SIZE,
+# 0.5.11 layers/communicator.py:154; the workspace's max_token_num, flashinfer_comm_fusion.py:606).
 FUSE_ALLREDUCE_MAX_BATCH_SIZE = 2048
+
+# Architectures whose model calls AttnTpContext.init_context with q_lora_rank and not NSA
+# (0.5.11 models/deepseek_v2.py:2225-2226; NSA = index_topk set, configs/model_config.py:85-105,
+# which DeepSeek V3.2 and GLM-5 always have). Only they may keep attention-TP input scattered.
+# NOTE: DeepSeek-V2-Lite has no q_lora_rank; this over-approximates it as having one.
+ATTN_TP_SCATTER_ARCHITECTURES = ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM")
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,18 @@ class ServerConfig:
     enable_nsa_prefill_context_parallel: bool = False
     enable_attn_tp_input_scattered: bool = False
     """Let MLA models keep attention-TP input scattered (AttnTpContext.allow_input_scattered)."""
+    disable_piecewise_cuda_graph: bool = False
+    """--disable-piecewise-cuda-graph as SGLang holds it (it also sets it itself, e.g. under DP
+    attention or pp_size > 1: server_args.py:1194-1212)."""
+    moe_dp_size: int = 1
+    """MoE data-parallel size (context parallelism's MoE side); above 1 the MoE groups cover
+    tp_size // moe_dp_size ranks, outside the facts the sum model follows (semantics.in_scope)."""
+    pp_size: int = 1
+    """Pipeline-parallel size: stages of consecutive layers, each on its own TP group."""
+    enable_aiter_allreduce_fusion: bool = False
+    """AMD: fuse the next layer's all-reduce + RMSNorm with aiter (never switched on by SGLang)."""
+    h20_device: bool = False
+    """The GPU is an H20 (SM90): SGLang leaves the fusion auto-enable off (server_args.py:2327)."""
 
     @property
     def attn_dp_size(self) -> int:
@@ -159,15 +181,24 @@ class ServerConfig:
 
     @property
     def moe_cp_allgather(self) -> bool:
-        """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (moe_dp_size is 1 here)."""
-        return self.attn_cp_size > 1
+        """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (layers/dp_attention.py:599-604)."""
+        return self.attn_cp_size > self.moe_dp_size
+
+    @property
+    def is_amd(self) -> bool:
+        """_use_aiter: an AMD GPU (SGLANG_USE_AITER is assumed on there)."""
+        return self.gpu_arch == GpuArch.GFX942 or self.gpu_arch == GpuArch.GFX950
 
     @property
     def attn_tp_input_scattered_allowed(self) -> bool:
-        """AttnTpContext.init_context: when a forward may run with attention-TP input scattered
-        (also needs an MLA model with q_lora_rank, which this over-approximates)."""
+        """AttnTpContext.init_context (0.5.11 layers/communicator.py:260-272): the flag, CUDA, a
+        DeepSeek-family model with q_lora_rank and no NSA (the only caller, deepseek_v2.py:2226),
+        tp > 1, no DP attention, a2a none, piecewise CUDA graph off, not EAGLE3."""
         return (self.enable_attn_tp_input_scattered
+                and self.architecture in ATTN_TP_SCATTER_ARCHITECTURES
+                and self.disable_piecewise_cuda_graph
                 and self.gpu_arch != GpuArch.CPU
+                and not self.is_amd
                 and not self.enable_nsa_prefill_context_parallel
                 and self.tp_size > 1
                 and not self.enable_dp_attention
@@ -176,12 +207,14 @@ class ServerConfig:
 
     @property
     def allreduce_fusion_enabled(self) -> bool:
-        """enable_flashinfer_allreduce_fusion after SGLang's auto-enable and enforce-disable."""
+        """enable_flashinfer_allreduce_fusion after SGLang's auto-enable and enforce-disable
+        (server_args.py:2326-2360): the auto-enable leaves H20 devices out."""
         auto = (self.architecture in AUTO_FUSION_ARCHITECTURES
                 and (self.gpu_arch == GpuArch.SM90 or self.gpu_arch == GpuArch.SM100)
                 and self.tp_size > 1
                 and not self.enable_dp_attention
                 and self.nnodes == 1
+                and not self.h20_device
                 and self.moe_a2a_backend == MoeA2ABackend.NONE)
         return ((self.enable_flashinfer_allreduce_fusion or auto)
                 and not self.enforce_disable_flashinfer_allreduce_fusion)
@@ -197,9 +230,15 @@ class ForwardState:
     attn_tp_input_scattered: bool = False
     """The attention-TP context says this layer's input is scattered over attention-TP ranks."""
     is_last_layer: bool = False
+    """The model's last layer (decoders test layer_id == num_hidden_layers - 1, not the stage's)."""
+    is_stage_last_layer: bool = False
+    """The last layer of a pipeline stage that is not the last stage (pp_size > 1): its output
+    leaves for the next stage as PPProxyTensors."""
     next_norm_fused: bool = True
-    """The next layer's input RMSNorm runs the fused all-reduce kernel; False is the unfused
-    fallback (all-reduce over the MoE-TP group, then the norm)."""
+    """The next layer's fused all-reduce + RMSNorm takes this tensor. False: on CUDA flashinfer's
+    kernel declines (returns None: workspace unavailable, non-contiguous input) and the norm runs
+    with no all-reduce; on AMD the tensor is past apply_aiter_all_reduce_fusion's limits and the
+    MoE-TP all-reduce runs instead (layers/communicator.py:519-533, layernorm.py:145-172)."""
 
 
 def field_names(cls) -> tuple[str, ...]:

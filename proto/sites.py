@@ -63,11 +63,16 @@ COMMITS = {
     Version.PRE_23732: "ba4e9d2ac20bcbe800aa95e2664ec18efda0a25f^",
 }
 
-# The upstream report each historical version is the cause of.
+# The upstream reports, by number; each historical version's own report below.
+ISSUES = {
+    "#23729": "#23729 (Qwen3 MoE, DP attention + EP without DeepEP: wrong logits; fixed by #23731)",
+    "#23734": "#23734 (qwen3_moe EP all-reduce ran on top of the reduce-scatter)",
+    "#23431": "#23431 (MiniMax-M2.5 TP8/DP8/EP8 + DP attention: GSM8K 0.95 -> 0.01; fixed by #23732)",
+}
 UPSTREAM_ISSUES = {
-    Version.PRE_23731: "#23729 (Qwen3 MoE, DP attention + EP without DeepEP: wrong logits)",
-    Version.PRE_23734: "#23734 (qwen3_moe EP all-reduce ran on top of the reduce-scatter)",
-    Version.PRE_23732: "#23431 (MiniMax-M2.5 TP8/DP8/EP8 + DP attention: GSM8K 0.95 -> 0.01)",
+    Version.PRE_23731: ISSUES["#23729"],
+    Version.PRE_23734: ISSUES["#23734"],
+    Version.PRE_23732: ISSUES["#23431"],
 }
 
 
@@ -124,6 +129,9 @@ class Decoder:
     """When F, marks the output for the next layer's fused all-reduce instead of postprocessing."""
     block_F: BlockFlag
     passes_R: bool
+    gathers_for_dp_attention: bool = True
+    """Gathers the DP group's tokens before the MoE under DP attention (and scatters after):
+    LayerCommunicator.prepare_mlp does (layers/communicator.py:947-986); proto.alignment."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,10 @@ class Model:
     """a2a backends under which another forward path (e.g. a DeepEP one) runs instead."""
     sites: tuple[Site, ...]
     decoder_sites: tuple[Site, ...] = ()
+    supports_pp: bool = True
+    """The model file runs pipeline stages (False: no pp_group, or it refuses pp_size > 1)."""
+    shared_expert: bool = False
+    """Its MoE block adds a shared expert's output (what the actors' layer computes)."""
 
     def sites_of(self, variant: str) -> tuple[Site, ...]:
         return tuple(s for s in self.sites if s.method == variant) + self.decoder_sites

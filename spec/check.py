@@ -68,7 +68,8 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
     if weak.status != Status.PROVED:
         result.detail = "differs from the legacy guard by more than the Q term"
         return
-    reach, model = refute(w, claims.guards_equal(p.site), (claims.flags_from_decoder(p.model),), timeout_ms)
+    reach, model = refute(w, claims.guards_equal(p.site),
+                          (claims.flags_from_decoder(p.model), claims.model_runs(p.model)), timeout_ms)
     result.seconds += reach.seconds
     witness = result.counterexample
     result.status = Status.PROVED
@@ -98,10 +99,27 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     if not affected:
         return Result(p, Status.PROVED, seconds,
                       "no longer fails anywhere: fixed? remove it from spec/findings.py")
-    r = Result(p, Status.REFUTED, seconds, "fails for " + ", ".join(affected), first)
+    reach, seconds2 = _reachable(w, p, timeout_ms)
+    r = Result(p, Status.REFUTED, seconds + seconds2,
+               f"fails for {', '.join(affected)}; {reach}; {p.status}", first)
     r.lift_ok = first["python_claim"] is False
-    r.extra["affected"] = affected
+    r.extra.update(affected=affected, reachable=reach, status=p.status)
     return r
+
+
+def _reachable(w: World, p: Property, timeout_ms: int) -> tuple[str, float]:
+    """Is the finding's failure reachable where the model can run the configuration (and the run
+    proceeds)? The affected pairs are tried in order; the first that fails there is named."""
+    seconds = 0.0
+    for m, v in (pair for tier in p.targets for pair in tier):
+        scope = (claims.in_scope_inside(m, v, p.claim), claims.model_runs(m))
+        verdict, _ = refute(w, claims.exactly_once(m, v), scope, timeout_ms, plain=False)
+        seconds += verdict.seconds
+        if verdict.status == Status.UNKNOWN:
+            return f"reachability unknown ({verdict.reason})", seconds
+        if verdict.status == Status.REFUTED:
+            return f"reachable ({m.name}@{v.value})", seconds
+    return "not reachable where the model can run it (an unsupported or crashing configuration)", seconds
 
 
 SIDE_CONDITIONS = Property("lifted-divisions-are-by-positive-sizes",

@@ -24,15 +24,21 @@ def q_and_v_exclusive(c, s, F, R):
     return not (Q(c) and V(c))
 
 
-def f_and_v_exclusive(c, s, F, R):
-    return not (should_allreduce_fusion(c, s) and V(c))
+def f_and_v_exclusive_on_cuda(c, s, F, R):
+    return c.is_amd or not (should_allreduce_fusion(c, s) and V(c))
 
 
 def f_requirements(c, s, F, R):
+    flashinfer = (not c.enable_dp_attention and c.allreduce_fusion_enabled and c.flashinfer_available
+                  and (c.gpu_arch == GpuArch.SM90 or c.gpu_arch == GpuArch.SM100)
+                  and s.num_tokens <= 2048)
+    aiter = c.is_amd and c.enable_aiter_allreduce_fusion and c.tp_size != 6
     return not should_allreduce_fusion(c, s) or (
-        c.tp_size > 1 and not c.enable_dp_attention and not s.is_last_layer
-        and (c.gpu_arch == GpuArch.SM90 or c.gpu_arch == GpuArch.SM100) and c.flashinfer_available
-        and s.num_tokens > 0 and s.num_tokens <= 2048)
+        c.tp_size > 1 and not s.is_last_layer and s.num_tokens > 0 and (flashinfer or aiter))
+
+
+def auto_fusion_excludes_h20(c, s, F, R):
+    return not (c.h20_device and not c.enable_flashinfer_allreduce_fusion) or not c.allreduce_fusion_enabled
 
 
 def v_requirements(c, s, F, R):
@@ -130,6 +136,13 @@ def in_scope_outside(model, version, regions):
         for region in regions:
             inside = inside or region(c, s, model, version)
         return semantics.in_scope(c, model) and not inside
+    return scope
+
+
+def model_runs(model):
+    """The model can run (c, s) and the run proceeds: a reachable witness."""
+    def scope(c, s, F, R):
+        return semantics.model_supports(c, model) and not semantics.crashes(c, s, model)
     return scope
 
 

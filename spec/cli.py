@@ -94,6 +94,10 @@ def print_counterexample(r: Result) -> None:
         lines.append(f"  sums       {variant}: EP {n['ep']}, MoE-TP {n['moe_tp']}")
     if cx.get("axes"):
         lines.append(f"  wrong      {cx['axes']}")
+    if cx.get("outcome"):
+        lines.append(f"  outcome    {cx['outcome']}")
+    if cx.get("label"):
+        lines.append(f"  reachable  NO: {cx['label']}")
     if cx.get("upstream"):
         lines.append(f"  upstream   {cx['upstream']}")
     lines.append(f"  python     the claim evaluated in plain Python here: {cx['python_claim']}"

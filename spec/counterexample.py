@@ -4,6 +4,7 @@ claim at that point (False, or the lift is wrong)."""
 from __future__ import annotations
 
 from sumonce.proto import semantics
+from sumonce.proto.alignment import model_runs_dp_attention
 from sumonce.proto.flags import to_flags
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
 from sumonce.proto.serial import to_dict
@@ -42,7 +43,22 @@ def describe(w, z3_model, prop, claim_fn, model=None, version=None) -> dict:
                 out["variant"] = variant
                 out["axes"] = axis_story(c, n)
         out.setdefault("variant", model.variants[0])
+        outcome = semantics.layer_outcome(c, s, model, out["variant"], version)
+        out["outcome"] = outcome.value
+        out["model_runs"] = semantics.model_supports(c, model)
+        out["label"] = reachability_label(c, s, model, outcome)
     return out
+
+
+def reachability_label(c, s, model, outcome) -> str:
+    """'' for a witness SGLang reaches and the model runs; else what it is instead."""
+    if not semantics.model_supports(c, model):
+        if not model_runs_dp_attention(c, model):
+            return "unsupported: model lacks DP attention support, server_args does not refuse it"
+        return "unsupported: the model file has no pipeline stages"
+    if outcome == semantics.Outcome.CRASH:
+        return "crash: the server fails at this configuration (0.5.11)"
+    return ""
 
 
 def axis_story(c, n) -> str:

@@ -13,7 +13,7 @@ from typing import Callable
 from sumonce.proto import semantics
 from sumonce.proto.catalogue import MODELS, SITES
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv
-from sumonce.proto.sites import UPSTREAM_ISSUES, Model, Path, Version
+from sumonce.proto.sites import ISSUES, Model, Path, Version
 
 from . import claims
 from .findings import FINDINGS
@@ -51,6 +51,8 @@ class Property:
     targets: tuple = field(default=())
     """FINDING: tiers of (model, version) pairs searched for a failure; a tier is searched only
     when the tiers before it found none."""
+    status: str = ""
+    """FINDING: upstream status (open, or fixed in which release by which change)."""
 
 
 def lemmas() -> list[Property]:
@@ -58,11 +60,17 @@ def lemmas() -> list[Property]:
     return [
         Property("q-and-v-exclusive", "The FP4 all-gather (Q) and DP reduce-scatterv (V) never both apply.",
                  every, Kind.LEMMA, claims.q_and_v_exclusive),
-        Property("f-and-v-exclusive", "Next-layer fusion (F) and the DP reduce-scatterv (V) never both apply.",
-                 every, Kind.LEMMA, claims.f_and_v_exclusive),
-        Property("f-needs-tp-sm90-flashinfer-no-dp-attention",
-                 "F needs tp > 1, no DP attention, not the last layer, SM90/SM100, flashinfer, 1..2048 tokens.",
+        Property("f-and-v-exclusive-on-cuda",
+                 "Off AMD, next-layer fusion (F) and the DP reduce-scatterv (V) never both apply "
+                 "(aiter's F has no DP-attention term: finding aiter-fusion-under-dp-attention).",
+                 every, Kind.LEMMA, claims.f_and_v_exclusive_on_cuda),
+        Property("f-needs-tp-and-a-fused-allreduce",
+                 "F needs tp > 1, not the last layer, tokens, and either flashinfer's fused all-reduce "
+                 "(SM90/SM100, available, enabled, no DP attention, <= 2048 tokens) or aiter's (AMD, flag, tp != 6).",
                  every, Kind.LEMMA, claims.f_requirements),
+        Property("fusion-auto-enable-excludes-h20",
+                 "On an H20 the flashinfer fusion is on only when the user asks for it.",
+                 every, Kind.LEMMA, claims.auto_fusion_excludes_h20),
         Property("v-needs-dp-attention-with-ep-equal-dp",
                  "V needs DP attention with attn_dp > 1, ep == attn_dp and no a2a backend.",
                  every, Kind.LEMMA, claims.v_requirements),
@@ -125,7 +133,7 @@ def findings() -> list[Property]:
     finding the helper fixed, at the legacy guards."""
     targets = (tuple((m, Version.HELPER) for m in MODELS), tuple((m, Version.LEGACY) for m in MODELS))
     return [Property(f"finding:{f.name}", f.meaning, "inside the finding's region", Kind.FINDING,
-                     f.region, expect=Expect.REFUTED, upstream=f.upstream, targets=targets)
+                     f.region, expect=Expect.REFUTED, upstream=f.upstream, targets=targets, status=f.status)
             for f in FINDINGS]
 
 
@@ -168,15 +176,15 @@ def history(known: bool = True) -> list[Property]:
 
 def _history(m: Model, v: Version, region, issue: str) -> Property:
     """The guard before the fix must fail in its issue's configuration: where the decoder has a
-    LayerCommunicator, whose reduce-scatter(v) then sums as well. Without one (exaone_moe,
-    hunyuan_v3) nothing else sums, so the old guard was right there, and that is proved instead."""
-    absorbed = m.decoder.communicator
-    meaning = (f"The guards before the fix are refuted in the configuration of {issue}." if absorbed else
-               f"No LayerCommunicator: the all-reduce the fix for {issue} removed was the only sum.")
+    LayerCommunicator, whose reduce-scatter(v) then sums as well (a double). Without one
+    (exaone_moe, hunyuan_v3) there is no DP gather either: the old all-reduce mixed tokens, before
+    the fix as after it (the witness is labelled: the model cannot run DP attention)."""
+    meaning = (f"The guards before the fix are refuted in the configuration of {issue}."
+               if m.decoder.gathers_for_dp_attention else
+               f"No DP gather: in the configuration of {issue} the old all-reduce mixed tokens.")
     return Property(f"history:{m.name}@{v.value}:{issue}", meaning, region.__doc__.strip(), Kind.HISTORY,
                     claims.exactly_once(m, v), (claims.in_scope_inside(m, v, region),),
-                    expect=Expect.REFUTED if absorbed else Expect.HOLDS,
-                    model=m, version=v, upstream=UPSTREAM_ISSUES.get(v, issue))
+                    expect=Expect.REFUTED, model=m, version=v, upstream=ISSUES[issue])
 
 
 def all_properties(known_findings: bool = True) -> list[Property]:

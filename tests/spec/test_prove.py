@@ -41,7 +41,10 @@ def test_refactor_equivalence_names_the_q_term_sites(proved):
     assert q_term == ["bailing_moe_linear", "exaone_moe", "llada2", "llama4"]
     for n, r in rows.items():
         if r["kind"] == "refactor" and "Q term" in r["detail"]:
-            assert r["witness"]["Q"] is True and "reachable for" in r["detail"]
+            assert r["witness"]["Q"] is True
+            # Q needs DP attention, which exaone_moe cannot run (no DP gather: issue 11)
+            runs = "exaone_moe" not in n
+            assert ("; reachable for" in r["detail"]) == runs, n
     # hunyuan_v3's MoE-TP guard lacks Q too, but Q forces ep == tp, so moe_tp == 1 and it never matters
     hunyuan = [r for n, r in rows.items() if n.startswith("site-equivalent:hunyuan_v3") and n.endswith(":tp")]
     assert len(hunyuan) == 2 and all(r["detail"] == "identical to the legacy guard" for r in hunyuan)
@@ -70,12 +73,15 @@ def test_issue_23431_counterexamples_for_the_13_models(proved):
     rows = {n: r for n, r in by_name(report).items() if n.startswith("history:") and "pre-23732" in n}
     assert len(rows) == 13
     refuted = sorted(n.split(":")[1].split("@")[0] for n, r in rows.items() if r["verdict"] == "refuted")
-    held = sorted(n.split(":")[1].split("@")[0] for n, r in rows.items() if r["verdict"] == "proved")
-    assert held == ["exaone_moe", "hunyuan_v3"]  # no LayerCommunicator: the old all-reduce was the only sum
-    assert len(refuted) == 11
+    assert len(refuted) == 13
     for n, r in rows.items():
-        if r["verdict"] == "refuted":
-            assert r["counterexample"]["V"] is True
+        cx = r["counterexample"]
+        assert cx["V"] is True
+        if cx["model"] in ("exaone_moe", "hunyuan_v3"):
+            # 0.5.11 exaone_moe.py:511-535, hunyuan_v3.py:386-408: no DP gather, so the old
+            # all-reduce summed different DP ranks' tokens (it was never "the only, right sum").
+            assert cx["outcome"] == "a sum over ranks holding different tokens (mixes tokens; a hang where counts differ)"
+            assert cx["label"].startswith("unsupported: model lacks DP attention support")
 
 
 def test_counterexamples_written_for_repro(proved):
@@ -140,3 +146,59 @@ def test_lift_refuses_loops_over_symbolic_values():
 def test_every_property_is_listed(capsys):
     assert cli.prove_main(["--list"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == len(all_properties())
+
+
+def test_every_printed_witness_is_reachable_or_labelled(proved):
+    """Section 2 of issue 11: a counterexample is a configuration validation accepts, in a forward
+    state SGLang can run, that the model can serve and that does not crash (0.5.11
+    parallel_state.py:783), or it says which of those it is not."""
+    from sumonce.proto import catalogue, semantics, validate
+    from sumonce.proto.serial import config_from_dict, state_from_dict
+    _, report, _ = proved
+    seen = labelled = 0
+    for r in report["results"]:
+        for cx in (r.get("counterexample"), r.get("reachable_witness")):
+            if not cx or "model" not in cx:
+                continue
+            c, s = config_from_dict(cx["config"]), state_from_dict(cx["state"])
+            m = catalogue.model(cx["model"])
+            validate(c)
+            assert semantics.forward_state_valid(c, s), r["property"]
+            seen += 1
+            runs = semantics.model_supports(c, m) and not semantics.crashes(c, s, m)
+            if not runs:
+                labelled += 1
+                assert cx.get("label"), f"{r['property']}: unreachable witness without a label"
+            else:
+                assert not cx.get("label")
+    assert seen > 30 and labelled >= 3  # exaone_moe/hunyuan_v3 DP attention, the reduce_scatterv crash
+
+
+def test_findings_say_reachability_and_upstream_status(proved):
+    _, report, _ = proved
+    findings = [r for r in report["results"] if r["kind"] == "finding"]
+    assert findings and all(r["status"] and r["reachable"] for r in findings)
+    rows = by_name(report)
+    assert rows["finding:model-lacks-dp-attention-gather"]["reachable"].startswith("not reachable")
+    assert rows["finding:fused-kernel-declined-norm-without-allreduce"]["reachable"].startswith("reachable")
+    assert "0.5.23" in rows["finding:reduce-scatterv-crashes-with-attention-tp"]["status"]
+
+
+def test_history_labels_name_their_own_issue(proved):
+    """history:qwen3_moe@pre-23731:#23734 printed #23729's report before issue 11."""
+    _, report, _ = proved
+    for n, r in by_name(report).items():
+        if n.startswith("history:"):
+            issue = n.rsplit(":", 1)[1]
+            assert r["counterexample"]["upstream"].startswith(issue), n
+
+
+def test_23734_witness_is_reachable_without_attn_tp_input_scattered(proved):
+    """0.5.11 layers/communicator.py:260-272: only DeepSeek (q_lora_rank, no NSA, piecewise CUDA
+    graph off) may scatter attention-TP input; qwen3_moe reaches R through DP attention MAX_LEN."""
+    _, report, _ = proved
+    for name in ("history:qwen3_moe@pre-23734:#23734", "history:qwen3_moe@pre-23731:#23734"):
+        cx = by_name(report)[name]["counterexample"]
+        assert cx["state"]["attn_tp_input_scattered"] is False
+        assert cx["config"]["enable_dp_attention"] and cx["state"]["dp_padding_mode"] == "max_len"
+        assert not cx["label"]
