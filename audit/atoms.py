@@ -38,9 +38,13 @@ class Translator:
     """One expression context: the world, the class's size attributes, the method's parameters,
     its local variables, and the release's Q, V and helper."""
 
-    def __init__(self, w, release, sizes=None, params=(), env=None):
+    def __init__(self, w, release, sizes=None, flags=None, defaults=None, env=None):
         self.w, self.release = w, release
-        self.sizes, self.params, self.env = sizes or {}, set(params), env or {}
+        self.sizes, self.env = sizes or {}, env or {}
+        self.flags = flags or {}
+        """A parameter -> "F" or "R", as the callers bind it."""
+        self.defaults = defaults or {}
+        """A parameter no caller binds -> its constant default."""
         self.kinds: set[str] = set()
         self.opaque: list[str] = []
         self.helper_calls: list[dict] = []
@@ -121,14 +125,12 @@ class Translator:
             return self.bound[e.id]
         if e.id in self.env:
             return self.boolean(self.resolve(e))
-        if e.id == F_NAME and e.id in self.params:
-            self.kinds.add("F")
-            return self.w.F
-        if e.id == R_NAME and e.id in self.params:
-            self.kinds.add("R")
-            return self.w.R
-        if e.id in self.env:
-            return self.boolean(self.resolve(e))
+        if e.id in self.flags:
+            self.kinds.add(self.flags[e.id])
+            return self.w.F if self.flags[e.id] == "F" else self.w.R
+        if e.id in self.defaults and isinstance(self.defaults[e.id], bool):
+            self.kinds.add("param")
+            return z3.BoolVal(self.defaults[e.id])
         if e.id == "DISABLE_FLASHINFER_CUTLASS_MOE_FP4_ALLGATHER":
             return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
         return self.opaque_atom(e)
@@ -198,11 +200,14 @@ class Translator:
         enum = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}.get(getter)
         if enum is None:
             return None
+        self.kinds.add("backend")
         try:
             member = enum(f.attr[3:])
         except ValueError:
+            if enum is MoeA2ABackend:  # an a2a backend proto does not know: not the standard dispatcher
+                return self.w.c.moe_a2a_backend != z3_enum(MoeA2ABackend.NONE)
+            self.kinds.discard("backend")
             return None
-        self.kinds.add("backend")
         field = "moe_a2a_backend" if enum is MoeA2ABackend else "moe_runner_backend"
         return getattr(self.w.c, field) == z3_enum(member)
 

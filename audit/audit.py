@@ -9,14 +9,15 @@ from dataclasses import dataclass, field
 
 from sumonce.proto import catalogue
 
+from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
+from .binding import FLAG_CALLS, bindings
+from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
-from .effect import build_model, effect
 from .extract import ALL_REDUCES, sites_in
 from .helper import Release, read_release
-from .judge import DIFFERS, Verdict, judge, unknown_verdict
 from .source import Source
-from sumonce.spec.readable import Unknown
+from .verdict import AuditedSite
 from .world import AuditWorld
 
 V_DEF = "def should_use_dp_reduce_scatterv"
@@ -27,7 +28,7 @@ class Report:
     label: str
     root: str
     release: Release
-    sites: list[Verdict] = field(default_factory=list)
+    sites: list[AuditedSite] = field(default_factory=list)
     files: int = 0
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
@@ -76,55 +77,63 @@ def audit(src: Source) -> Report:
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text)
     rep = Report(src.label, src.root, read_release(w, text))
+    trees = {}
     for rel in src.models():
         rep.files += 1
         body = src.files[rel]
-        if not any(name + "(" in body for name in ALL_REDUCES):
+        reduces = any(name + "(" in body for name in ALL_REDUCES)
+        if not reduces and not any(name in body for name in FLAG_CALLS):
             continue
-        _audit_file(w, rep, rel, body)
+        try:
+            trees[rel] = ast.parse(body), body, reduces
+        except SyntaxError as e:
+            if reduces:
+                rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
+    binds = bindings({rel: (t, b) for rel, (t, b, _r) in trees.items()})
+    callers = _Callers(trees)
+    judged = []
+    for rel, (tree, body, reduces) in trees.items():
+        if reduces:
+            judged += _audit_file(w, rep, rel, tree, body, binds, callers)
+    settle(w, judged)
+    rep.sites = [site for site, _o in judged]
     rep.seconds = time.perf_counter() - start
     return rep
 
 
-def _audit_file(w, rep: Report, rel: str, body: str):
+class _Callers:
+    """The Caller (decoder facts) of each model file, read once."""
+
+    def __init__(self, trees):
+        self.trees, self.known = trees, {}
+
+    def __call__(self, rel: str) -> Caller:
+        if rel not in self.known:
+            tree = self.trees[rel][0]
+            stem = rel.rsplit("/", 1)[-1][:-3]
+            cat = catalogued(stem, architectures_of(tree))
+            archs = architectures_of(tree) or (cat.architectures if cat else ())
+            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree))
+        return self.known[rel]
+
+
+def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> list:
     stem = rel.rsplit("/", 1)[-1][:-3]
-    try:
-        tree = ast.parse(body)
-    except SyntaxError as e:
-        rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
-        return
     raw = [s for s in sites_in(tree, body) if s.after_experts]
     if not raw:
-        return
+        return []
     sizes = class_sizes(tree, {s.cls.split(".")[-1] for s in raw})
-    archs = architectures_of(tree)
-    found, cat = decoder_of(tree), catalogued(stem, archs)
+    found, cat = callers(rel).decoder, catalogued(stem, architectures_of(tree))
     entry = {"model": stem, "decoder": found.__dict__ | {"block_F": found.block_F.value}}
     if cat is not None:
         entry["catalogued_as"] = cat.name
         entry["mismatches"] = mismatches(found, cat.decoder)
     rep.decoders.append(entry)
-    verdicts = []
+    out = []
     for s in raw:
-        v = judge(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem)
-        v.file = rel
-        verdicts.append(v)
-    _effects(w, rep, stem, archs or (cat.architectures if cat else ()), found, verdicts)
-    rep.sites += verdicts
-
-
-def _effects(w, rep, stem, archs, decoder, verdicts):
-    judged = [v for v in verdicts if v.formula is not None and v.path in ("ep", "tp")
-              and v.group in ("tp", "ep", "moe_tp")]
-    if not any(v.verdict == DIFFERS for v in judged):
-        return
-    real = build_model(w, stem, archs, decoder, judged, lambda v: v.formula)
-    helper = build_model(w, stem, archs, decoder, judged, lambda v: v.expected)
-    for v in judged:
-        if v.verdict != DIFFERS:
-            continue
-        try:
-            text, v.witness = effect(w, v, real, helper, [])
-            v.detail = "; ".join(x for x in (v.detail, text) if x)
-        except Unknown as e:
-            unknown_verdict(v, e)
+        bound = binds.of(rel, s.cls, s.method) if not Context.decoder_level(s) else []
+        contexts = [Context(callers(b.file), b.flags) for b in bound] or [Context(callers(rel), None)]
+        site, outcomes = judge_site(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem, contexts)
+        site.file = rel
+        out.append((site, outcomes))
+    return out

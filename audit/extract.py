@@ -47,8 +47,12 @@ class RawSite:
     conds: list[Cond]
     env: dict[str, Binding]
     params: tuple[str, ...]
+    defaults: dict = field(default_factory=dict)
+    """A parameter -> its constant default value."""
     problems: list[tuple[str, int]] = field(default_factory=list)
     after_experts: bool = False
+    dead_after: int = 0
+    """The line of a return (or raise) that always runs before the site: it never runs."""
 
 
 def call_name(node: ast.AST) -> str | None:
@@ -59,7 +63,18 @@ def call_name(node: ast.AST) -> str | None:
 
 
 def _terminates(stmts: list[ast.stmt]) -> bool:
-    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+    """Every path through stmts ends in a return or raise."""
+    return any(_ends(st) for st in stmts)
+
+
+def _ends(st: ast.stmt) -> bool:
+    if isinstance(st, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(st, ast.If):
+        return _terminates(st.body) and _terminates(st.orelse)
+    if isinstance(st, (ast.With, ast.AsyncWith)):
+        return _terminates(st.body)
+    return False
 
 
 def _calls_experts(fn: ast.FunctionDef) -> bool:
@@ -75,22 +90,30 @@ def _calls_experts(fn: ast.FunctionDef) -> bool:
 class _Walker:
     def __init__(self, cls: str, fn: ast.FunctionDef):
         self.cls, self.fn, self.sites = cls, fn, []
+        self.dead = 0
         a = fn.args
         self.params = tuple(x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+        positional = (*a.posonlyargs, *a.args)
+        pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults),
+                 *zip(a.kwonlyargs, a.kw_defaults)]
+        self.defaults = {x.arg: d.value for x, d in pairs if isinstance(d, ast.Constant)}
 
     def run(self) -> list[RawSite]:
         self.block(self.fn.body, [], {}, None)
         return self.sites
 
     def block(self, stmts, conds, env, problem):
-        conds = list(conds)
+        conds, outer = list(conds), self.dead
         for st in stmts:
             self.statement(st, conds, env, problem)
+            if not self.dead and _ends(st):
+                self.dead = st.lineno
             if isinstance(st, ast.If):
                 if _terminates(st.body) and not _terminates(st.orelse):
                     conds.append(Cond(st.test, False, st.lineno))
                 elif _terminates(st.orelse) and not _terminates(st.body):
                     conds.append(Cond(st.test, True, st.lineno))
+        self.dead = outer
 
     def statement(self, st, conds, env, problem):
         if isinstance(st, ast.If):
@@ -141,7 +164,8 @@ class _Walker:
             if name not in ALL_REDUCES:
                 continue
             site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name], list(conds),
-                           dict(env), self.params)
+                           dict(env), self.params, self.defaults)
+            site.dead_after = self.dead
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in ast.walk(node)):
