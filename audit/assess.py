@@ -18,7 +18,7 @@ from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
 from .extract import RawSite
-from .helper import THREE
+from .release import THREE
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV

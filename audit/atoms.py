@@ -14,7 +14,7 @@ import z3
 
 from sumonce.proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
 
-from .extract import F_NAME, HELPER, R_NAME, Binding, call_name
+from .extract import F_NAME, HELPER_NAME, R_NAME, Binding, call_name
 
 Q_NAME, V_NAME = "should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv"
 SIZE_GETTERS = {"get_tensor_model_parallel_world_size": "tp", "get_moe_expert_parallel_world_size": "ep",
@@ -179,7 +179,7 @@ class Translator:
                 raise NotUnderstood(f"calls {V_NAME}, which this release's utils do not define", e.lineno)
             self.kinds.add("V")
             return self.release.V
-        if name == HELPER:
+        if name == HELPER_NAME:
             return self.helper(e)
         if name == "should_fuse_mlp_allreduce_with_next_layer":
             self.kinds.add("F")

@@ -15,10 +15,10 @@ from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
 from .extract import ALL_REDUCES, sites_in
-from .helper import Release, read_release
+from .release import Release, read_release
 from .source import Source
 from .verdict import AuditedSite
-from .world import AuditWorld
+from .release_world import AuditWorld
 
 V_DEF = "def should_use_dp_reduce_scatterv"
 

@@ -17,7 +17,7 @@ from sumonce.spec.solve import Status
 
 from .judge import TIMEOUT_MS, Guard, flag_facts, scope
 from .witness import find, flags, state
-from .world import FormulaGuard
+from .release_world import FormulaGuard
 
 
 @dataclass

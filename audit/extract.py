@@ -19,7 +19,7 @@ ALL_REDUCES = {
     "reduce_moe_output": "wrap_tp",          # 0.5.23: TP all-reduce unless the helper skips
     "post_experts_all_reduce": "wrap_both",  # 0.5.23: EP + MoE-TP all-reduce through the helper
 }
-HELPER = "should_skip_post_experts_all_reduce"
+HELPER_NAME = "should_skip_post_experts_all_reduce"
 F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
 
 
@@ -196,7 +196,7 @@ def _mentions_all_reduce(lines: list[str]) -> bool:
 
 
 def _mentions_helper(s: RawSite) -> bool:
-    names = {F_NAME, R_NAME, HELPER, "should_use_dp_reduce_scatterv",
+    names = {F_NAME, R_NAME, HELPER_NAME, "should_use_dp_reduce_scatterv",
              "should_use_flashinfer_cutlass_moe_fp4_allgather"}
     for c in s.conds:
         for n in ast.walk(c.test):

@@ -15,7 +15,7 @@ import z3
 from sumonce.spec.readable import Unknown
 
 from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
-from .extract import F_NAME, HELPER, R_NAME, Binding
+from .extract import F_NAME, HELPER_NAME, R_NAME, Binding
 from .witness import find, flags
 
 THREE, ONE, NONE, OTHER = "three-argument (#23748)", "one-argument context form", "none", "unrecognised"
@@ -71,7 +71,7 @@ class _Inliner(Translator):
         from .extract import call_name
         name = call_name(e)
         fn = self.defs.get(name) if isinstance(e.func, ast.Name) else None
-        if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER) and self._known(name):
+        if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER_NAME) and self._known(name):
             return super().call(e)
         inner = _Inliner(self.w, self.release, self.defs)
         inner.bound = {k.arg: self.boolean(k.value) for k in e.keywords if k.arg}
@@ -81,7 +81,7 @@ class _Inliner(Translator):
         return value
 
     def _known(self, name):
-        return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER: self.release.helper}[name] is not None
+        return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER_NAME: self.release.helper}[name] is not None
 
 
 def _lift_fn(w, release, defs, name, bound=None):
@@ -106,7 +106,7 @@ def read_release(w, text: str | None) -> Release:
         return rel
     tree = ast.parse(text)
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    rel.form = helper_form(defs.get(HELPER))
+    rel.form = helper_form(defs.get(HELPER_NAME))
     for name, attr, proto_value in ((Q_NAME, "Q", w.proto_Q), (V_NAME, "V", w.proto_V)):
         if name not in defs:
             rel.checks.append({"name": name, "verdict": "absent", "detail": "not defined in this release"})
@@ -116,14 +116,14 @@ def read_release(w, text: str | None) -> Release:
     if rel.form != NONE:
         _read_helper(w, rel, defs)
     else:
-        rel.checks.append({"name": HELPER, "verdict": "absent", "detail": "no helper (before #23748)"})
+        rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})
     return rel
 
 
 def _read_helper(w, rel, defs):
     P = z3.Bool("is_tp_path")
     bound = {"is_tp_path": P, R_NAME: w.R, F_NAME: w.F}
-    formula = _check_one(w, rel, defs, HELPER, w.proto_helper(P, w.R, w.F), bound)
+    formula = _check_one(w, rel, defs, HELPER_NAME, w.proto_helper(P, w.R, w.F), bound)
     if formula is not None:
         rel.helper = lambda p, r, f: z3.substitute(formula, (P, p), (w.R, r), (w.F, f))
 
