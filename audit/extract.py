@@ -121,7 +121,7 @@ class _Walker:
             a, b = dict(env), dict(env)
             self.block(st.body, conds + [Cond(st.test, True, st.lineno)], a, problem)
             self.block(st.orelse, conds + [Cond(st.test, False, st.lineno)], b, problem)
-            self.merge(env, a, b, st.lineno)
+            self.merge_if(env, a, b, st)
         elif isinstance(st, (ast.For, ast.AsyncFor, ast.While)):
             inner = dict(env)
             self.block(st.body + st.orelse, conds, inner, problem or ("inside a loop", st.lineno))
@@ -151,6 +151,25 @@ class _Walker:
             env[st.target.id] = Binding(st.value if keep else None, st.lineno)
 
     @staticmethod
+    def merge_if(env, a, b, st: ast.If):
+        """After an if: a branch that returns leaves the other's bindings; a name bound to a
+        value on both paths is bound to `a if test else b` (the Lifter merges it)."""
+        ends_a, ends_b = _terminates(st.body), _terminates(st.orelse)
+        if ends_a != ends_b:
+            env.clear()
+            env.update(b if ends_a else a)
+            return
+        for name in set(a) | set(b):
+            x, y = a.get(name), b.get(name)
+            if x is y:
+                continue
+            if x is None or y is None or x.value is None or y.value is None:
+                env[name] = Binding(None, st.lineno)
+            else:
+                value = ast.IfExp(st.test, x.value, y.value, lineno=st.lineno, col_offset=st.col_offset)
+                env[name] = Binding(value, st.lineno)
+
+    @staticmethod
     def merge(env, a, b, line):
         for name in set(a) | set(b):
             x, y = a.get(name), b.get(name)
@@ -163,14 +182,26 @@ class _Walker:
             name = call_name(n)
             if name not in ALL_REDUCES:
                 continue
-            site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name], list(conds),
-                           dict(env), self.params, self.defaults)
+            site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name],
+                           list(conds) + _ifexp_conds(node, n), dict(env), self.params, self.defaults)
             site.dead_after = self.dead
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in ast.walk(node)):
                 site.problems.append(("inside a lambda", n.lineno))
             self.sites.append(site)
+
+
+def _ifexp_conds(stmt, call) -> list[Cond]:
+    """`x = all_reduce(x) if test else x`: the conditional expressions the call sits in."""
+    out = []
+    for p in ast.walk(stmt):
+        if isinstance(p, ast.IfExp):
+            if _inside(call, p.body):
+                out.append(Cond(p.test, True, p.lineno))
+            elif _inside(call, p.orelse):
+                out.append(Cond(p.test, False, p.lineno))
+    return out
 
 
 def _inside(node, outer) -> bool:

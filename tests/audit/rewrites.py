@@ -124,3 +124,12 @@ def rename_block_params(renames: dict[str, str], swap_order: bool = False):
 def _helper_call_keyword(cls, kw) -> bool:
     return any(isinstance(n, ast.Call) and ast.unparse(n.func) == HELPER and kw in n.keywords
                for n in ast.walk(cls))
+
+
+def as_ifexp(body: str, test: str) -> str:
+    """`x = all_reduce(x)` under `if test` written as `x = all_reduce(x) if test else x`."""
+    stmt = ast.parse(body).body
+    if len(stmt) != 1 or not isinstance(stmt[0], ast.Assign) or not isinstance(stmt[0].targets[0], ast.Name):
+        raise Anchor("the guarded block is not one assignment")
+    target = stmt[0].targets[0].id
+    return f"{target} = {ast.unparse(stmt[0].value)} if {test} else {target}"

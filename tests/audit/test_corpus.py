@@ -112,7 +112,17 @@ CORPUS = [
      "the whole condition held in a local"),
     ("qwen2_moe", 0, rw.with_test(lambda t, c: f"not {c} and self.tp_size > 1"), PASS,
      "terms reordered in a block three models build"),
+    ("mimo_v2", 0, rw.with_block(lambda t, c, b, n: rw.as_ifexp(b, t)), PASS,
+     "the guarded reduce written as a conditional expression"),
+    ("minimax_m2", 0, rw.with_block(lambda t, c, b, n: f"skip_reduce = True\nif self.tp_size > 1:\n"
+                                                       f"    skip_reduce = {c}\nif not skip_reduce:\n    {b}"), PASS,
+     "the skip decided in a branch: True where tp_size == 1, the helper's answer elsewhere"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("glm4_moe", 0, rw.with_block(lambda t, c, b, n: rw.as_ifexp(b, "self.tp_size > 1")), FLAG,
+     "a conditional expression that tests only the size: summed again after F, R, V or Q"),
+    ("llada2", 0, rw.with_block(lambda t, c, b, n: f"skip_reduce = False\nif use_reduce_scatter:\n"
+                                                   f"    skip_reduce = True\nif self.tp_size > 1 and not skip_reduce:\n    {b}"),
+     FLAG, "the skip decided in a branch on R alone: V and Q lost"),
     ("qwen3_moe", 0, rw.call_without("use_reduce_scatter"), FLAG,
      "EP reduce without R: summed again after the communicator's reduce-scatter (as before #23734)"),
     ("bailing_moe", 0, rw.with_test(lambda t, c: "self.tp_size > 1 and not use_reduce_scatter"), FLAG,
