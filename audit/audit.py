@@ -77,12 +77,12 @@ def audit(src: Source) -> Report:
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text)
     rep = Report(src.label, src.root, read_release(w, text))
-    trees = {}
+    trees, reducing = {}, _reducing(src)
     for rel in src.models():
         rep.files += 1
         body = src.files[rel]
-        reduces = any(name + "(" in body for name in ALL_REDUCES)
-        if not reduces and not any(name in body for name in FLAG_CALLS):
+        reduces = rel in reducing
+        if not reduces and not _builds_blocks_of(body, reducing):
             continue
         try:
             trees[rel] = ast.parse(body), body, reduces
@@ -99,6 +99,18 @@ def audit(src: Source) -> Report:
     rep.sites = [site for site, _o in judged]
     rep.seconds = time.perf_counter() - start
     return rep
+
+
+def _reducing(src: Source) -> set[str]:
+    return {rel for rel in src.models() if any(name + "(" in src.files[rel] for name in ALL_REDUCES)}
+
+
+def _builds_blocks_of(body: str, reducing: set[str]) -> bool:
+    """A decoder file that asks for F or R and imports from a model file with all-reduces: it may
+    build that file's blocks (qwen3_next builds qwen2_moe's)."""
+    if not any(name in body for name in FLAG_CALLS):
+        return False
+    return any(f"sglang.srt.models.{rel.rsplit('/', 1)[-1][:-3]} import" in body for rel in reducing)
 
 
 class _Callers:

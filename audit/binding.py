@@ -127,6 +127,8 @@ def _allowed(call: ast.Call, cls: str, narrow) -> bool:
 
 def _flag_functions(tree: ast.Module, text: str):
     """The functions whose text calls the communicator for F or R."""
+    if not any(name in text for name in FLAG_CALLS):
+        return
     lines = text.splitlines()
     for n in ast.walk(tree):
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
