@@ -133,3 +133,8 @@ def as_ifexp(body: str, test: str) -> str:
         raise Anchor("the guarded block is not one assignment")
     target = stmt[0].targets[0].id
     return f"{target} = {ast.unparse(stmt[0].value)} if {test} else {target}"
+
+
+def nested(outer: str, test: str, body: str) -> str:
+    """`if test: body` inside `if outer:`."""
+    return f"if {outer}:\n    if {test}:\n" + textwrap.indent(body, " " * 8)

@@ -33,6 +33,7 @@ Q, V = rw.Q, rw.V
 
 pytestmark = pytest.mark.sglang
 FLAG, PASS = "flag", "pass"
+DEEPEP = "get_moe_a2a_backend().is_deepep()"
 
 
 @lru_cache(maxsize=None)
@@ -98,8 +99,7 @@ CORPUS = [
      "renamed and swapped: each receives the other flag, and the helper skips on F or R alike"),
     ("glm4_moe", 1, rw.with_block(lambda t, c, b, n: f"if {t}:\n    {b}\n{rw.ret(n)}\n{b}"), PASS,
      "a second reduce after the function's return is dead code"),
-    ("mimo_v2", 0, rw.with_block(lambda t, c, b, n: f"if not get_moe_a2a_backend().is_deepep():\n"
-                                                    f"    if {t}:\n        {b}"), PASS,
+    ("mimo_v2", 0, rw.with_block(lambda t, c, b, n: rw.nested("not " + DEEPEP, t, b)), PASS,
      "reached when the a2a backend is not DeepEP: always, in scope"),
     ("sdar_moe", 0, rw.with_test(lambda t, c: f"not {c}"), PASS,
      "no size test: an all-reduce over one rank sums nothing"),
@@ -134,8 +134,7 @@ CORPUS = [
      "the reduce moved out of its if"),
     ("minimax_m2", 0, rw.with_block(lambda t, c, b, n: f"{rw.ret(n)}\nif {t}:\n    {b}"), FLAG,
      "an early return before the reduce: it is dead, the sum is missing"),
-    ("llama4", 0, rw.with_block(lambda t, c, b, n: f"if get_moe_a2a_backend().is_deepep():\n"
-                                                   f"    if {t}:\n        {b}"), FLAG,
+    ("llama4", 0, rw.with_block(lambda t, c, b, n: rw.nested(DEEPEP, t, b)), FLAG,
      "reduce only under DeepEP: never runs in scope, the sum is missing"),
     ("qwen2_moe", 0, rw.call_without("should_allreduce_fusion"), FLAG,
      "harmless for qwen2_moe's decoder (never passes F), double for qwen3_next's (fuses the next layer)"),
