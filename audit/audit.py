@@ -131,7 +131,8 @@ class _Callers:
 
 def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> list:
     stem = rel.rsplit("/", 1)[-1][:-3]
-    raw = [s for s in sites_in(tree, body) if s.after_experts]
+    # NOTE: a method the decoders pass F or R into is after the experts even if it calls none.
+    raw = [s for s in sites_in(tree, body) if s.after_experts or binds.of(rel, s.cls, s.method)]
     if not raw:
         return []
     sizes = class_sizes(tree, {s.cls.split(".")[-1] for s in raw})

@@ -23,7 +23,7 @@ from sumonce.spec.symbolic import enum_value
 
 from .atoms import NotUnderstood, Translator
 from .context import Context
-from .extract import RawSite
+from .extract import Cond, RawSite
 from .verdict import SiteVerdict
 
 GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config", "backend"}
@@ -72,7 +72,7 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
     flags, defaults = ctx.flags_of(site), site.defaults
     g = Guard(z3.BoolVal(True), expected_guard(w, site, group, ctx))
     parts = [group_size(w, group) > 1]
-    for cond in site.conds:
+    for cond in _conjuncts(site.conds):
         t = Translator(w, rel, sizes, flags, defaults, site.env)
         f = t.boolean(cond.test)
         g.helper_calls += t.helper_calls
@@ -87,6 +87,17 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
             g.reach_text.append(("" if cond.positive else "not ") + " ".join(ast.unparse(cond.test).split()))
     g.conds, g.formula = z3.And(parts[1:]), z3.And(parts)
     return g
+
+
+def _conjuncts(conds: list[Cond]) -> list[Cond]:
+    """`if a and b` (or `else` of `if a or b`) as separate conditions, so that a conjunct proto
+    has no word for (`hidden_states.shape[0] > 0`) is a reach condition beside a guard."""
+    out = []
+    for c in conds:
+        t = c.test
+        split = isinstance(t, ast.BoolOp) and isinstance(t.op, ast.And if c.positive else ast.Or)
+        out += _conjuncts([Cond(v, c.positive, c.line) for v in t.values]) if split else [c]
+    return out
 
 
 def can_run(w, g: Guard, ctx: Context) -> bool:

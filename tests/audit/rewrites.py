@@ -138,3 +138,22 @@ def as_ifexp(body: str, test: str) -> str:
 def nested(outer: str, test: str, body: str) -> str:
     """`if test: body` inside `if outer:`."""
     return f"if {outer}:\n    if {test}:\n" + textwrap.indent(body, " " * 8)
+
+
+def into_method(text: str, nth: int = 0) -> str:
+    """An edit: the guarded reduce moves into a new method of the block, which the forward calls
+    with its F and R positionally."""
+    node, _n, parent = guard(text, nth)
+    tree = ast.parse(text)
+    fn = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.lineno <= node.lineno <= f.end_lineno
+              and not any(isinstance(g, ast.FunctionDef) and g is not f and f.lineno < g.lineno <= node.lineno
+                          for g in ast.walk(f)))
+    flags = [a.arg for a in fn.args.args if a.arg in ("use_reduce_scatter", "should_allreduce_fusion")]
+    _node, _nx, test, _call, body = parts(text, nth)
+    target = ast.parse(body).body[0].targets[0].id
+    args = ", ".join([target, *flags])
+    method = (f"def _post_experts_reduce(self, {args}):\n    if {test}:\n" + textwrap.indent(body, " " * 8)
+              + f"\n    return {target}\n")
+    lines = text.splitlines(keepends=True)
+    lines.insert(fn.end_lineno, "\n" + textwrap.indent(method, " " * fn.col_offset))
+    return replace_stmt("".join(lines), node, f"{target} = self._post_experts_reduce({args})")

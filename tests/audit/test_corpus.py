@@ -117,7 +117,12 @@ CORPUS = [
     ("minimax_m2", 0, rw.with_block(lambda t, c, b, n: f"skip_reduce = True\nif self.tp_size > 1:\n"
                                                        f"    skip_reduce = {c}\nif not skip_reduce:\n    {b}"), PASS,
      "the skip decided in a branch: True where tp_size == 1, the helper's answer elsewhere"),
+    ("sdar_moe", 0, rw.with_test(lambda t, c: f"{t} and hidden_states.shape[0] > 0"), PASS,
+     "a conjunct proto has no word for is a reach condition, as if it were an enclosing if"),
+    ("glm4_moe", 1, rw.into_method, PASS, "the guarded reduce moved into a method the forward calls with F and R"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("mimo_v2", 0, rw.with_test(lambda t, c: "self.tp_size > 1 and hidden_states.shape[0] > 0"), FLAG,
+     "the helper dropped beside a reach conjunct: summed again after F, R, V or Q"),
     ("glm4_moe", 0, rw.with_block(lambda t, c, b, n: rw.as_ifexp(b, "self.tp_size > 1")), FLAG,
      "a conditional expression that tests only the size: summed again after F, R, V or Q"),
     ("llada2", 0, rw.with_block(lambda t, c, b, n: f"skip_reduce = False\nif use_reduce_scatter:\n"
