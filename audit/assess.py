@@ -31,7 +31,7 @@ def group_of(raw: RawSite) -> Group | None:
     return None if raw.group.startswith("wrap") else Group(raw.group)
 
 
-def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Context]):
+def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Context], root: str = ""):
     """(AuditedSite, [(context, outcome)]) where outcome = [status, text, Entry, context]."""
     group = group_of(raw)
     site = AuditedSite(stem, f"{raw.cls}.{raw.method}".strip("."), raw.line,
@@ -42,7 +42,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
         site.path = site_path(Group.TP if raw.group == "wrap_tp" else Group.EP)
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
-    key = f"{raw.cls}.{raw.method}" if not Context.decoder_level(raw) else ""
+    key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
     out = []
     try:
         for ctx in contexts:

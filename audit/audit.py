@@ -14,7 +14,7 @@ from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
-from .extract import ALL_REDUCES, sites_in
+from .extract import ALL_REDUCES, forward_roots, sites_in
 from .release import Release, read_release
 from .source import Source
 from .verdict import AuditedSite
@@ -142,11 +142,12 @@ def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> li
         entry["catalogued_as"] = cat.name
         entry["mismatches"] = mismatches(found, cat.decoder)
     rep.decoders.append(entry)
-    out = []
+    out, roots = [], forward_roots(tree)
     for s in raw:
         bound = binds.of(rel, s.cls, s.method) if not Context.decoder_level(s) else []
         contexts = [Context(callers(b.file), b.flags) for b in bound] or [Context(callers(rel), None)]
-        site, outcomes = judge_site(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem, contexts)
+        root = roots.get((s.cls.split(".")[-1], s.method), "")
+        site, outcomes = judge_site(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem, contexts, root)
         site.file = rel
         out.append((site, outcomes))
     return out

@@ -251,3 +251,28 @@ def _class_functions(cls: ast.ClassDef, name: str):
             yield name, node
         elif isinstance(node, ast.ClassDef):
             yield from _class_functions(node, f"{name}.{node.name}")
+
+
+def forward_roots(tree: ast.Module) -> dict[tuple[str, str], str]:
+    """(class, method) -> the method whose forward it is part of: a method that one other method
+    of its class calls unconditionally (a statement of that method's own body, not under an `if`
+    or a loop) runs in that method's forward, so their all-reduces are counted together."""
+    out = {}
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        callers: dict[str, list[str]] = {}
+        for name, fn in methods.items():
+            for st in fn.body:
+                if isinstance(st, (ast.If, ast.For, ast.While, ast.Try, ast.With)):
+                    continue
+                for n in ast.walk(st):
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods:
+                        callers.setdefault(n.func.attr, []).append(name)
+        for name in methods:
+            root, seen = name, {name}
+            while len(callers.get(root, ())) == 1 and callers[root][0] not in seen:
+                root = callers[root][0]
+                seen.add(root)
+            out[(cls.name, name)] = root
+    return out

@@ -140,9 +140,9 @@ def nested(outer: str, test: str, body: str) -> str:
     return f"if {outer}:\n    if {test}:\n" + textwrap.indent(body, " " * 8)
 
 
-def into_method(text: str, nth: int = 0) -> str:
+def into_method(text: str, nth: int = 0, keep: bool = False) -> str:
     """An edit: the guarded reduce moves into a new method of the block, which the forward calls
-    with its F and R positionally."""
+    with its F and R positionally (keep: the forward also keeps its own guarded reduce)."""
     node, _n, parent = guard(text, nth)
     tree = ast.parse(text)
     fn = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.lineno <= node.lineno <= f.end_lineno
@@ -156,4 +156,6 @@ def into_method(text: str, nth: int = 0) -> str:
               + f"\n    return {target}\n")
     lines = text.splitlines(keepends=True)
     lines.insert(fn.end_lineno, "\n" + textwrap.indent(method, " " * fn.col_offset))
-    return replace_stmt("".join(lines), node, f"{target} = self._post_experts_reduce({args})")
+    call = f"{target} = self._post_experts_reduce({args})"
+    kept = f"if {test}:\n" + textwrap.indent(body, "    ") + "\n" if keep else ""
+    return replace_stmt("".join(lines), node, kept + call)

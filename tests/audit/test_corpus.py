@@ -121,6 +121,8 @@ CORPUS = [
      "a conjunct proto has no word for is a reach condition, as if it were an enclosing if"),
     ("glm4_moe", 1, rw.into_method, PASS, "the guarded reduce moved into a method the forward calls with F and R"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("bailing_moe", 0, lambda text, nth: rw.into_method(text, nth, keep=True), FLAG,
+     "the guarded reduce copied into a method the forward also calls: two reduces in one forward"),
     ("mimo_v2", 0, rw.with_test(lambda t, c: "self.tp_size > 1 and hidden_states.shape[0] > 0"), FLAG,
      "the helper dropped beside a reach conjunct: summed again after F, R, V or Q"),
     ("glm4_moe", 0, rw.with_block(lambda t, c, b, n: rw.as_ifexp(b, "self.tp_size > 1")), FLAG,
