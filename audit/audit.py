@@ -142,7 +142,7 @@ def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> li
         entry["catalogued_as"] = cat.name
         entry["mismatches"] = mismatches(found, cat.decoder)
     rep.decoders.append(entry)
-    out, roots = [], forward_roots(tree)
+    out, roots = [], forward_roots(tree, {s.cls.split('.')[-1] for s in raw})
     for s in raw:
         bound = binds.of(rel, s.cls, s.method) if not Context.decoder_level(s) else []
         contexts = [Context(callers(b.file), b.flags) for b in bound] or [Context(callers(rel), None)]

@@ -12,12 +12,14 @@ of its own already bound to one. A call `<x>.<attr>(...)` reaches the classes th
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 
 from .extract import F_NAME, R_NAME, call_name
 
 F_CALL, R_CALL = "should_fuse_mlp_allreduce_with_next_layer", "should_use_reduce_scatter"
 FLAG_CALLS = (F_CALL, R_CALL)
+ASSIGNED_CLASS = re.compile(r"\.(\w+)\s*(?::[^=\n]*)?=\s*([A-Za-z_]\w*)\(")
 CONSTANT_SLOTS = {F_NAME: "F", R_NAME: "R"}
 """A constant passed by the helper's own keyword names binds that flag (its value is a decoder fact)."""
 
@@ -77,14 +79,11 @@ def _local_flags(fn: ast.FunctionDef) -> dict[str, str]:
     return out
 
 
-def _attribute_classes(tree: ast.Module) -> dict[str, set[str]]:
-    """attr -> class names assigned to `<x>.attr = Cls(...)` anywhere in the module."""
+def _attribute_classes(text: str) -> dict[str, set[str]]:
+    """attr -> class names assigned to `<x>.attr = Cls(` anywhere in the module's text."""
     out: dict[str, set[str]] = {}
-    for n in ast.walk(tree):
-        if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call) and isinstance(n.value.func, ast.Name):
-            for t in n.targets:
-                if isinstance(t, ast.Attribute):
-                    out.setdefault(t.attr, set()).add(n.value.func.id)
+    for attr, cls in ASSIGNED_CLASS.findall(text):
+        out.setdefault(attr, set()).add(cls)
     return out
 
 
@@ -126,15 +125,16 @@ def _allowed(call: ast.Call, cls: str, narrow) -> bool:
 
 
 def _flag_functions(tree: ast.Module, text: str):
-    """The functions whose text calls the communicator for F or R."""
+    """The functions and methods (of top-level classes) whose text calls the communicator for F or R."""
     if not any(name in text for name in FLAG_CALLS):
         return
     lines = text.splitlines()
-    for n in ast.walk(tree):
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            body = "\n".join(lines[n.lineno - 1:n.end_lineno])
-            if any(name in body for name in FLAG_CALLS):
-                yield n
+    for top in tree.body:
+        for n in (top.body if isinstance(top, ast.ClassDef) else [top]):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = "\n".join(lines[n.lineno - 1:n.end_lineno])
+                if any(name in body for name in FLAG_CALLS):
+                    yield n
 
 
 def bindings(trees: dict[str, tuple[ast.Module, str]]) -> Bindings:
@@ -151,7 +151,7 @@ def bindings(trees: dict[str, tuple[ast.Module, str]]) -> Bindings:
             flags = _local_flags(fn)
             if not flags:
                 continue
-            attrs = attrs if attrs is not None else _attribute_classes(tree)
+            attrs = attrs if attrs is not None else _attribute_classes(text)
             for call, narrow in _calls_with_isinstance(fn.body):
                 if not isinstance(call.func, ast.Attribute) or call_name(call) in FLAG_CALLS:
                     continue

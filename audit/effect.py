@@ -16,7 +16,7 @@ from .context import Context
 from sumonce.spec.solve import Status
 
 from .judge import TIMEOUT_MS, Guard, flag_facts, scope
-from .witness import find, flags, state
+from .witness import concrete, find, flags, state
 from .release_world import FormulaGuard
 
 
@@ -132,6 +132,6 @@ def _axes(w, model, ep, moe_tp) -> str:
 
 
 def _flags_state(w, m) -> str:
-    _c, _s, F, R = w.concrete(m)
+    _c, _s, F, R = concrete(w, m)
     st = state(w, m)
     return f" (block F={F}, R={R}{', ' + st if st else ''})"

@@ -253,12 +253,12 @@ def _class_functions(cls: ast.ClassDef, name: str):
             yield from _class_functions(node, f"{name}.{node.name}")
 
 
-def forward_roots(tree: ast.Module) -> dict[tuple[str, str], str]:
+def forward_roots(tree: ast.Module, wanted: set[str]) -> dict[tuple[str, str], str]:
     """(class, method) -> the method whose forward it is part of: a method that one other method
     of its class calls unconditionally (a statement of that method's own body, not under an `if`
     or a loop) runs in that method's forward, so their all-reduces are counted together."""
     out = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in wanted):
         methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
         callers: dict[str, list[str]] = {}
         for name, fn in methods.items():
