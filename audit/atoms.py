@@ -47,8 +47,10 @@ class Translator:
     to F and R (others: their constant default), the method's locals as extract.py read them,
     and the release's Q, V and helper."""
 
-    def __init__(self, w, release, sizes=None, flags=None, defaults=None, env=None):
+    def __init__(self, w, release, sizes=None, flags=None, defaults=None, env=None, callables=None):
         self.w, self.release = w, release
+        self.callables = callables or {}
+        """`self.name` / `name` -> a FunctionDef of the same file whose result a guard may use."""
         self.sizes, self.env = sizes or {}, env or {}
         self.flags, self.defaults = flags or {}, defaults or {}
         self.kinds: set[str] = set()
@@ -193,7 +195,33 @@ class Translator:
         if size is not None:
             return size
         backend = self._backend(e, env, fr)
-        return backend if backend is not None else self.opaque_atom(e)
+        if backend is not None:
+            return backend
+        fn = self.callables.get(ast.unparse(e.func))
+        inlined = self._inline(fn, e, env, fr) if fn is not None else None
+        return inlined if inlined is not None else self.opaque_atom(e)
+
+    def _inline(self, fn: ast.FunctionDef, e: ast.Call, env, fr):
+        """The callee's return value, lifted with its parameters bound to the call's arguments;
+        None where it cannot be (its body is more than conditions and returns)."""
+        params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+        params = params[1:] if isinstance(e.func, ast.Attribute) else params
+        if any(isinstance(a, ast.Starred) for a in e.args) or len(e.args) > len(params) or self._depth > 8:
+            return None
+        a = fn.args
+        positional = (*a.posonlyargs, *a.args)
+        pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+        scope = {x.arg: d.value for x, d in pairs if isinstance(d, ast.Constant)}
+        scope |= {p: self.w.lifter.eval(a, env, fr) for p, a in zip(params, e.args)}
+        scope |= {k.arg: self.w.lifter.eval(k.value, env, fr) for k in e.keywords if k.arg}
+        self._depth += 1
+        try:
+            v = self.w.lifter.run_source(fn.body, scope, self, fn.name)
+        except (LiftError, NotUnderstood):
+            return None
+        finally:
+            self._depth -= 1
+        return z3.BoolVal(v) if isinstance(v, bool) else v if isinstance(v, z3.BoolRef) else None
 
     def _getter(self, e, env, fr) -> _Getter | None:
         """get_parallel() / get_moe_*_backend(), called here or held in a local."""

@@ -45,10 +45,10 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
             if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
                 continue
             t = n.targets[0]
-            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
-                    and t.attr.endswith("_size"):
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
                 kind = _size_kind(n.value)
-                sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
+                if kind is not None or t.attr.endswith("_size") or t.attr in sizes:
+                    sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
         out[cls.name] = sizes
     return out
 
@@ -101,6 +101,16 @@ def audit(src: Source) -> Report:
     return rep
 
 
+def callables(tree: ast.Module) -> dict[str, dict]:
+    """Per class ("" for none): what a guard may call and the audit may inline, by the text of the
+    callee (`self.name` for the class's methods, `name` for the module's functions)."""
+    module = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    out = {"": module}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        out[cls.name] = module | {f"self.{f.name}": f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    return out
+
+
 def _reducing(src: Source) -> set[str]:
     return {rel for rel in src.models() if any(name + "(" in src.files[rel] for name in ALL_REDUCES)}
 
@@ -143,7 +153,9 @@ def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> li
         entry["mismatches"] = mismatches(found, cat.decoder)
     rep.decoders.append(entry)
     out, roots = [], forward_roots(tree, {s.cls.split('.')[-1] for s in raw})
+    defs = callables(tree)
     for s in raw:
+        s.callables = defs.get(s.cls.split(".")[-1], defs[""])
         bound = binds.of(rel, s.cls, s.method) if not Context.decoder_level(s) else []
         contexts = [Context(callers(b.file), b.flags) for b in bound] or [Context(callers(rel), None)]
         root = roots.get((s.cls.split(".")[-1], s.method), "")

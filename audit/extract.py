@@ -51,6 +51,8 @@ class RawSite:
     """A parameter -> its constant default value."""
     problems: list[tuple[str, int]] = field(default_factory=list)
     after_experts: bool = False
+    callables: dict = field(default_factory=dict)
+    """What its guard may call that the audit can inline (audit.callables)."""
     dead_after: int = 0
     """The line of a return (or raise) that always runs before the site: it never runs."""
 

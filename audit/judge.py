@@ -73,7 +73,7 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
     g = Guard(z3.BoolVal(True), expected_guard(w, site, group, ctx))
     parts = [group_size(w, group) > 1]
     for cond in _conjuncts(site.conds):
-        t = Translator(w, rel, sizes, flags, defaults, site.env)
+        t = Translator(w, rel, sizes, flags, defaults, site.env, site.callables)
         f = t.boolean(cond.test)
         g.helper_calls += t.helper_calls
         f = f if cond.positive else z3.Not(f)

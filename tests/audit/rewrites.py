@@ -140,22 +140,44 @@ def nested(outer: str, test: str, body: str) -> str:
     return f"if {outer}:\n    if {test}:\n" + textwrap.indent(body, " " * 8)
 
 
+def _enclosing_function(tree, node):
+    return next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.lineno <= node.lineno <= f.end_lineno
+                and not any(isinstance(g, ast.FunctionDef) and g is not f and f.lineno < g.lineno <= node.lineno
+                            for g in ast.walk(f)))
+
+
+def _add_method(text: str, fn, method: str) -> str:
+    lines = text.splitlines(keepends=True)
+    lines.insert(fn.end_lineno, "\n" + textwrap.indent(method, " " * fn.col_offset))
+    return "".join(lines)
+
+
+def guard_in_method(new_test=None):
+    """An edit: the guard's test is computed by a new method of the block, called with F and R
+    (new_test(test, call) replaces what the method returns)."""
+    def edit(text, nth=0):
+        node, _n, _p = guard(text, nth)
+        fn = _enclosing_function(ast.parse(text), node)
+        flags = [a.arg for a in fn.args.args if a.arg in ("use_reduce_scatter", "should_allreduce_fusion")]
+        _node, _nx, test, call, body = parts(text, nth)
+        returned = new_test(test, call) if new_test else test
+        method = f"def _runs_reduce(self, {', '.join(flags)}):\n    return {returned}\n"
+        text = _add_method(text, fn, method)
+        return replace_stmt(text, node, f"if self._runs_reduce({', '.join(flags)}):\n" + textwrap.indent(body, "    "))
+    return edit
+
+
 def into_method(text: str, nth: int = 0, keep: bool = False) -> str:
     """An edit: the guarded reduce moves into a new method of the block, which the forward calls
     with its F and R positionally (keep: the forward also keeps its own guarded reduce)."""
     node, _n, parent = guard(text, nth)
-    tree = ast.parse(text)
-    fn = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.lineno <= node.lineno <= f.end_lineno
-              and not any(isinstance(g, ast.FunctionDef) and g is not f and f.lineno < g.lineno <= node.lineno
-                          for g in ast.walk(f)))
+    fn = _enclosing_function(ast.parse(text), node)
     flags = [a.arg for a in fn.args.args if a.arg in ("use_reduce_scatter", "should_allreduce_fusion")]
     _node, _nx, test, _call, body = parts(text, nth)
     target = ast.parse(body).body[0].targets[0].id
     args = ", ".join([target, *flags])
     method = (f"def _post_experts_reduce(self, {args}):\n    if {test}:\n" + textwrap.indent(body, " " * 8)
               + f"\n    return {target}\n")
-    lines = text.splitlines(keepends=True)
-    lines.insert(fn.end_lineno, "\n" + textwrap.indent(method, " " * fn.col_offset))
     call = f"{target} = self._post_experts_reduce({args})"
     kept = f"if {test}:\n" + textwrap.indent(body, "    ") + "\n" if keep else ""
-    return replace_stmt("".join(lines), node, kept + call)
+    return replace_stmt(_add_method(text, fn, method), node, kept + call)

@@ -120,7 +120,10 @@ CORPUS = [
     ("sdar_moe", 0, rw.with_test(lambda t, c: f"{t} and hidden_states.shape[0] > 0"), PASS,
      "a conjunct proto has no word for is a reach condition, as if it were an enclosing if"),
     ("glm4_moe", 1, rw.into_method, PASS, "the guarded reduce moved into a method the forward calls with F and R"),
+    ("qwen3_moe", 0, rw.guard_in_method(), PASS, "the guard computed by a method the forward calls with F and R"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("sdar_moe", 0, rw.guard_in_method(lambda t, c: "self.tp_size > 1 and not should_allreduce_fusion"), FLAG,
+     "a guard method that forgets R, V and Q"),
     ("bailing_moe", 0, lambda text, nth: rw.into_method(text, nth, keep=True), FLAG,
      "the guarded reduce copied into a method the forward also calls: two reduces in one forward"),
     ("mimo_v2", 0, rw.with_test(lambda t, c: "self.tp_size > 1 and hidden_states.shape[0] > 0"), FLAG,
