@@ -17,7 +17,7 @@ from sumonce.spec.solve import Status
 from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
-from .extract import RawSite
+from .extract import WRAPPERS, RawSite
 from .release import THREE
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
@@ -27,19 +27,14 @@ from .witness import find, flags
 PROVED_VERDICTS = {SV.HELPER, SV.EQUIVALENT}
 
 
-def group_of(raw: RawSite) -> Group | None:
-    return None if raw.group.startswith("wrap") else Group(raw.group)
-
-
 def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Context], root: str = ""):
     """(AuditedSite, [(context, outcome)]) where outcome = [status, text, Entry, context]."""
-    group = group_of(raw)
+    group = raw.group
     site = AuditedSite(stem, f"{raw.cls}.{raw.method}".strip("."), raw.line,
                        site_path(group) if group else site_path(Group.TP), group,
                        callers=sorted({c.stem for c in contexts}))
-    if group is None:
+    if raw.call in WRAPPERS:
         site.verdict, site.detail = wrapper_verdict(raw, rel.form)
-        site.path = site_path(Group.TP if raw.group == "wrap_tp" else Group.EP)
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
@@ -65,9 +60,9 @@ def _status(w, rel, raw: RawSite, g, ctx: Context) -> tuple[SV, str]:
         return SV.HELPER, f"{rel.form} helper: what it skips is not comparable to proto's (see the helper check)"
     if textual(w, g) == Status.PROVED:
         if g.helper_calls:
-            return SV.HELPER, helper_args(raw, Group(raw.group), g.helper_calls[0], ctx)
+            return SV.HELPER, helper_args(raw, raw.group, g.helper_calls[0], ctx)
         return SV.EQUIVALENT, "proved equal to the helper-based guard"
-    args = helper_args(raw, Group(raw.group), g.helper_calls[0], ctx) if g.helper_calls else ""
+    args = helper_args(raw, raw.group, g.helper_calls[0], ctx) if g.helper_calls else ""
     if in_effect(w, g, raw, ctx):
         return SV.EQUIVALENT_HERE, args
     return SV.DIFFERS, args

@@ -14,7 +14,7 @@ from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
-from .extract import ALL_REDUCES, forward_roots, sites_in
+from .extract import REDUCE_CALLS, forward_roots, sites_in
 from .release import Release, read_release
 from .source import Source
 from .verdict import AuditedSite
@@ -112,7 +112,7 @@ def callables(tree: ast.Module) -> dict[str, dict]:
 
 
 def _reducing(src: Source) -> set[str]:
-    return {rel for rel in src.models() if any(name + "(" in src.files[rel] for name in ALL_REDUCES)}
+    return {rel for rel in src.models() if any(name + "(" in src.files[rel] for name in REDUCE_CALLS)}
 
 
 def _builds_blocks_of(body: str, reducing: set[str]) -> bool:

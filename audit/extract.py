@@ -11,14 +11,17 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-# call name -> what it sums (the group), as proto names them
+from sumonce.proto.sites import Group
+
+# call name -> the group it all-reduces over
 ALL_REDUCES = {
-    "tensor_model_parallel_all_reduce": "tp",
-    "moe_expert_parallel_all_reduce": "ep",
-    "moe_tensor_model_parallel_all_reduce": "moe_tp",
-    "reduce_moe_output": "wrap_tp",          # 0.5.23: TP all-reduce unless the helper skips
-    "post_experts_all_reduce": "wrap_both",  # 0.5.23: EP + MoE-TP all-reduce through the helper
+    "tensor_model_parallel_all_reduce": Group.TP,
+    "moe_expert_parallel_all_reduce": Group.EP,
+    "moe_tensor_model_parallel_all_reduce": Group.MOE_TP,
 }
+# 0.5.23's wrappers: a TP all-reduce unless the helper skips; EP + MoE-TP all-reduces through it (None)
+WRAPPERS = {"reduce_moe_output": Group.TP, "post_experts_all_reduce": None}
+REDUCE_CALLS = ALL_REDUCES | WRAPPERS
 HELPER_NAME = "should_skip_post_experts_all_reduce"
 F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
 
@@ -43,7 +46,7 @@ class RawSite:
     method: str
     line: int
     call: str
-    group: str
+    group: Group | None
     conds: list[Cond]
     env: dict[str, Binding]
     params: tuple[str, ...]
@@ -182,9 +185,9 @@ class _Walker:
         """Record every all-reduce call under `node`."""
         for n in ast.walk(node):
             name = call_name(n)
-            if name not in ALL_REDUCES:
+            if name not in REDUCE_CALLS:
                 continue
-            site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name],
+            site = RawSite(self.cls, self.fn.name, n.lineno, name, REDUCE_CALLS[name],
                            list(conds) + _ifexp_conds(node, n), dict(env), self.params, self.defaults)
             site.dead_after = self.dead
             if problem:
@@ -219,13 +222,13 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
         found = _Walker(cls, fn).run()
         experts = bool(found) and _calls_experts(fn)
         for s in found:
-            s.after_experts = experts or s.group != "tp" or _mentions_helper(s)
+            s.after_experts = experts or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
         out += found
     return out
 
 
 def _mentions_all_reduce(lines: list[str]) -> bool:
-    return any(name in line for line in lines for name in ALL_REDUCES)
+    return any(name in line for line in lines for name in REDUCE_CALLS)
 
 
 def _mentions_helper(s: RawSite) -> bool:

@@ -26,7 +26,7 @@ from .context import Context
 from .extract import Cond, RawSite
 from .verdict import SiteVerdict
 
-GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config", "backend"}
+GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config", "backend", "param"}
 TIMEOUT_MS = 10_000
 
 
@@ -78,13 +78,16 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
         g.helper_calls += t.helper_calls
         f = f if cond.positive else z3.Not(f)
         g.scoped = g.scoped or "backend" in t.kinds
+        text = ("" if cond.positive else "not ") + " ".join(ast.unparse(cond.test).split())
         if t.kinds & GUARD_KINDS:
             if t.opaque:
                 raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for", cond.line)
             parts.append(f)
+            if t.kinds <= {"backend"}:
+                g.reach_text.append(text + " (checked against scope)")
         else:
             g.reach.append(f)
-            g.reach_text.append(("" if cond.positive else "not ") + " ".join(ast.unparse(cond.test).split()))
+            g.reach_text.append(text)
     g.conds, g.formula = z3.And(parts[1:]), z3.And(parts)
     return g
 
@@ -163,7 +166,7 @@ def site_path(group: Group) -> Path:
 
 
 def wrapper_verdict(site: RawSite, form: str) -> tuple[SiteVerdict, str]:
-    what = "reduce_moe_output (TP)" if site.group == "wrap_tp" else "post_experts_all_reduce (EP and MoE-TP)"
+    what = "reduce_moe_output (TP)" if site.group == Group.TP else "post_experts_all_reduce (EP and MoE-TP)"
     if site.problems:
         return SiteVerdict.NOT_UNDERSTOOD, f"all-reduce {site.problems[0][0]}"
     if site.dead_after:
