@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import z3
 
-from sumonce.proto.sites import GROUP_AXES, Group
+from sumonce.proto.sites import GROUP_AXES, Axis, Group
 from sumonce.spec.readable import Unknown
 from sumonce.spec.solve import Status
 
@@ -121,7 +121,7 @@ def _same_as_reference(group) -> bool:
     this decoder: the forward's counts are the reference's, no need to count."""
     axes = [a for o in group for a in GROUP_AXES[o[2].site.group]]
     proved = all(o[0] in PROVED_VERDICTS or o[0] == SV.EQUIVALENT_HERE for o in group)
-    return proved and len(axes) == len(set(axes))
+    return proved and len(axes) == len(set(axes)) and set(axes) == set(Axis)
 
 
 def _blame_forward(w, fw, ctx, group) -> None:
@@ -135,6 +135,10 @@ def _blame_forward(w, fw, ctx, group) -> None:
     if dead:
         for o in dead:
             o[0], o[1] = SV.DIFFERS, f"{o[1]}, and nothing else sums in its place: {text}"
+        return
+    if not fw.summed_twice(m):
+        for o in group:
+            o[0], o[1] = SV.DIFFERS, f"no all-reduce of this forward sums an axis the helper would: {text}"
         return
     covered, blamed = set(), []
     for o in sorted(group, key=lambda o: o[2].raw.line):

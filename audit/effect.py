@@ -6,16 +6,17 @@ differs in effect shows up as a count that differs on an axis of size > 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import z3
 
 from sumonce.proto import semantics
-from sumonce.proto.sites import GROUP_AXES, Level, Model, Site, Version
+from sumonce.proto.sites import GROUP_AXES, Axis, Group, Level, Model, Site, Version
 
 from .context import Context
 from sumonce.spec.solve import Status
 
-from .judge import TIMEOUT_MS, Guard, flag_facts, scope
+from .judge import TIMEOUT_MS, Guard, expected_guard, flag_facts, scope, site_path
 from .witness import concrete, find, flags, state
 from .release_world import FormulaGuard
 
@@ -97,6 +98,13 @@ class Forward:
         bad = z3.Or(z3.And(c.ep_size > 1, self.real[0] != 1), z3.And(moe_tp > 1, self.real[1] != 1))
         return z3.And(changed, bad)
 
+    def summed_twice(self, m) -> bool:
+        """At m, some axis of size > 1 is summed more than once by the source's forward."""
+        w, c = self.w, self.w.c
+        sizes = (c.ep_size, w.lifter.attribute(c, "moe_tp_size"))
+        return any(m.eval(n, model_completion=True).as_long() > 1 and m.eval(k, model_completion=True).as_long() > 1
+                   for n, k in zip(self.real, sizes))
+
     def explain(self, m) -> str:
         """The counts at m, e.g. "EP axis (size 2) summed twice at FLAGS (block F=.., R=..);
         with the helper: exactly once"."""
@@ -105,7 +113,23 @@ class Forward:
         return f"{real or 'exactly once'} at {flags(w, m)}{_flags_state(w, m)}; with the helper: {ref or 'exactly once'}"
 
 
+def _missing_axes(w, ctx: Context, entries: list[Entry]) -> list[Entry]:
+    """An axis no site of a forward sums: the reference sums it with a helper-guarded all-reduce
+    over that axis's own group, reached where the forward's first site is; the source never does."""
+    out = []
+    for key in dict.fromkeys(e.key for e in entries if e.key):
+        first = min((e for e in entries if e.key == key), key=lambda e: e.raw.line)
+        covered = {a for e in entries if e.key in (key, "") for a in GROUP_AXES[e.site.group]}
+        for axis in (a for a in Axis if a not in covered):
+            group = Group(axis.value)
+            site = SimpleNamespace(path=site_path(group), group=group)
+            guard = Guard(z3.BoolVal(False), expected_guard(w, first.raw, group, ctx), reach=list(first.guard.reach))
+            out.append(Entry(key, site, first.raw, guard, runs=False))
+    return out
+
+
 def forward(w, ctx: Context, entries: list[Entry], variant: str) -> Forward:
+    entries = entries + _missing_axes(w, ctx, entries)
     real, ref = _model(w, ctx, entries, _real), _model(w, ctx, entries, _reference(entries))
     counts = []
     for m in (real, ref):

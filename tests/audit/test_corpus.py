@@ -34,6 +34,7 @@ Q, V = rw.Q, rw.V
 pytestmark = pytest.mark.sglang
 FLAG, PASS = "flag", "pass"
 DEEPEP = "get_moe_a2a_backend().is_deepep()"
+TP = "tensor_model_parallel_all_reduce"
 
 
 @lru_cache(maxsize=None)
@@ -121,7 +122,12 @@ CORPUS = [
      "a conjunct proto has no word for is a reach condition, as if it were an enclosing if"),
     ("glm4_moe", 1, rw.into_method, PASS, "the guarded reduce moved into a method the forward calls with F and R"),
     ("qwen3_moe", 0, rw.guard_in_method(), PASS, "the guard computed by a method the forward calls with F and R"),
+    ("bailing_moe", 0, rw.with_block(lambda t, c, b, n: f"if {t}:\n    {b.replace(TP, 'moe_expert_parallel_all_reduce')}"
+                                                       f"\n    {b.replace(TP, 'moe_tensor_model_parallel_all_reduce')}"), PASS,
+     "the TP all-reduce split into its EP and MoE-TP all-reduces, under the same guard"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("mimo_v2", 0, rw.with_block(lambda t, c, b, n: f"if {t}:\n    {b.replace(TP, 'moe_expert_parallel_all_reduce')}"),
+     FLAG, "the TP all-reduce made an EP one: the MoE-TP axis is never summed"),
     ("sdar_moe", 0, rw.guard_in_method(lambda t, c: "self.tp_size > 1 and not should_allreduce_fusion"), FLAG,
      "a guard method that forgets R, V and Q"),
     ("bailing_moe", 0, lambda text, nth: rw.into_method(text, nth, keep=True), FLAG,
