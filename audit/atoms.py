@@ -1,10 +1,12 @@
-"""Translate one guard expression from SGLang source into z3 over spec.World's symbols.
+"""What a name or call in SGLang source means in proto's words: the resolver spec's Lifter asks
+while it lifts a guard (or a release's predicate) read from source. `and`, `or`, `not`, `if`,
+early returns and locals are the Lifter's; this file only says what the atoms are.
 
-Atoms map to proto's vocabulary: sizes (self.tp_size as that class assigned it, the parallel-state
-getters), F and R (the block's parameters or the communicator's calls), Q and V (the release's
-own definitions, lifted from its layers/moe/utils.py), the helper, backend tests, the fields Q
-reads. Anything else becomes an *opaque* atom: a fresh z3 Bool named after its source text,
-so that a guard that depends on it can never be proved equal to anything.
+Atoms: sizes (self.tp_size as that class assigned it, the parallel-state getters), F and R (the
+parameters the callers bind to them, or the communicator's calls), Q and V (the release's own
+definitions), the helper, backend tests, the fields Q reads. Anything else is an *opaque* atom: a
+fresh z3 Bool named after its source text, so a guard that depends on it is never proved equal to
+anything.
 """
 from __future__ import annotations
 
@@ -13,15 +15,18 @@ import ast
 import z3
 
 from sumonce.proto.config import MoeA2ABackend, MoeRunnerBackend, Quantization
+from sumonce.spec.lift import LiftError
+from sumonce.spec.symbolic import enum_value
 
-from .extract import F_NAME, HELPER, R_NAME, Binding, call_name
+from .extract import F_NAME, HELPER_NAME, R_NAME, Binding, call_name
 
 Q_NAME, V_NAME = "should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv"
 SIZE_GETTERS = {"get_tensor_model_parallel_world_size": "tp", "get_moe_expert_parallel_world_size": "ep",
                 "get_moe_tensor_parallel_world_size": "moe_tp", "get_attention_dp_size": "attn_dp"}
 PARALLEL_FIELDS = {"tp_size": "tp", "moe_ep_size": "ep", "moe_tp_size": "moe_tp", "attn_dp_size": "attn_dp"}
-_CMP = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
-        ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
+BACKEND_GETTERS = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}
+_INT_OPS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
+            ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
 
 class NotUnderstood(Exception):
@@ -30,130 +35,128 @@ class NotUnderstood(Exception):
         self.reason, self.line = reason, line
 
 
-class _Opaque(Exception):
-    pass
+class _Getter:
+    """The value of get_parallel(), get_moe_a2a_backend(), ...: only its fields and tests mean anything."""
+
+    def __init__(self, name: str):
+        self.name = name
 
 
 class Translator:
-    """One expression context: the world, the class's size attributes, the method's parameters,
-    its local variables, and the release's Q, V and helper."""
+    """One guard's atoms: the world, the class's size attributes, the parameters the callers bind
+    to F and R (others: their constant default), the method's locals as extract.py read them,
+    and the release's Q, V and helper."""
 
-    def __init__(self, w, release, sizes=None, params=(), env=None):
+    def __init__(self, w, release, sizes=None, flags=None, defaults=None, env=None, callables=None):
         self.w, self.release = w, release
-        self.sizes, self.params, self.env = sizes or {}, set(params), env or {}
+        self.callables = callables or {}
+        """`self.name` / `name` -> a FunctionDef of the same file whose result a guard may use."""
+        self.sizes, self.env = sizes or {}, env or {}
+        self.flags, self.defaults = flags or {}, defaults or {}
         self.kinds: set[str] = set()
         self.opaque: list[str] = []
         self.helper_calls: list[dict] = []
         self._depth = 0
-        self.bound: dict[str, z3.ExprRef] = {}
-        """Names bound to formulas (a lifted function's own parameters)."""
 
-    # --- sizes -------------------------------------------------------------------------------
-    def size(self, name: str):
-        c = self.w.c
-        self.kinds.add("size")
-        if name == "tp":
-            return c.tp_size
-        if name == "ep":
-            return c.ep_size
-        return self.w.lifter.attribute(c, "moe_tp_size" if name == "moe_tp" else "attn_dp_size")
+    def boolean(self, e: ast.expr, scope: dict | None = None):
+        """The formula of e, lifted through spec's Lifter with this translator as its resolver."""
+        try:
+            v = self.w.lifter.run_source(e, scope or {}, self)
+        except LiftError as err:
+            raise NotUnderstood(str(err), getattr(e, "lineno", 0)) from None
+        if isinstance(v, bool):
+            return z3.BoolVal(v)
+        if not isinstance(v, z3.BoolRef):
+            raise NotUnderstood(f"`{ast.unparse(e)}` is not a condition", getattr(e, "lineno", 0))
+        return v
 
-    def resolve(self, e):
-        """A local name bound once, earlier, to a simple value: that value."""
-        if isinstance(e, ast.Name) and e.id in self.env:
+    def __call__(self, e, env, fr):
+        """The resolver: e's value, or NotImplemented to let the Lifter lift it."""
+        if isinstance(e, ast.Name):
+            return NotImplemented if e.id in env else self.name(e, env, fr)
+        if isinstance(e, ast.Compare):
+            return self.compare(e, env, fr)
+        if isinstance(e, ast.Call):
+            return self.call(e, env, fr)
+        if isinstance(e, ast.Attribute):
+            return self.attribute(e, env, fr)
+        if isinstance(e, (ast.BoolOp, ast.UnaryOp, ast.Constant, ast.IfExp)):
+            return NotImplemented
+        return self.opaque_atom(e)
+
+    # --- names -------------------------------------------------------------------------------
+    def name(self, e: ast.Name, env, fr):
+        if e.id in self.env:
             b: Binding = self.env[e.id]
             if b.value is None:
                 raise NotUnderstood(f"`{e.id}` is assigned on some paths only", b.line)
-            return b.value
-        return e
+            self._depth += 1
+            if self._depth > 50:
+                raise NotUnderstood("variables refer to each other too deeply", e.lineno)
+            try:
+                return self.w.lifter.eval(b.value, env, fr)
+            finally:
+                self._depth -= 1
+        if e.id in self.flags:
+            self.kinds.add(self.flags[e.id])
+            return self.w.F if self.flags[e.id] == "F" else self.w.R
+        if e.id in self.defaults and isinstance(self.defaults[e.id], bool):
+            self.kinds.add("param")
+            return z3.BoolVal(self.defaults[e.id])
+        if e.id == "DISABLE_FLASHINFER_CUTLASS_MOE_FP4_ALLGATHER":
+            return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
+        return self.opaque_atom(e)
 
-    # --- integers ----------------------------------------------------------------------------
-    def integer(self, e):
-        e = self.resolve(e)
-        if isinstance(e, ast.Constant) and type(e.value) is int:
-            return z3.IntVal(e.value)
+    def attribute(self, e: ast.Attribute, env, fr):
+        if e.attr == "disable_fp4_allgather":
+            return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
+        return self.opaque_atom(e)  # a size used as a truth value, or what proto has no word for
+
+    def field(self, name: str):
+        self.kinds.add("config")
+        return getattr(self.w.c, name)
+
+    # --- sizes -------------------------------------------------------------------------------
+    def size(self, name: str):
+        self.kinds.add("size")
+        c = self.w.c
+        if name in ("tp", "ep"):
+            return c.tp_size if name == "tp" else c.ep_size
+        return self.w.lifter.attribute(c, "moe_tp_size" if name == "moe_tp" else "attn_dp_size")
+
+    def _size(self, e, env, fr):
+        """A size atom's z3 integer, or None."""
         if isinstance(e, ast.Attribute) and isinstance(e.value, ast.Name) and e.value.id == "self":
             if self.sizes.get(e.attr):
                 return self.size(self.sizes[e.attr])
             if e.attr.endswith("_size"):
                 raise NotUnderstood(f"self.{e.attr} is not assigned from a parallel-state getter in this class",
                                     e.lineno)
-        if isinstance(e, ast.Attribute) and e.attr in PARALLEL_FIELDS and self._is_parallel(e.value):
-            return self.size(PARALLEL_FIELDS[e.attr])
+        if isinstance(e, ast.Attribute) and e.attr in PARALLEL_FIELDS:
+            base = self._getter(e.value, env, fr)
+            if base is not None and base.name == "get_parallel":
+                return self.size(PARALLEL_FIELDS[e.attr])
         if call_name(e) in SIZE_GETTERS and not e.args:
             return self.size(SIZE_GETTERS[call_name(e)])
-        raise _Opaque
+        return None
 
-    def _is_parallel(self, e) -> bool:
-        e = self.resolve(e)
-        return call_name(e) == "get_parallel"
+    def _integer(self, e, env, fr):
+        if isinstance(e, ast.Constant) and type(e.value) is int:
+            return z3.IntVal(e.value)
+        if isinstance(e, ast.Name) and e.id in self.env and self.env[e.id].value is not None:
+            return self._integer(self.env[e.id].value, env, fr)
+        return self._size(e, env, fr)
 
-    # --- booleans ----------------------------------------------------------------------------
-    def boolean(self, e):
-        self._depth += 1
-        if self._depth > 50:
-            raise NotUnderstood("variables refer to each other too deeply", getattr(e, "lineno", 0))
-        try:
-            return self._boolean(e)
-        finally:
-            self._depth -= 1
-
-    def _boolean(self, e):
-        if isinstance(e, ast.BoolOp):
-            parts = [self.boolean(v) for v in e.values]
-            return z3.And(parts) if isinstance(e.op, ast.And) else z3.Or(parts)
-        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.Not):
-            return z3.Not(self.boolean(e.operand))
-        if isinstance(e, ast.Constant) and isinstance(e.value, bool):
-            return z3.BoolVal(e.value)
-        if isinstance(e, ast.Compare):
-            return self.compare(e)
-        if isinstance(e, ast.Name):
-            return self.name(e)
-        if isinstance(e, ast.Call):
-            return self.call(e)
-        if isinstance(e, ast.Attribute):
-            return self.attribute(e)
-        return self.opaque_atom(e)
-
-    def name(self, e: ast.Name):
-        if e.id in self.bound:
-            return self.bound[e.id]
-        if e.id in self.env:
-            return self.boolean(self.resolve(e))
-        if e.id == F_NAME and e.id in self.params:
-            self.kinds.add("F")
-            return self.w.F
-        if e.id == R_NAME and e.id in self.params:
-            self.kinds.add("R")
-            return self.w.R
-        if e.id in self.env:
-            return self.boolean(self.resolve(e))
-        if e.id == "DISABLE_FLASHINFER_CUTLASS_MOE_FP4_ALLGATHER":
-            return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
-        return self.opaque_atom(e)
-
-    def attribute(self, e: ast.Attribute):
-        if e.attr == "disable_fp4_allgather":
-            return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
-        return self.opaque_atom(e)
-
-    def field(self, name: str):
-        self.kinds.add("config")
-        return getattr(self.w.c, name)
-
-    def compare(self, e: ast.Compare):
+    def compare(self, e: ast.Compare, env, fr):
         if len(e.ops) != 1:
             return self.opaque_atom(e)
         quant = self._quantization(e)
         if quant is not None:
             return quant
-        try:
-            a, b = self.integer(e.left), self.integer(e.comparators[0])
-        except _Opaque:
+        a, b = self._integer(e.left, env, fr), self._integer(e.comparators[0], env, fr)
+        if a is None or b is None or type(e.ops[0]) not in _INT_OPS:
             return self.opaque_atom(e)
-        op = _CMP.get(type(e.ops[0]))
-        return op(a, b) if op else self.opaque_atom(e)
+        return _INT_OPS[type(e.ops[0])](a, b)
 
     def _quantization(self, e: ast.Compare):
         left, right = ast.unparse(e.left), e.comparators[0]
@@ -162,12 +165,13 @@ class Translator:
         if not (isinstance(right, ast.Constant) and isinstance(e.ops[0], (ast.Eq, ast.NotEq))):
             return None
         try:
-            q = self.field("quantization") == z3_enum(Quantization(right.value))
+            q = self.field("quantization") == enum_value(Quantization(right.value))
         except ValueError:
             q = z3.BoolVal(False)  # a method proto does not know: never the configured one
         return q if isinstance(e.ops[0], ast.Eq) else z3.Not(q)
 
-    def call(self, e: ast.Call):
+    # --- calls -------------------------------------------------------------------------------
+    def call(self, e: ast.Call, env, fr):
         name = call_name(e)
         if name == Q_NAME:
             self.kinds.add("Q")
@@ -177,39 +181,87 @@ class Translator:
                 raise NotUnderstood(f"calls {V_NAME}, which this release's utils do not define", e.lineno)
             self.kinds.add("V")
             return self.release.V
-        if name == HELPER:
-            return self.helper(e)
-        if name == "should_fuse_mlp_allreduce_with_next_layer":
-            self.kinds.add("F")
-            return self.w.F
-        if name == "should_use_reduce_scatter":
-            self.kinds.add("R")
-            return self.w.R
+        if name == HELPER_NAME:
+            return self.helper(e, env, fr)
+        if name in ("should_fuse_mlp_allreduce_with_next_layer", "should_use_reduce_scatter"):
+            flag = "F" if name.startswith("should_fuse") else "R"
+            self.kinds.add(flag)
+            return self.w.F if flag == "F" else self.w.R
         if name == "is_dp_attention_enabled" and not e.args:
             return self.field("enable_dp_attention")
-        backend = self._backend(e)
-        return backend if backend is not None else self.opaque_atom(e)
+        if name in BACKEND_GETTERS or name == "get_parallel":
+            return _Getter(name)
+        size = self._size(e, env, fr)
+        if size is not None:
+            return size
+        backend = self._backend(e, env, fr)
+        if backend is not None:
+            return backend
+        fn = self.callables.get(ast.unparse(e.func))
+        inlined = self._inline(fn, e, env, fr) if fn is not None else None
+        return inlined if inlined is not None else self.opaque_atom(e)
 
-    def _backend(self, e: ast.Call):
+    def _inline(self, fn: ast.FunctionDef, e: ast.Call, env, fr):
+        """The callee's return value, lifted with its parameters bound to the call's arguments;
+        None where it cannot be (its body is more than conditions and returns)."""
+        params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+        params = params[1:] if isinstance(e.func, ast.Attribute) else params
+        if any(isinstance(a, ast.Starred) for a in e.args) or len(e.args) > len(params) or self._depth > 8:
+            return None
+        a = fn.args
+        positional = (*a.posonlyargs, *a.args)
+        pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+        scope = {x.arg: d.value for x, d in pairs if isinstance(d, ast.Constant)}
+        scope |= {p: self.w.lifter.eval(a, env, fr) for p, a in zip(params, e.args)}
+        scope |= {k.arg: self.w.lifter.eval(k.value, env, fr) for k in e.keywords if k.arg}
+        self._depth += 1
+        try:
+            v = self.w.lifter.run_source(fn.body, scope, self, fn.name)
+        except (LiftError, NotUnderstood):
+            return None
+        finally:
+            self._depth -= 1
+        return z3.BoolVal(v) if isinstance(v, bool) else v if isinstance(v, z3.BoolRef) else None
+
+    def _getter(self, e, env, fr) -> _Getter | None:
+        """get_parallel() / get_moe_*_backend(), called here or held in a local."""
+        if isinstance(e, ast.Name):
+            v = env.get(e.id)
+            if v is None and e.id in self.env and self.env[e.id].value is not None:
+                return self._getter(self.env[e.id].value, env, fr)
+            return v if isinstance(v, _Getter) else None
+        name = call_name(e)
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and (name in BACKEND_GETTERS or name == "get_parallel"):
+            return _Getter(name)
+        return None
+
+    def _backend(self, e: ast.Call, env, fr):
         f = e.func
         if not (isinstance(f, ast.Attribute) and f.attr.startswith("is_") and not e.args):
             return None
-        getter = call_name(self.resolve(f.value))
-        enum = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}.get(getter)
+        getter = self._getter(f.value, env, fr)
+        enum = BACKEND_GETTERS.get(getter.name) if getter is not None else None
         if enum is None:
-            return None
-        try:
-            member = enum(f.attr[3:])
-        except ValueError:
             return None
         self.kinds.add("backend")
         field = "moe_a2a_backend" if enum is MoeA2ABackend else "moe_runner_backend"
-        return getattr(self.w.c, field) == z3_enum(member)
+        try:
+            return getattr(self.w.c, field) == enum_value(enum(f.attr[3:]))
+        except ValueError:
+            if enum is MoeA2ABackend:  # an a2a backend proto does not know: never the standard dispatcher
+                return z3.And(self.w.c.moe_a2a_backend != enum_value(MoeA2ABackend.NONE), self.opaque_atom(e))
+            self.kinds.discard("backend")
+            return None
 
-    def helper(self, e: ast.Call):
+    def helper(self, e: ast.Call, env, fr):
         kw = {k.arg: k.value for k in e.keywords}
-        if e.args or None in kw or not isinstance(kw.get("is_tp_path"), ast.Constant):
-            raise NotUnderstood("helper called without a literal is_tp_path keyword", e.lineno)
+        names = self.release.helper_params
+        if None in kw or len(e.args) > len(names) or any(isinstance(a, ast.Starred) for a in e.args):
+            raise NotUnderstood("helper called with *args, **kwargs or more positional arguments than it takes",
+                                e.lineno)
+        kw |= dict(zip(names, e.args))  # positional arguments bound as the release's helper declares them
+        if not isinstance(kw.get("is_tp_path"), ast.Constant):
+            raise NotUnderstood("helper called without a literal is_tp_path", e.lineno)
         info = {"is_tp_path": kw["is_tp_path"].value, "line": e.lineno,
                 "R": ast.unparse(kw[R_NAME]) if R_NAME in kw else None,
                 "F": ast.unparse(kw[F_NAME]) if F_NAME in kw else None}
@@ -217,17 +269,18 @@ class Translator:
         if self.release.helper is None:
             raise NotUnderstood("calls the helper, but the release's helper could not be lifted", e.lineno)
         self.kinds.add("helper")
-        R = self.boolean(kw[R_NAME]) if R_NAME in kw else z3.BoolVal(False)
-        F = self.boolean(kw[F_NAME]) if F_NAME in kw else z3.BoolVal(False)
+        R = self._flag(kw.get(R_NAME), env, fr)
+        F = self._flag(kw.get(F_NAME), env, fr)
         return self.release.helper(z3.BoolVal(info["is_tp_path"]), R, F)
+
+    def _flag(self, e, env, fr):
+        if e is None:
+            return z3.BoolVal(False)
+        v = self.w.lifter.eval(e, env, fr)
+        return z3.BoolVal(v) if isinstance(v, bool) else v
 
     def opaque_atom(self, e):
         text = " ".join(ast.unparse(e).split())
         self.kinds.add("opaque")
         self.opaque.append(text)
         return z3.Bool(f"opaque: {text}")
-
-
-def z3_enum(member):
-    from sumonce.spec.symbolic import enum_value
-    return enum_value(member)

@@ -9,15 +9,16 @@ from dataclasses import dataclass, field
 
 from sumonce.proto import catalogue
 
+from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
+from .binding import FLAG_CALLS, bindings
+from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
-from .effect import build_model, effect
-from .extract import ALL_REDUCES, sites_in
-from .helper import Release, read_release
-from .judge import DIFFERS, Verdict, judge, unknown_verdict
+from .extract import REDUCE_CALLS, forward_roots, sites_in
+from .release import Release, read_release
 from .source import Source
-from sumonce.spec.readable import Unknown
-from .world import AuditWorld
+from .verdict import AuditedSite
+from .release_world import AuditWorld
 
 V_DEF = "def should_use_dp_reduce_scatterv"
 
@@ -27,7 +28,7 @@ class Report:
     label: str
     root: str
     release: Release
-    sites: list[Verdict] = field(default_factory=list)
+    sites: list[AuditedSite] = field(default_factory=list)
     files: int = 0
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
@@ -44,10 +45,10 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
             if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
                 continue
             t = n.targets[0]
-            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
-                    and t.attr.endswith("_size"):
+            if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
                 kind = _size_kind(n.value)
-                sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
+                if kind is not None or t.attr.endswith("_size") or t.attr in sizes:
+                    sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
         out[cls.name] = sizes
     return out
 
@@ -76,55 +77,89 @@ def audit(src: Source) -> Report:
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text)
     rep = Report(src.label, src.root, read_release(w, text))
+    trees, reducing = {}, _reducing(src)
     for rel in src.models():
         rep.files += 1
         body = src.files[rel]
-        if not any(name + "(" in body for name in ALL_REDUCES):
+        reduces = rel in reducing
+        if not reduces and not _builds_blocks_of(body, reducing):
             continue
-        _audit_file(w, rep, rel, body)
+        try:
+            trees[rel] = ast.parse(body), body, reduces
+        except SyntaxError as e:
+            if reduces:
+                rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
+    binds = bindings({rel: (t, b) for rel, (t, b, _r) in trees.items()})
+    callers = _Callers(trees)
+    judged = []
+    for rel, (tree, body, reduces) in trees.items():
+        if reduces:
+            judged += _audit_file(w, rep, rel, tree, body, binds, callers)
+    settle(w, judged)
+    rep.sites = [site for site, _o in judged]
     rep.seconds = time.perf_counter() - start
     return rep
 
 
-def _audit_file(w, rep: Report, rel: str, body: str):
+def callables(tree: ast.Module) -> dict[str, dict]:
+    """Per class ("" for none): what a guard may call and the audit may inline, by the text of the
+    callee (`self.name` for the class's methods, `name` for the module's functions)."""
+    module = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    out = {"": module}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        out[cls.name] = module | {f"self.{f.name}": f for f in cls.body if isinstance(f, ast.FunctionDef)}
+    return out
+
+
+def _reducing(src: Source) -> set[str]:
+    return {rel for rel in src.models() if any(name + "(" in src.files[rel] for name in REDUCE_CALLS)}
+
+
+def _builds_blocks_of(body: str, reducing: set[str]) -> bool:
+    """A decoder file that asks for F or R and imports from a model file with all-reduces: it may
+    build that file's blocks (qwen3_next builds qwen2_moe's)."""
+    if not any(name in body for name in FLAG_CALLS):
+        return False
+    return any(f"sglang.srt.models.{rel.rsplit('/', 1)[-1][:-3]} import" in body for rel in reducing)
+
+
+class _Callers:
+    """The Caller (decoder facts) of each model file, read once."""
+
+    def __init__(self, trees):
+        self.trees, self.known = trees, {}
+
+    def __call__(self, rel: str) -> Caller:
+        if rel not in self.known:
+            tree = self.trees[rel][0]
+            stem = rel.rsplit("/", 1)[-1][:-3]
+            cat = catalogued(stem, architectures_of(tree))
+            archs = architectures_of(tree) or (cat.architectures if cat else ())
+            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree))
+        return self.known[rel]
+
+
+def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> list:
     stem = rel.rsplit("/", 1)[-1][:-3]
-    try:
-        tree = ast.parse(body)
-    except SyntaxError as e:
-        rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
-        return
-    raw = [s for s in sites_in(tree, body) if s.after_experts]
+    # NOTE: a method the decoders pass F or R into is after the experts even if it calls none.
+    raw = [s for s in sites_in(tree, body) if s.after_experts or binds.of(rel, s.cls, s.method)]
     if not raw:
-        return
+        return []
     sizes = class_sizes(tree, {s.cls.split(".")[-1] for s in raw})
-    archs = architectures_of(tree)
-    found, cat = decoder_of(tree), catalogued(stem, archs)
+    found, cat = callers(rel).decoder, catalogued(stem, architectures_of(tree))
     entry = {"model": stem, "decoder": found.__dict__ | {"block_F": found.block_F.value}}
     if cat is not None:
         entry["catalogued_as"] = cat.name
         entry["mismatches"] = mismatches(found, cat.decoder)
     rep.decoders.append(entry)
-    verdicts = []
+    out, roots = [], forward_roots(tree, {s.cls.split('.')[-1] for s in raw})
+    defs = callables(tree)
     for s in raw:
-        v = judge(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem)
-        v.file = rel
-        verdicts.append(v)
-    _effects(w, rep, stem, archs or (cat.architectures if cat else ()), found, verdicts)
-    rep.sites += verdicts
-
-
-def _effects(w, rep, stem, archs, decoder, verdicts):
-    judged = [v for v in verdicts if v.formula is not None and v.path in ("ep", "tp")
-              and v.group in ("tp", "ep", "moe_tp")]
-    if not any(v.verdict == DIFFERS for v in judged):
-        return
-    real = build_model(w, stem, archs, decoder, judged, lambda v: v.formula)
-    helper = build_model(w, stem, archs, decoder, judged, lambda v: v.expected)
-    for v in judged:
-        if v.verdict != DIFFERS:
-            continue
-        try:
-            text, v.witness = effect(w, v, real, helper, [])
-            v.detail = "; ".join(x for x in (v.detail, text) if x)
-        except Unknown as e:
-            unknown_verdict(v, e)
+        s.callables = defs.get(s.cls.split(".")[-1], defs[""])
+        bound = binds.of(rel, s.cls, s.method) if not Context.decoder_level(s) else []
+        contexts = [Context(callers(b.file), b.flags) for b in bound] or [Context(callers(rel), None)]
+        root = roots.get((s.cls.split(".")[-1], s.method), "")
+        site, outcomes = judge_site(w, rep.release, s, sizes.get(s.cls.split(".")[-1], {}), stem, contexts, root)
+        site.file = rel
+        out.append((site, outcomes))
+    return out

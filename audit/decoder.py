@@ -9,7 +9,7 @@ import ast
 
 from sumonce.proto.sites import BlockFlag, Decoder
 
-from .extract import F_NAME, HELPER, R_NAME, call_name
+from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 
 
 def _passes(call: ast.Call, name: str) -> ast.expr | None:
@@ -31,7 +31,7 @@ def _decoder_classes(tree: ast.Module) -> list[ast.ClassDef]:
 
 def decoder_of(tree: ast.Module) -> Decoder:
     classes = _decoder_classes(tree)
-    calls = [n for _cls, cs in classes for n in cs if call_name(n) != HELPER]
+    calls = [n for _cls, cs in classes for n in cs if call_name(n) != HELPER_NAME]
     comms = [c for c in calls if call_name(c) == "LayerCommunicator"]
     allow = any(isinstance(v, ast.Constant) and v.value is True
                 for c in comms for v in [_passes(c, "allow_reduce_scatter")] if v is not None)

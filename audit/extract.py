@@ -11,15 +11,18 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-# call name -> what it sums (the group), as proto names them
+from sumonce.proto.sites import Group
+
+# call name -> the group it all-reduces over
 ALL_REDUCES = {
-    "tensor_model_parallel_all_reduce": "tp",
-    "moe_expert_parallel_all_reduce": "ep",
-    "moe_tensor_model_parallel_all_reduce": "moe_tp",
-    "reduce_moe_output": "wrap_tp",          # 0.5.23: TP all-reduce unless the helper skips
-    "post_experts_all_reduce": "wrap_both",  # 0.5.23: EP + MoE-TP all-reduce through the helper
+    "tensor_model_parallel_all_reduce": Group.TP,
+    "moe_expert_parallel_all_reduce": Group.EP,
+    "moe_tensor_model_parallel_all_reduce": Group.MOE_TP,
 }
-HELPER = "should_skip_post_experts_all_reduce"
+# 0.5.23's wrappers: a TP all-reduce unless the helper skips; EP + MoE-TP all-reduces through it (None)
+WRAPPERS = {"reduce_moe_output": Group.TP, "post_experts_all_reduce": None}
+REDUCE_CALLS = ALL_REDUCES | WRAPPERS
+HELPER_NAME = "should_skip_post_experts_all_reduce"
 F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
 
 
@@ -43,12 +46,18 @@ class RawSite:
     method: str
     line: int
     call: str
-    group: str
+    group: Group | None
     conds: list[Cond]
     env: dict[str, Binding]
     params: tuple[str, ...]
+    defaults: dict = field(default_factory=dict)
+    """A parameter -> its constant default value."""
     problems: list[tuple[str, int]] = field(default_factory=list)
     after_experts: bool = False
+    callables: dict = field(default_factory=dict)
+    """What its guard may call that the audit can inline (audit.callables)."""
+    dead_after: int = 0
+    """The line of a return (or raise) that always runs before the site: it never runs."""
 
 
 def call_name(node: ast.AST) -> str | None:
@@ -59,7 +68,18 @@ def call_name(node: ast.AST) -> str | None:
 
 
 def _terminates(stmts: list[ast.stmt]) -> bool:
-    return bool(stmts) and isinstance(stmts[-1], (ast.Return, ast.Raise))
+    """Every path through stmts ends in a return or raise."""
+    return any(_ends(st) for st in stmts)
+
+
+def _ends(st: ast.stmt) -> bool:
+    if isinstance(st, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(st, ast.If):
+        return _terminates(st.body) and _terminates(st.orelse)
+    if isinstance(st, (ast.With, ast.AsyncWith)):
+        return _terminates(st.body)
+    return False
 
 
 def _calls_experts(fn: ast.FunctionDef) -> bool:
@@ -75,22 +95,30 @@ def _calls_experts(fn: ast.FunctionDef) -> bool:
 class _Walker:
     def __init__(self, cls: str, fn: ast.FunctionDef):
         self.cls, self.fn, self.sites = cls, fn, []
+        self.dead = 0
         a = fn.args
         self.params = tuple(x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+        positional = (*a.posonlyargs, *a.args)
+        pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults),
+                 *zip(a.kwonlyargs, a.kw_defaults)]
+        self.defaults = {x.arg: d.value for x, d in pairs if isinstance(d, ast.Constant)}
 
     def run(self) -> list[RawSite]:
         self.block(self.fn.body, [], {}, None)
         return self.sites
 
     def block(self, stmts, conds, env, problem):
-        conds = list(conds)
+        conds, outer = list(conds), self.dead
         for st in stmts:
             self.statement(st, conds, env, problem)
+            if not self.dead and _ends(st):
+                self.dead = st.lineno
             if isinstance(st, ast.If):
                 if _terminates(st.body) and not _terminates(st.orelse):
                     conds.append(Cond(st.test, False, st.lineno))
                 elif _terminates(st.orelse) and not _terminates(st.body):
                     conds.append(Cond(st.test, True, st.lineno))
+        self.dead = outer
 
     def statement(self, st, conds, env, problem):
         if isinstance(st, ast.If):
@@ -98,7 +126,7 @@ class _Walker:
             a, b = dict(env), dict(env)
             self.block(st.body, conds + [Cond(st.test, True, st.lineno)], a, problem)
             self.block(st.orelse, conds + [Cond(st.test, False, st.lineno)], b, problem)
-            self.merge(env, a, b, st.lineno)
+            self.merge_if(env, a, b, st)
         elif isinstance(st, (ast.For, ast.AsyncFor, ast.While)):
             inner = dict(env)
             self.block(st.body + st.orelse, conds, inner, problem or ("inside a loop", st.lineno))
@@ -128,6 +156,25 @@ class _Walker:
             env[st.target.id] = Binding(st.value if keep else None, st.lineno)
 
     @staticmethod
+    def merge_if(env, a, b, st: ast.If):
+        """After an if: a branch that returns leaves the other's bindings; a name bound to a
+        value on both paths is bound to `a if test else b` (the Lifter merges it)."""
+        ends_a, ends_b = _terminates(st.body), _terminates(st.orelse)
+        if ends_a != ends_b:
+            env.clear()
+            env.update(b if ends_a else a)
+            return
+        for name in set(a) | set(b):
+            x, y = a.get(name), b.get(name)
+            if x is y:
+                continue
+            if x is None or y is None or x.value is None or y.value is None:
+                env[name] = Binding(None, st.lineno)
+            else:
+                value = ast.IfExp(st.test, x.value, y.value, lineno=st.lineno, col_offset=st.col_offset)
+                env[name] = Binding(value, st.lineno)
+
+    @staticmethod
     def merge(env, a, b, line):
         for name in set(a) | set(b):
             x, y = a.get(name), b.get(name)
@@ -138,15 +185,28 @@ class _Walker:
         """Record every all-reduce call under `node`."""
         for n in ast.walk(node):
             name = call_name(n)
-            if name not in ALL_REDUCES:
+            if name not in REDUCE_CALLS:
                 continue
-            site = RawSite(self.cls, self.fn.name, n.lineno, name, ALL_REDUCES[name], list(conds),
-                           dict(env), self.params)
+            site = RawSite(self.cls, self.fn.name, n.lineno, name, REDUCE_CALLS[name],
+                           list(conds) + _ifexp_conds(node, n), dict(env), self.params, self.defaults)
+            site.dead_after = self.dead
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in ast.walk(node)):
                 site.problems.append(("inside a lambda", n.lineno))
             self.sites.append(site)
+
+
+def _ifexp_conds(stmt, call) -> list[Cond]:
+    """`x = all_reduce(x) if test else x`: the conditional expressions the call sits in."""
+    out = []
+    for p in ast.walk(stmt):
+        if isinstance(p, ast.IfExp):
+            if _inside(call, p.body):
+                out.append(Cond(p.test, True, p.lineno))
+            elif _inside(call, p.orelse):
+                out.append(Cond(p.test, False, p.lineno))
+    return out
 
 
 def _inside(node, outer) -> bool:
@@ -162,17 +222,17 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
         found = _Walker(cls, fn).run()
         experts = bool(found) and _calls_experts(fn)
         for s in found:
-            s.after_experts = experts or s.group != "tp" or _mentions_helper(s)
+            s.after_experts = experts or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
         out += found
     return out
 
 
 def _mentions_all_reduce(lines: list[str]) -> bool:
-    return any(name in line for line in lines for name in ALL_REDUCES)
+    return any(name in line for line in lines for name in REDUCE_CALLS)
 
 
 def _mentions_helper(s: RawSite) -> bool:
-    names = {F_NAME, R_NAME, HELPER, "should_use_dp_reduce_scatterv",
+    names = {F_NAME, R_NAME, HELPER_NAME, "should_use_dp_reduce_scatterv",
              "should_use_flashinfer_cutlass_moe_fp4_allgather"}
     for c in s.conds:
         for n in ast.walk(c.test):
@@ -196,3 +256,28 @@ def _class_functions(cls: ast.ClassDef, name: str):
             yield name, node
         elif isinstance(node, ast.ClassDef):
             yield from _class_functions(node, f"{name}.{node.name}")
+
+
+def forward_roots(tree: ast.Module, wanted: set[str]) -> dict[tuple[str, str], str]:
+    """(class, method) -> the method whose forward it is part of: a method that one other method
+    of its class calls unconditionally (a statement of that method's own body, not under an `if`
+    or a loop) runs in that method's forward, so their all-reduces are counted together."""
+    out = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name in wanted):
+        methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        callers: dict[str, list[str]] = {}
+        for name, fn in methods.items():
+            for st in fn.body:
+                if isinstance(st, (ast.If, ast.For, ast.While, ast.Try, ast.With)):
+                    continue
+                for n in ast.walk(st):
+                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
+                            isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods:
+                        callers.setdefault(n.func.attr, []).append(name)
+        for name in methods:
+            root, seen = name, {name}
+            while len(callers.get(root, ())) == 1 and callers[root][0] not in seen:
+                root = callers[root][0]
+                seen.add(root)
+            out[(cls.name, name)] = root
+    return out

@@ -1,5 +1,12 @@
-"""Classify one post-experts all-reduce site: calls the helper, equivalent to the helper, differs
-(with a witness and what it does to exactly-once), or not understood (reason and line).
+"""Read one post-experts all-reduce site's guard within one decoder's context and compare it with
+the helper-based guard: textually (F and R free), then in effect (F and R as that decoder gives
+them, in proto's scope). What a difference does to exactly-once is effect.py's part.
+
+The guard is the conjunction of the site's group size > 1, the conditions that read proto's words
+(sizes, F, R, Q, V, the helper) and the backend tests (checked against scope, never assumed).
+Conditions that read nothing proto knows (`hidden_states.shape[0] == 0`, `self.reduce_results`)
+are *reach* conditions: assumed for the site alone, kept as shared opaque atoms when the sites of
+one forward are counted together.
 """
 from __future__ import annotations
 
@@ -8,126 +15,160 @@ from dataclasses import dataclass, field
 
 import z3
 
-from sumonce.proto import sites
-from sumonce.spec.solve import Status, check
+from sumonce.proto import semantics, sites
+from sumonce.proto.config import MoeA2ABackend
+from sumonce.proto.sites import Group, Path
+from sumonce.spec.solve import Status
+from sumonce.spec.symbolic import enum_value
 
 from .atoms import NotUnderstood, Translator
-from .extract import F_NAME, R_NAME, RawSite
-from .helper import THREE
-from sumonce.spec.readable import Unknown
+from .context import Context
+from .extract import Cond, RawSite
+from .verdict import SiteVerdict
 
-HELPER, EQUIVALENT, DIFFERS, NOT_UNDERSTOOD = "calls the helper", "equivalent", "differs", "not understood"
-GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config"}
+GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config", "backend", "param"}
+TIMEOUT_MS = 10_000
 
 
 @dataclass
-class Verdict:
-    model: str
-    method: str
-    line: int
-    path: str
-    group: str
-    verdict: str
-    detail: str
-    file: str = ""
-    witness: str = ""
-    reach: list[str] = field(default_factory=list)
-    formula: object = None
-    expected: object = None
+class Guard:
+    """One site's guard as one decoder binds its flags."""
+    formula: z3.BoolRef
+    expected: z3.BoolRef
+    conds: z3.BoolRef = None
+    """The guard without its group-size test."""
+    scoped: bool = False
+    """Some condition tests a backend: whether it can hold in scope is worth asking."""
+    reach: list[z3.BoolRef] = field(default_factory=list)
+    reach_text: list[str] = field(default_factory=list)
+    helper_calls: list[dict] = field(default_factory=list)
 
 
-def group_size(w, group: str):
-    """proto.sites.group_size for a group named as the extractor names it, lifted."""
-    return w.lift(sites.group_size, w.c, sites.Group(group))
+def group_size(w, group: Group):
+    return w.lift(sites.group_size, w.c, group)
 
 
-def expected_guard(w, site: RawSite):
-    """The helper-based guard for this site's group and the flags its method receives."""
-    is_tp = site.group != "ep"
-    R = w.R if R_NAME in site.params else z3.BoolVal(False)
-    F = w.F if F_NAME in site.params else z3.BoolVal(False)
-    return z3.And(group_size(w, site.group) > 1, z3.Not(w.proto_helper(z3.BoolVal(is_tp), R, F)))
+def scope(w, ctx: Context | None = None) -> list[z3.BoolRef]:
+    """proto's scope: the standard dispatcher (and, within a decoder, its architectures)."""
+    out = [w.c.moe_a2a_backend == enum_value(MoeA2ABackend.NONE)]
+    if ctx is not None:
+        out.append(w.lift(semantics.in_scope, w.c, ctx.model()))
+    return out
 
 
-def read_guard(w, rel, site: RawSite, sizes: dict):
-    """(guard formula, reach conditions as (formula, text), translator) or NotUnderstood."""
+def expected_guard(w, site: RawSite, group: Group, ctx: Context):
+    """The helper-based guard for this group and the flags the method receives from ctx."""
+    flags = ctx.flags_of(site)
+    R = w.R if "R" in flags.values() else z3.BoolVal(False)
+    F = w.F if "F" in flags.values() else z3.BoolVal(False)
+    return z3.And(group_size(w, group) > 1, z3.Not(w.proto_helper(z3.BoolVal(group != Group.EP), R, F)))
+
+
+def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -> Guard:
+    """The site's guard under ctx's binding of F and R; NotUnderstood where it cannot be read."""
     if site.problems:
         reason, line = site.problems[0]
         raise NotUnderstood(f"all-reduce {reason}", line)
-    guard, reach = [group_size(w, site.group) > 1], []
-    tr = Translator(w, rel, sizes, site.params, site.env)
-    for cond in site.conds:
-        t = Translator(w, rel, sizes, site.params, site.env)
+    flags, defaults = ctx.flags_of(site), site.defaults
+    g = Guard(z3.BoolVal(True), expected_guard(w, site, group, ctx))
+    parts = [group_size(w, group) > 1]
+    for cond in _conjuncts(site.conds):
+        t = Translator(w, rel, sizes, flags, defaults, site.env, site.callables)
         f = t.boolean(cond.test)
-        tr.helper_calls += t.helper_calls
-        tr.kinds |= t.kinds
+        g.helper_calls += t.helper_calls
         f = f if cond.positive else z3.Not(f)
+        g.scoped = g.scoped or "backend" in t.kinds
         text = ("" if cond.positive else "not ") + " ".join(ast.unparse(cond.test).split())
         if t.kinds & GUARD_KINDS:
             if t.opaque:
                 raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for", cond.line)
-            guard.append(f)
+            parts.append(f)
+            if t.kinds <= {"backend"}:
+                g.reach_text.append(text + " (checked against scope)")
         else:
-            reach.append((f, text))
-    return z3.And(guard), reach, tr
+            g.reach.append(f)
+            g.reach_text.append(text)
+    g.conds, g.formula = z3.And(parts[1:]), z3.And(parts)
+    return g
 
 
-def judge(w, rel, site: RawSite, sizes: dict, model: str) -> Verdict:
-    path = "ep" if site.group == "ep" else "tp"
-    v = Verdict(model, f"{site.cls}.{site.method}".strip("."), site.line, path, site.group, "", "")
-    if site.group.startswith("wrap"):
-        return _wrapper(w, rel, site, sizes, v)
-    try:
-        guard, reach, tr = read_guard(w, rel, site, sizes)
-    except NotUnderstood as e:
-        v.verdict, v.detail, v.line = NOT_UNDERSTOOD, e.reason, site.line
-        return v
-    v.reach = [t for _f, t in reach]
-    v.formula, v.expected = guard, expected_guard(w, site)
-    if tr.helper_calls and rel.form != THREE:
-        v.verdict = HELPER
-        v.detail = f"{rel.form} helper: what it skips is not comparable to proto's (see the helper check)"
-        return v
-    verdict = check(guard == v.expected, w.valid() + [f for f, _t in reach], 10_000)
-    if verdict.status == Status.UNKNOWN:
-        v.verdict, v.detail = NOT_UNDERSTOOD, f"solver: {verdict.reason}"
-    elif tr.helper_calls:
-        v.verdict = HELPER if verdict.status == Status.PROVED else DIFFERS
-        v.detail = _helper_args(site, tr.helper_calls[0])
+def _conjuncts(conds: list[Cond]) -> list[Cond]:
+    """`if a and b` (or `else` of `if a or b`) as separate conditions, so that a conjunct proto
+    has no word for (`hidden_states.shape[0] > 0`) is a reach condition beside a guard."""
+    out = []
+    for c in conds:
+        t = c.test
+        split = isinstance(t, ast.BoolOp) and isinstance(t.op, ast.And if c.positive else ast.Or)
+        out += _conjuncts([Cond(v, c.positive, c.line) for v in t.values]) if split else [c]
+    return out
+
+
+def can_run(w, g: Guard, ctx: Context) -> bool:
+    """Some valid configuration in scope reaches the site: its conditions can hold there. (Only
+    asked where a condition tests a backend; any other contradiction shows in the forward's count.)"""
+    if not g.scoped:
+        return True
+    v = w.check(z3.Not(z3.And(g.conds, *g.reach)), scope(w, ctx), TIMEOUT_MS)
+    if v.status == Status.UNKNOWN:
+        raise NotUnderstood(f"solver: {v.reason}", 0)
+    return v.status != Status.PROVED
+
+
+def textual(w, g: Guard) -> Status:
+    """Is the guard the helper-based one for every F and R (in scope, reach assumed)?"""
+    v = w.check(g.formula == g.expected, scope(w) + g.reach, TIMEOUT_MS)
+    if v.status == Status.UNKNOWN:
+        raise NotUnderstood(f"solver: {v.reason}", 0)
+    return v.status
+
+
+def in_effect(w, g: Guard, site: RawSite, ctx: Context) -> bool:
+    """Equal to the helper-based guard with F and R as ctx's decoder gives them."""
+    (F, fF), (R, fR) = flag_facts(w, ctx, site)
+    v = w.check(g.formula == g.expected, scope(w, ctx) + [F == fF, R == fR] + g.reach, TIMEOUT_MS)
+    if v.status == Status.UNKNOWN:
+        raise NotUnderstood(f"solver: {v.reason}", 0)
+    return v.status == Status.PROVED
+
+
+def flag_facts(w, ctx: Context, site: RawSite):
+    """(F, value), (R, value): what the block (or the decoder, for a decoder site) sees."""
+    m = ctx.model()
+    if ctx.decoder_level(site):
+        fF, fR = semantics.decoder_fusion, semantics.decoder_reduce_scatter
     else:
-        v.verdict = EQUIVALENT if verdict.status == Status.PROVED else DIFFERS
-        v.detail = "proved equal to the helper-based guard" if v.verdict == EQUIVALENT else ""
-    if not w.has_v and v.verdict in (EQUIVALENT, HELPER, DIFFERS):
-        v.detail += (", " if v.detail else "") + "judged with V = False (this release predates #22642)"
-    return v
+        fF, fR = semantics.block_fusion, semantics.block_reduce_scatter
+    return (w.F, _bool(w.lift(fF, w.c, w.s, m))), (w.R, _bool(w.lift(fR, w.c, w.s, m)))
 
 
-def _helper_args(site: RawSite, call: dict) -> str:
-    want_tp = site.group != "ep"
-    notes = [] if call["is_tp_path"] == want_tp else [f"is_tp_path={call['is_tp_path']} on the {site.group} all-reduce"]
+def _bool(v):
+    return z3.BoolVal(v) if isinstance(v, bool) else v
+
+
+def helper_args(site: RawSite, group: Group, call: dict, ctx: Context) -> str:
+    """Which of R and F the helper call passes, and what is off about its arguments."""
+    notes = [] if call["is_tp_path"] == (group != Group.EP) else \
+        [f"is_tp_path={call['is_tp_path']} on the {group.value} all-reduce"]
+    by_flag = {flag: p for p, flag in ctx.flags_of(site).items()}
     passed = []
-    for flag, name in (("R", R_NAME), ("F", F_NAME)):
-        given, has = call[flag], name in site.params
+    for flag in ("R", "F"):
+        given = call[flag]
         if given is not None:
             passed.append(flag)
-        if has and given != name:
+        if flag in by_flag and given != by_flag[flag]:
             notes.append(f"{flag} is {'not passed' if given is None else 'passed as ' + given}")
     text = f"passes {' and '.join(passed)}" if passed else "passes neither F nor R"
     return "; ".join([text] + notes)
 
 
-def _wrapper(w, rel, site, sizes, v: Verdict) -> Verdict:
-    what = "reduce_moe_output (TP)" if site.group == "wrap_tp" else "post_experts_all_reduce (EP and MoE-TP)"
-    v.group = "tp" if site.group == "wrap_tp" else "ep+moe_tp"
+def site_path(group: Group) -> Path:
+    return Path.EP if group == Group.EP else Path.TP
+
+
+def wrapper_verdict(site: RawSite, form: str) -> tuple[SiteVerdict, str]:
+    what = "reduce_moe_output (TP)" if site.group == Group.TP else "post_experts_all_reduce (EP and MoE-TP)"
     if site.problems:
-        v.verdict, v.detail = NOT_UNDERSTOOD, f"all-reduce {site.problems[0][0]}"
-        return v
-    conds = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in site.conds]
-    v.verdict, v.reach = HELPER, conds
-    v.detail = f"through {what}; {rel.form} helper, F and R from the per-forward context"
-    return v
-
-
-def unknown_verdict(v: Verdict, e: Unknown) -> Verdict:
-    v.verdict, v.detail = NOT_UNDERSTOOD, f"solver: {e}"
-    return v
+        return SiteVerdict.NOT_UNDERSTOOD, f"all-reduce {site.problems[0][0]}"
+    if site.dead_after:
+        return SiteVerdict.CANNOT_RUN, f"after the return at line {site.dead_after}: never runs"
+    return SiteVerdict.HELPER, f"through {what}; {form} helper, F and R from the per-forward context"

@@ -5,22 +5,25 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .judge import DIFFERS, NOT_UNDERSTOOD
+from .verdict import SiteVerdict
+
+DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
 
 COLUMNS = ("model", "method", "line", "path", "verdict", "detail")
 
 
 def rows(rep) -> list[tuple]:
-    return [(v.model, v.method, str(v.line), f"{v.path}/{v.group}", v.verdict, _detail(v)) for v in rep.sites]
+    return [(v.model, v.method, str(v.line), f"{v.path}/{v.group_name}", v.verdict.value, _detail(v)) for v in rep.sites]
 
 
 def _detail(v) -> str:
     reach = f" [reached when: {'; '.join(v.reach)}]" if v.reach else ""
-    return v.detail + reach
+    note = f" (note: {v.note})" if v.note else ""
+    return v.detail + note + reach
 
 
 def counts(rep) -> dict:
-    return dict(Counter(v.verdict for v in rep.sites))
+    return dict(Counter(v.verdict.value for v in rep.sites))
 
 
 def summary_lines(rep) -> list[str]:
@@ -63,9 +66,9 @@ def plain_table(rep) -> str:
 
 
 def to_json(rep) -> dict:
-    sites = [{"model": v.model, "method": v.method, "file": v.file, "line": v.line, "path": v.path,
-              "group": v.group, "verdict": v.verdict, "detail": v.detail, "witness": v.witness,
-              "reached_when": v.reach} for v in rep.sites]
+    sites = [{"model": v.model, "method": v.method, "file": v.file, "line": v.line, "path": v.path.value,
+              "group": v.group_name, "verdict": v.verdict.value, "detail": v.detail, "note": v.note,
+              "witness": v.witness, "reached_when": v.reach, "callers": v.callers} for v in rep.sites]
     return {"target": rep.label, "files": rep.files, "seconds": round(rep.seconds, 3),
             "helper": {"form": rep.release.form, "checks": rep.release.checks},
             "counts": counts(rep), "sites": sites, "decoders": rep.decoders, "unparsed": rep.unparsed}
@@ -79,7 +82,7 @@ def sarif(rep) -> dict:
         results.append({
             "ruleId": "post-experts-guard-differs" if v.verdict == DIFFERS else "post-experts-guard-not-understood",
             "level": "error" if v.verdict == DIFFERS else "warning",
-            "message": {"text": f"{v.method} ({v.path}/{v.group}): {v.verdict}: {v.detail}"},
+            "message": {"text": f"{v.method} ({v.path}/{v.group_name}): {v.verdict}: {v.detail}"},
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": "python/" + v.file},
                                                 "region": {"startLine": v.line}}}],
         })
@@ -96,7 +99,7 @@ def compare(a, b) -> list[dict]:
     def keyed(rep):
         out, seen = {}, Counter()
         for v in rep.sites:
-            k = (v.model, v.method, v.path, v.group)
+            k = (v.model, v.method, v.path.value, v.group_name)
             seen[k] += 1
             out[k + (seen[k],)] = v
         return out
@@ -104,7 +107,7 @@ def compare(a, b) -> list[dict]:
     changes = []
     for k in sorted(set(ka) | set(kb)):
         va, vb = ka.get(k), kb.get(k)
-        was, now = (va.verdict if va else "absent"), (vb.verdict if vb else "absent")
+        was, now = (va.verdict.value if va else "absent"), (vb.verdict.value if vb else "absent")
         if was != now:
             changes.append({"model": k[0], "method": k[1], "path": f"{k[2]}/{k[3]}", "before": was,
                             "after": now, "line_before": va.line if va else None,

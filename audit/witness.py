@@ -18,13 +18,25 @@ def find(w, formula, assumptions) -> z3.ModelRef | None:
     return near_defaults(w, formula, list(assumptions), TIMEOUT_MS)
 
 
+def concrete(w, model):
+    """w.concrete(model), remembered for the last model asked about (a witness is printed
+    several ways)."""
+    global _LAST
+    if _LAST is None or _LAST[0] is not model:
+        _LAST = (model, w.concrete(model))
+    return _LAST[1]
+
+
+_LAST = None
+
+
 def flags(w, model) -> str:
-    c, _s, _F, _R = w.concrete(model)
+    c, _s, _F, _R = concrete(w, model)
     return " ".join(to_flags(c)) or "(all defaults)"
 
 
 def state(w, model) -> str:
-    _c, s, F, R = w.concrete(model)
+    _c, s, F, R = concrete(w, model)
     d, parts = ForwardState(), []
     for f in fields(ForwardState):
         if getattr(s, f.name) != getattr(d, f.name):

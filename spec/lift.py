@@ -50,11 +50,24 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
 
 
 class _Frame:
+    resolver = None
+
     def __init__(self, fn, filename: str, line0: int, scope: dict):
         self.fn, self.filename, self.line0, self.scope = fn, filename, line0, scope
 
     def where(self, node) -> str:
         return f"{self.fn.__module__}.{self.fn.__qualname__} ({self.filename}:{self.line0 + getattr(node, 'lineno', 1)})"
+
+
+class _SourceFrame:
+    """A frame for code read as text (not a Python function): what the lifter does not know is
+    the resolver's."""
+
+    def __init__(self, filename: str, resolver):
+        self.filename, self.resolver = filename, resolver
+
+    def where(self, node) -> str:
+        return f"{self.filename}:{getattr(node, 'lineno', 0)}"
 
 
 class Lifter:
@@ -142,6 +155,18 @@ class Lifter:
             raise LiftError(f"{frame.where(node)}: a path ends without return")
         return value
 
+    def run_source(self, code, scope: dict, resolver, filename: str = "<source>"):
+        """Lift code read from source text: a function body (its return value) or one expression.
+        Before lifting a node, `resolver(node, env, frame)` may give its value (NotImplemented: lift
+        it as usual); a name bound nowhere is always the resolver's (e.g. an opaque atom)."""
+        fr = _SourceFrame(filename, resolver)
+        if isinstance(code, ast.expr):
+            return self.eval(code, dict(scope), fr)
+        kind, value = self._run(list(code), dict(scope), fr)
+        if kind != "ret":
+            raise LiftError(f"{filename}: a path ends without return")
+        return value
+
     # --- statements -------------------------------------------------------------------------
     def _run(self, stmts: list, env: dict, fr: _Frame):
         """Run stmts (the whole rest of the body); ('ret', value) or ('next', env)."""
@@ -216,6 +241,10 @@ class Lifter:
 
     # --- expressions ------------------------------------------------------------------------
     def eval(self, e, env, fr):
+        if fr.resolver is not None:
+            value = fr.resolver(e, env, fr)
+            if value is not NotImplemented:
+                return value
         method = getattr(self, "_e_" + type(e).__name__, None)
         if method is None:
             raise LiftError(f"{fr.where(e)}: cannot lift a {type(e).__name__} expression")
@@ -230,6 +259,8 @@ class Lifter:
     def _name(self, e, env, fr):
         if e.id in env:
             return env[e.id]
+        if fr.resolver is not None:
+            raise LiftError(f"{fr.where(e)}: unknown name {e.id!r}")
         if e.id in fr.fn.__globals__:
             return fr.fn.__globals__[e.id]
         code, cells = fr.fn.__code__, fr.fn.__closure__ or ()

@@ -10,7 +10,7 @@ import sys
 # subcommand -> (module, function, one-line help)
 SUBCOMMANDS = {
     "prove": ("sumonce.spec.cli", "prove_main", "run the z3 proofs; print verdicts and counterexamples"),
-    "audit": ("sumonce.audit.cli", "main", "audit real SGLang source: a tree, a wheel or sglang==X"),
+    "audit": ("sumonce.audit.command", "main", "audit real SGLang source: a tree, a wheel or sglang==X"),
     "run": ("sumonce.actors.run", "main", "run MoE layers on Ray actors and check them against a reference"),
     "repro": ("sumonce.actors.repro", "main", "replay a spec counterexample on Ray actors"),
     "config": ("sumonce.config_cmd", "main", "validate SGLang flags; print sizes and Q, V, F, R"),

@@ -1,7 +1,7 @@
 """Bad input: one line, exit 2. Outputs: JSON, SARIF."""
 import json
 
-from sumonce.audit.cli import main
+from sumonce.audit.command import main
 
 from pathlib import Path
 

@@ -6,7 +6,10 @@ import zipfile
 import pytest
 
 from sumonce.proto import catalogue
-from sumonce.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
+from sumonce.audit.verdict import SiteVerdict
+
+DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD = (SiteVerdict.DIFFERS, SiteVerdict.EQUIVALENT, SiteVerdict.HELPER,
+                                              SiteVerdict.NOT_UNDERSTOOD)
 from sumonce.audit.source import fetch
 
 pytestmark = pytest.mark.sglang

@@ -1,5 +1,8 @@
 """Each guard shape the extractor must follow, and each way it must refuse, on a synthetic file."""
-from sumonce.audit.judge import DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD
+from sumonce.audit.verdict import SiteVerdict
+
+DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD = (SiteVerdict.DIFFERS, SiteVerdict.EQUIVALENT, SiteVerdict.HELPER,
+                                              SiteVerdict.NOT_UNDERSTOOD)
 
 
 def by_class(rep):

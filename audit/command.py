@@ -58,8 +58,7 @@ def _audit(args) -> int:
     else:
         print(report.table(rep))
         print("\n".join(report.summary_lines(rep)))
-    bad = report.counts(rep).get("differs", 0) + report.counts(rep).get("not understood", 0)
-    return 1 if bad else 0
+    return 1 if any(v.verdict.bad for v in rep.sites) else 0
 
 
 def _compare(a: str, b: str, as_json: bool) -> int:

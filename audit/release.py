@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 
 import z3
 
+from sumonce.spec.lift import LiftError
 from sumonce.spec.readable import Unknown
 
-from .atoms import Q_NAME, V_NAME, NotUnderstood, Translator
-from .extract import F_NAME, HELPER, R_NAME, Binding
+from .atoms import BACKEND_GETTERS, Q_NAME, V_NAME, NotUnderstood, Translator
+
+from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 from .witness import find, flags
 
 THREE, ONE, NONE, OTHER = "three-argument (#23748)", "one-argument context form", "none", "unrecognised"
@@ -28,6 +30,8 @@ class Release:
     V: z3.BoolRef | None = None
     helper: object = None
     """(is_tp_path, R, F) -> skip formula, or None."""
+    helper_params: tuple[str, ...] = ()
+    """The helper's parameters in order: how a positional call binds."""
     form: str = NONE
     checks: list[dict] = field(default_factory=list)
     """One per predicate: name, verdict (equivalent / differs / not understood / absent), detail."""
@@ -37,56 +41,36 @@ class Release:
         return self.V is not None
 
 
-class _Body:
-    """Lift a function body written as ifs returning values and a final return."""
-
-    def __init__(self, tr: Translator, defs: dict[str, ast.FunctionDef]):
-        self.tr, self.defs = tr, defs
-
-    def value(self, stmts: list[ast.stmt]):
-        for i, st in enumerate(stmts):
-            if isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant):
-                continue
-            if isinstance(st, ast.Return):
-                return self.tr.boolean(st.value) if st.value is not None else z3.BoolVal(False)
-            if isinstance(st, ast.If):
-                rest = stmts[i + 1:]
-                then = self.value(st.body + rest)
-                return z3.If(self.tr.boolean(st.test), then, self.value(st.orelse + rest))
-            if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
-                self.tr.env[st.targets[0].id] = Binding(st.value, st.lineno)
-                continue
-            raise NotUnderstood(f"statement {type(st).__name__} in a predicate", st.lineno)
-        raise NotUnderstood("a path ends without return", stmts[-1].lineno if stmts else 0)
-
-
 class _Inliner(Translator):
-    """A translator that inlines calls of the utils file's own functions."""
+    """Atoms of the utils file, whose own functions called with keywords only are inlined (lifted
+    through the same Lifter, their parameters bound to the keywords' values)."""
 
-    def __init__(self, w, release, defs, bound=None):
+    def __init__(self, w, release, defs):
         super().__init__(w, release)
-        self.defs, self.bound = defs, dict(bound or {})
+        self.defs = defs
 
-    def call(self, e: ast.Call):
-        from .extract import call_name
+    def call(self, e: ast.Call, env, fr):
         name = call_name(e)
         fn = self.defs.get(name) if isinstance(e.func, ast.Name) else None
-        if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER) and self._known(name):
-            return super().call(e)
-        inner = _Inliner(self.w, self.release, self.defs)
-        inner.bound = {k.arg: self.boolean(k.value) for k in e.keywords if k.arg}
-        value = _Body(inner, self.defs).value(fn.body)
-        self.kinds |= inner.kinds
-        self.opaque += inner.opaque
-        return value
+        if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER_NAME) and self._known(name) \
+                or name in BACKEND_GETTERS or name == "get_parallel":
+            return super().call(e, env, fr)
+        return self.body(fn, {k.arg: self.w.lifter.eval(k.value, env, fr) for k in e.keywords if k.arg})
+
+    def body(self, fn: ast.FunctionDef, scope: dict):
+        try:
+            v = self.w.lifter.run_source(fn.body, scope, self, f"layers/moe/utils.py:{fn.name}")
+        except LiftError as err:
+            raise NotUnderstood(str(err), fn.lineno) from None
+        return z3.BoolVal(v) if isinstance(v, bool) else v
 
     def _known(self, name):
-        return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER: self.release.helper}[name] is not None
+        return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER_NAME: self.release.helper}[name] is not None
 
 
 def _lift_fn(w, release, defs, name, bound=None):
-    tr = _Inliner(w, release, defs, bound)
-    return _Body(tr, defs).value(defs[name].body), tr
+    tr = _Inliner(w, release, defs)
+    return tr.body(defs[name], dict(bound or {})), tr
 
 
 def helper_form(fn: ast.FunctionDef | None) -> str:
@@ -106,7 +90,10 @@ def read_release(w, text: str | None) -> Release:
         return rel
     tree = ast.parse(text)
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
-    rel.form = helper_form(defs.get(HELPER))
+    rel.form = helper_form(defs.get(HELPER_NAME))
+    if HELPER_NAME in defs:
+        a = defs[HELPER_NAME].args
+        rel.helper_params = tuple(x.arg for x in (*a.posonlyargs, *a.args))
     for name, attr, proto_value in ((Q_NAME, "Q", w.proto_Q), (V_NAME, "V", w.proto_V)):
         if name not in defs:
             rel.checks.append({"name": name, "verdict": "absent", "detail": "not defined in this release"})
@@ -116,14 +103,14 @@ def read_release(w, text: str | None) -> Release:
     if rel.form != NONE:
         _read_helper(w, rel, defs)
     else:
-        rel.checks.append({"name": HELPER, "verdict": "absent", "detail": "no helper (before #23748)"})
+        rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})
     return rel
 
 
 def _read_helper(w, rel, defs):
     P = z3.Bool("is_tp_path")
     bound = {"is_tp_path": P, R_NAME: w.R, F_NAME: w.F}
-    formula = _check_one(w, rel, defs, HELPER, w.proto_helper(P, w.R, w.F), bound)
+    formula = _check_one(w, rel, defs, HELPER_NAME, w.proto_helper(P, w.R, w.F), bound)
     if formula is not None:
         rel.helper = lambda p, r, f: z3.substitute(formula, (P, p), (w.R, r), (w.F, f))
 
