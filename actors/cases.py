@@ -20,7 +20,8 @@ def divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-SWEEP_MODELS = ("qwen3_moe", "minimax_m2", "hunyuan_v3", "bailing_moe_linear", "step3p5", "llama4")
+SWEEP_MODELS = ("qwen3_moe", "minimax_m2", "hunyuan_v3", "exaone_moe", "bailing_moe_linear", "step3p5",
+                "llama4", "deepseek_v2")
 
 
 @dataclass(frozen=True)
@@ -48,24 +49,39 @@ def actors_scope(c: ServerConfig) -> str | None:
 
 
 def runnable(c: ServerConfig, m) -> bool:
+    """SGLang accepts it, the model reaches its sites, and the actors can run one TP group of it.
+    A model that cannot serve the configuration (no DP gather) is run: what its sums do is the
+    point. Hardware: each arch runs as a CPU/gloo emulation of its decisions."""
     return not violations(c) and semantics.in_scope(c, m) and actors_scope(c) is None
+
+
+def crashes_in_sglang(c: ServerConfig, s: ForwardState, m) -> bool:
+    """proto says SGLang cannot proceed here (semantics.crashes): nothing to measure."""
+    return semantics.crashes(c, s, m)
+
+
+ARCHS = (GpuArch.SM90, GpuArch.GFX942, GpuArch.CPU)
 
 
 def configs(world: int, architecture: str):
     """tp = world; every ep, DP attention off or on at every dp; plain or the FP4 all-gather
-    runner; the fusion-capable GPU (sm90 + flashinfer, flag on) or a CPU server."""
+    runner; the fusion-capable GPUs (sm90 + flashinfer, AMD + aiter, flags on) or a CPU server;
+    one or two pipeline stages (this TP group is one stage)."""
     for ep in divisors(world):
         for dp in [0] + divisors(world)[1:]:
             for runner, quant in ((MoeRunnerBackend.AUTO, Quantization.NONE),
                                   (MoeRunnerBackend.FLASHINFER_CUTLASS, Quantization.MODELOPT_FP4)):
-                for arch in (GpuArch.SM90, GpuArch.CPU):
-                    yield ServerConfig(tp_size=world, ep_size=ep, dp_size=max(dp, 1),
-                                       enable_dp_attention=dp > 0, moe_runner_backend=runner,
-                                       quantization=quant, gpu_arch=arch,
-                                       flashinfer_available=arch == GpuArch.SM90,
-                                       enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90,
-                                       enable_attn_tp_input_scattered=arch == GpuArch.SM90,
-                                       architecture=architecture)
+                for arch in ARCHS:
+                    for pp in (1, 2):
+                        yield ServerConfig(tp_size=world, ep_size=ep, dp_size=max(dp, 1),
+                                           enable_dp_attention=dp > 0, moe_runner_backend=runner,
+                                           quantization=quant, gpu_arch=arch, pp_size=pp,
+                                           flashinfer_available=arch == GpuArch.SM90,
+                                           enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90,
+                                           enable_aiter_allreduce_fusion=arch == GpuArch.GFX942,
+                                           enable_attn_tp_input_scattered=arch == GpuArch.SM90,
+                                           disable_piecewise_cuda_graph=True,
+                                           architecture=architecture)
 
 
 STATES = {
@@ -73,6 +89,7 @@ STATES = {
               ForwardState(num_tokens=5, dp_padding_mode=DpPaddingMode.MAX_LEN),
               ForwardState(num_tokens=5, is_last_layer=True),
               ForwardState(num_tokens=5, next_norm_fused=False),
+              ForwardState(num_tokens=5, is_stage_last_layer=True),
               ForwardState(num_tokens=4, attn_tp_input_scattered=True)),
 }
 STATES["full"] = STATES["small"] + (
@@ -86,8 +103,9 @@ def decision_key(case: Case) -> tuple:
     """What the layer's execution depends on: cases equal here run the same collectives."""
     c, s, m = case.config, case.state, catalogue.model(case.model)
     pred = semantics.sum_counts(c, s, m, case.variant, case.version)
+    mixes = semantics.mixes_tokens(c, s, m, case.variant, case.version)
     return (case.model, case.variant, case.version, c.tp_size, c.ep_size, c.attn_dp_size, Q(c), V(c),
-            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred)
+            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes)
 
 
 def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
@@ -104,6 +122,8 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
                     continue
                 for s in STATES[name]:
                     if not semantics.forward_state_valid(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):
+                        continue
+                    if crashes_in_sglang(c, s, m):
                         continue
                     for variant in m.variants:
                         for version in m.versions:

@@ -1,5 +1,6 @@
-"""Conformance: run cases on shard sets, measure each axis's sum count from the real output and
-compare it with proto's prediction (proto.semantics.sum_counts)."""
+"""Conformance: run cases on shard sets, measure each axis's sum count, and whether a sum mixed
+tokens, from the real output, and compare them with proto's prediction (proto.semantics.sum_counts
+and mixes_tokens)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ class Row:
     case: object
     predicted: SumCounts
     measured: Measured
+    predicted_mixes: bool
     after: str
     impl: str
     ok: bool
@@ -32,13 +34,14 @@ def tolerance(ref) -> float:
 
 
 def check(case, results: list[dict], weights) -> Row:
-    c = case.config
-    pred = semantics.sum_counts(c, case.state, catalogue.model(case.model), case.variant, case.version)
+    c, m = case.config, catalogue.model(case.model)
+    pred = semantics.sum_counts(c, case.state, m, case.variant, case.version)
+    pred_mixes = semantics.mixes_tokens(c, case.state, m, case.variant, case.version)
     ref = reference(case, weights)
     got = measure(case, [r["trace"] for r in results], ref)
     problem = got.problem
     sizes = {"ep": c.ep_size, "moe_tp": c.moe_tp_size}
-    once = all(getattr(got, a) == 1 for a, n in sizes.items() if n > 1)
+    once = all(getattr(got, a) == 1 for a, n in sizes.items() if n > 1) and not got.mixes
     close = got.max_err <= tolerance(ref)
     # NOTE: a sum the numbers could not see (e.g. an idle DP rank adding only padding) leaves the
     # output right although it ran; only a tie-broken step may explain "not once, yet close".
@@ -47,7 +50,9 @@ def check(case, results: list[dict], weights) -> Row:
     if problem is None and once:
         problem = normed_problem(results, ref)
     agree = all(getattr(got, a) == getattr(pred, a) for a, n in sizes.items() if n > 1)
-    return Row(case, pred, got, results[0]["after"], results[0]["impl"], problem is None and agree, problem)
+    agree = agree and got.mixes == pred_mixes
+    return Row(case, pred, got, pred_mixes, results[0]["after"], results[0]["impl"],
+               problem is None and agree, problem)
 
 
 def normed_problem(results, ref) -> str | None:

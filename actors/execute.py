@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from sumonce.proto import catalogue, semantics
+from sumonce.proto.alignment import gathers_tokens, tokens_vary_at_sites
 from sumonce.proto.communicator import scatters_hidden_states
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from sumonce.proto.sites import GROUP_AXES, Group
@@ -15,7 +16,7 @@ from sumonce.proto.semantics import After, after_experts, next_layer_group
 
 from . import tokens as tk
 from .fused import allreduce_residual_rmsnorm
-from .layer import SHARED_EXPERT_MODELS, fake_fp4, make_tokens, shard_output
+from .layer import fake_fp4, make_tokens, rms_norm, shard_output
 
 
 def entry(step, src, ids, values, group=None):
@@ -98,23 +99,26 @@ def run_layer(comm, case, weights, sw, dev) -> dict:
     counts = tk.token_counts(c, s)
     x_d, res_d = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
     ids_d = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
-    Q, scatter = should_use_flashinfer_cutlass_moe_fp4_allgather(c), scatters_hidden_states(c)
+    Q = should_use_flashinfer_cutlass_moe_fp4_allgather(c)
+    # NOTE: a decoder without a DP gather (proto.alignment) runs the MoE on its own DP rank's tokens.
+    gather = scatters_hidden_states(c) and gathers_tokens(c, m)
+    rows_differ = tokens_vary_at_sites(c, m)
     dp_starts = None
     if Q:
         gx, gids = fp4_dispatch(comm, c, s, x_d, dev)
-    elif scatter:
+    elif gather:
         gx, gids, dp_starts = dp_gather(comm, x_d, c, s, dev)
     else:
         gx, gids = x_d, ids_d
     # NOTE: no shared expert on the FP4 all-gather path (it would run on the local slice).
-    out = shard_output(gx, weights.router.to(dev), sw, m.name in SHARED_EXPERT_MODELS and not Q)
+    out = shard_output(gx, weights.router.to(dev), sw, m.shared_expert and not Q)
     trace, ids = [entry("experts", None, gids, out)], gids
     if Q:
         out, src = fp4_combine(comm, c, s, out)
         ids = gids[src.to(dev)]
         trace.append(entry("FP4 combine reduce-scatterv", src, ids, out, Group.TP))
-    out, ids = run_sites(comm, c, s, m, case, out, ids, trace, rows_differ=Q)
-    return run_after(comm, c, s, m, out, ids, trace, Q, dp_starts, res_d, weights, dev)
+    out, ids = run_sites(comm, c, s, m, case, out, ids, trace, rows_differ=rows_differ)
+    return run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, weights, dev)
 
 
 def run_sites(comm, c, s, m, case, out, ids, trace, rows_differ):
@@ -129,12 +133,18 @@ def run_sites(comm, c, s, m, case, out, ids, trace, rows_differ):
 def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, weights, dev):
     after, normed, impl = after_experts(c, s, m), None, "-"
     n = out.shape[0]
-    if after in (After.NEXT_LAYER_FUSED, After.NEXT_LAYER_UNFUSED):
+    if after in (After.NEXT_LAYER_FUSED, After.NEXT_LAYER_AITER, After.NEXT_LAYER_UNFUSED):
         kind = next_layer_group(c, after)
         res_out, normed, impl = allreduce_residual_rmsnorm(
             comm, out.clone(), res_d, weights.norm.to(dev), kind, after.value,
-            fused=after == After.NEXT_LAYER_FUSED)
+            fused=after != After.NEXT_LAYER_UNFUSED)
         trace.append(entry(f"{after.value} ({kind.value})", torch.arange(n), ids, res_out - res_d, kind))
+    elif after in (After.NEXT_LAYER_DECLINED, After.STAGE_BOUNDARY):
+        # The fused kernel declined, or the mark was lost at a stage boundary: residual add and
+        # RMSNorm with no all-reduce (what SGLang 0.5.11 runs there).
+        res_out = out + res_d
+        normed, impl = rms_norm(res_out, weights.norm.to(dev)), "RMSNorm, no all-reduce"
+        trace.append(entry(after.value, torch.arange(n), ids, res_out - res_d))
     elif after == After.REDUCE_SCATTER:
         out, ids2, src = reduce_scatter_rows(comm, out, ids, rows_differ)
         trace.append(entry(f"{after.value} (tp)", src, ids2, out, Group.TP))

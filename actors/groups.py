@@ -1,8 +1,6 @@
 """Process groups as SGLang forms them, and the collectives a shard runs over them.
 
-Rank r of one TP group (world = tp_size) has: EP rank r // moe_tp and MoE-TP rank r % moe_tp
-(MoE-TP groups are contiguous blocks, EP groups stride moe_tp), attention-DP rank r // attn_tp
-and attention-TP rank r % attn_tp (contiguous blocks).
+Which ranks form which group is proto.layout's (one place for the rank layout arithmetic).
 """
 from __future__ import annotations
 
@@ -12,7 +10,7 @@ import threading
 import torch
 import torch.distributed as dist
 
-from sumonce.proto.sites import Group
+from sumonce.proto.layout import group_ranks
 
 from .cases import divisors
 
@@ -25,21 +23,6 @@ def all_layouts(world: int) -> list[tuple[int, ...]]:
         out += [tuple(range(i * m, (i + 1) * m)) for i in range(world // m)]
         out += [tuple(range(j, world, world // m)) for j in range(world // m)]
     return out
-
-
-def group_ranks(kind: Group | str, rank: int, world: int, moe_tp: int, attn_tp: int) -> tuple[int, ...]:
-    """The ranks of `rank`'s group of this kind."""
-    if kind == Group.TP:
-        return tuple(range(world))
-    if kind == Group.MOE_TP:
-        start = rank // moe_tp * moe_tp
-        return tuple(range(start, start + moe_tp))
-    if kind == Group.EP:
-        return tuple(range(rank % moe_tp, world, moe_tp))
-    if kind == "attn_tp":
-        start = rank // attn_tp * attn_tp
-        return tuple(range(start, start + attn_tp))
-    raise ValueError(f"unknown group kind {kind!r}")
 
 
 class Comm:

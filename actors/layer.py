@@ -9,11 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
+from sumonce.proto.layout import coords
+
 HIDDEN, EXPERTS, INTERMEDIATE, TOP_K, SHARED_INTERMEDIATE = 64, 8, 32, 2, 32
 EPS = 1e-6
-# Models whose MoE block has a shared expert (a fact of the model file, not a decision).
-SHARED_EXPERT_MODELS = ("bailing_moe", "bailing_moe_linear", "deepseek_v2", "glm4_moe", "hunyuan_v3",
-                        "llama4", "qwen2_moe", "sarvam_moe", "step3p5", "mimo_v2_flash")
 FP4_VALUES = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)  # e2m1 magnitudes
 FP4_BLOCK = 16
 
@@ -85,7 +84,7 @@ def shared_expert(x, ws1, ws3, ws2) -> torch.Tensor:
 
 def shard_weights(w: Weights, ep: int, moe_tp: int, world: int, rank: int) -> dict:
     """This rank's slices: experts of EP rank a, intermediate slice b, shared slice `rank`."""
-    a, b = rank // moe_tp, rank % moe_tp
+    a, b = coords(rank, moe_tp)["ep"], coords(rank, moe_tp)["moe_tp"]
     El, Il, Is = EXPERTS // ep, INTERMEDIATE // moe_tp, SHARED_INTERMEDIATE // world
     e, i, s = slice(a * El, (a + 1) * El), slice(b * Il, (b + 1) * Il), slice(rank * Is, (rank + 1) * Is)
     return dict(first_expert=a * El, w1=w.w1[e, :, i].contiguous(), w3=w.w3[e, :, i].contiguous(),

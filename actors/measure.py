@@ -4,7 +4,9 @@ For every step of the trace, which partial axes did that collective sum? Candida
 of axes of size > 1; for a candidate, rank r's expected output is the sum, over the ranks that
 share r's index on every other axis, of their previous buffers at the step's source rows. The
 candidate that explains every rank's numbers is what the step summed; an axis's count is the
-number of steps that summed it. Shapes: T = tokens, D = hidden.
+number of steps that summed it. A sum whose members held different real tokens at the rows it
+added (their previous entries' ids differ) *mixes tokens*: neither a double nor a missing sum, and
+counted apart. Shapes: T = tokens, D = hidden.
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 import torch
+
+from sumonce.proto.layout import summing_group
 
 ATOL, RTOL = 1e-4, 1e-4
 
@@ -24,16 +28,12 @@ class Measured:
     max_err: float = 0.0      # final output vs the reference's exactly-once output
     problem: str | None = None
     tie_broken: int = 0       # steps the numbers alone could not attribute to one axis
-
-
-def coords(r: int, moe_tp: int) -> dict:
-    return {"ep": r // moe_tp, "moe_tp": r % moe_tp}
+    mixes: bool = False       # some sum added rows of different tokens
+    mixed_steps: list = field(default_factory=list)
 
 
 def group_of(r: int, axes: tuple, world: int, moe_tp: int) -> list[int]:
-    me = coords(r, moe_tp)
-    return [q for q in range(world)
-            if all(coords(q, moe_tp)[k] == me[k] for k in ("ep", "moe_tp") if k not in axes)]
+    return summing_group(r, axes, world, moe_tp)
 
 
 def pad_to(x: torch.Tensor, n: int) -> torch.Tensor:
@@ -48,6 +48,27 @@ def explains(prev, cur, axes, world, moe_tp) -> bool:
         if not torch.allclose(e["values"], expect, atol=ATOL, rtol=RTOL):
             return False
     return True
+
+
+def pad_ids(ids: torch.Tensor, n: int) -> torch.Tensor:
+    return torch.cat([ids, ids.new_full((max(n - ids.shape[0], 0),), -1)])
+
+
+def mixes_tokens(prev_ids, cur, axes, world, moe_tp) -> bool:
+    """Did the sum over `axes` add, at some row, two members' rows holding different real tokens?
+    (-1 marks padding, whose partial is zero.)"""
+    if not axes:
+        return False
+    n = max([len(p) for p in prev_ids] + [int(e["src"].max()) + 1 for e in cur if len(e["src"])] + [0])
+    padded = [pad_ids(p, n) for p in prev_ids]
+    for r, e in enumerate(cur):
+        rows = torch.stack([padded[q][e["src"]] for q in group_of(r, axes, world, moe_tp)])
+        real = rows >= 0
+        hi = rows.max(0).values  # padding (-1) never wins over a real id
+        lo = torch.where(real, rows, torch.full_like(rows, 2 ** 62)).min(0).values
+        if bool(((real.sum(0) > 1) & (hi != lo)).any()):
+            return True
+    return False
 
 
 def check_experts(traces, ref) -> str | None:
@@ -83,6 +104,10 @@ def measure(case, traces: list[list[dict]], ref) -> Measured:
             out.problem = out.problem or f"step {names[0][k]!r}: {what} candidate sums explain the output"
             continue
         out.steps.append((names[0][k], hits[0]))
+        prev_ids = [t[k - 1]["ids"] for t in traces]
+        if mixes_tokens(prev_ids, cur, hits[0], world, moe_tp):
+            out.mixes = True
+            out.mixed_steps.append(names[0][k])
         for axis in hits[0]:
             setattr(out, axis, getattr(out, axis) + 1)
     out.max_err = final_error(traces, ref)

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 
 import torch
 
+from sumonce.proto import catalogue
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 
 from . import tokens as tk
-from .layer import (EXPERTS, SHARED_EXPERT_MODELS, Weights, fake_fp4, make_tokens, rms_norm,
+from .layer import (EXPERTS, Weights, fake_fp4, make_tokens, rms_norm,
                     routed_experts, route, shard_output, shard_weights, shared_expert)
 
 
@@ -29,7 +30,7 @@ def reference(case, w: Weights) -> Reference:
     """Cached on what it depends on: many cases of a sweep share one layer."""
     c, s = case.config, case.state
     Q = should_use_flashinfer_cutlass_moe_fp4_allgather(c)
-    key = (case.seed, id(w), tuple(tk.token_counts(c, s)), Q, case.model in SHARED_EXPERT_MODELS,
+    key = (case.seed, id(w), tuple(tk.token_counts(c, s)), Q, catalogue.model(case.model).shared_expert,
            c.tp_size, c.ep_size)
     if key not in _CACHE:
         if len(_CACHE) > 256:
@@ -44,7 +45,7 @@ def compute(case, w: Weights, Q: bool) -> Reference:
     x, res = torch.cat(xs), torch.cat(rs)
     if Q:
         x = fake_fp4(x)
-    with_shared = case.model in SHARED_EXPERT_MODELS and not Q
+    with_shared = catalogue.model(case.model).shared_expert and not Q
     ids, weights = route(x, w.router)
     full = routed_experts(x, ids, weights, w.w1, w.w3, w.w2, 0)
     if with_shared:

@@ -6,7 +6,8 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from sumonce.proto.communicator import should_allreduce_fusion
+from sumonce.proto import catalogue
+from sumonce.proto.semantics import decoder_fusion
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 
@@ -19,33 +20,38 @@ def fmt(n) -> str:
 
 def layout(c) -> str:
     dp = f" dpa{c.attn_dp_size}" if c.enable_dp_attention else ""
-    return f"tp{c.tp_size} ep{c.ep_size} moetp{c.moe_tp_size}{dp}"
+    pp = f" pp{c.pp_size}" if c.pp_size > 1 else ""
+    return f"tp{c.tp_size} ep{c.ep_size} moetp{c.moe_tp_size}{dp}{pp} {c.gpu_arch.value}"
 
 
 def state_text(s) -> str:
     bits = [f"T={s.num_tokens}", s.dp_padding_mode.value]
     bits += [b for b, on in (("scattered", s.attn_tp_input_scattered), ("last", s.is_last_layer),
-                             ("unfused-norm", not s.next_norm_fused)) if on]
+                             ("stage-last", s.is_stage_last_layer),
+                             ("norm-not-fused", not s.next_norm_fused)) if on]
     return " ".join(bits)
 
 
 def row_table(rows, title: str) -> Table:
     t = Table(title=title)
     for col in ("model", "version", "layout", "QVF", "state", "after the sites", "predicted ep,moe_tp",
-                "measured ep,moe_tp", "max err", "impl", "ok"):
+                "measured ep,moe_tp", "mixes (pred/meas)", "max err", "impl", "ok"):
         t.add_column(col)
     for r in rows:
         c, s = r.case.config, r.case.state
-        flags = "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", V(c)), ("F", should_allreduce_fusion(c, s))))
+        F = decoder_fusion(c, s, catalogue.model(r.case.model))
+        flags = "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", V(c)), ("F", F)))
         t.add_row(r.case.model, r.case.version.value, layout(c), flags, state_text(s), r.after,
                   f"{r.predicted.ep},{r.predicted.moe_tp}", f"{fmt(r.measured.ep)},{fmt(r.measured.moe_tp)}",
+                  f"{'Y' if r.predicted_mixes else '.'}/{'Y' if r.measured.mixes else '.'}",
                   f"{r.measured.max_err:.2g}", r.impl, "yes" if r.ok else f"NO {r.problem or 'count mismatch'}")
     return t
 
 
 def summary_table(rows) -> Table:
     t = Table(title="conformance: measured sum counts vs proto.semantics.sum_counts")
-    for col in ("world", "model", "version", "rows", "exactly once", "double", "missing", "mismatches"):
+    for col in ("world", "model", "version", "rows", "exactly once", "double", "missing", "mixes tokens",
+                "mismatches"):
         t.add_column(col, justify="right" if col not in ("model", "version") else "left")
     groups = Counter()
     stats = {}
@@ -54,12 +60,13 @@ def summary_table(rows) -> Table:
         groups[key] += 1
         st = stats.setdefault(key, Counter())
         counts = [n for n in (r.measured.ep, r.measured.moe_tp) if n is not None]
-        st["once"] += all(n == 1 for n in counts)
+        st["once"] += all(n == 1 for n in counts) and not r.measured.mixes
+        st["mixes"] += r.measured.mixes
         st["double"] += any(n > 1 for n in counts)
         st["missing"] += any(n == 0 for n in counts)
         st["bad"] += not r.ok
     for key in sorted(groups):
         st = stats[key]
         t.add_row(str(key[0]), key[1], key[2], str(groups[key]), str(st["once"]), str(st["double"]),
-                  str(st["missing"]), str(st["bad"]))
+                  str(st["missing"]), str(st["mixes"]), str(st["bad"]))
     return t

@@ -6,6 +6,7 @@ from sumonce.actors.cases import Case
 from sumonce.actors.measure import measure
 from sumonce.actors.reference import Reference
 from sumonce.proto.config import ForwardState, ServerConfig
+from sumonce.proto.layout import summing_group
 from sumonce.proto.sites import Version
 
 
@@ -19,9 +20,7 @@ def fake(world, moe_tp, steps):
     for axes in steps:
         nxt = []
         for r in range(world):
-            a, b = r // moe_tp, r % moe_tp
-            grp = [q for q in range(world) if ("ep" in axes or q // moe_tp == a) and ("moe_tp" in axes or q % moe_tp == b)]
-            nxt.append(sum(cur[q] for q in grp))
+            nxt.append(sum(cur[q] for q in summing_group(r, axes, world, moe_tp)))
         cur = nxt
         for r in range(world):
             traces[r].append({"step": str(axes), "src": torch.arange(3), "ids": ids, "values": cur[r],
@@ -62,3 +61,21 @@ def test_unexplained_step_is_a_problem():
     traces, ref = fake(2, 1, [("ep",)])
     traces[1][1]["values"] = traces[1][1]["values"] * 3
     assert "explain" in measure(case(2, 2), traces, ref).problem
+
+
+def test_a_sum_over_different_tokens_is_measured_as_mixing():
+    """Two ranks holding different tokens (DP attention without a gather) all-reduce: the numbers
+    are one sum per row position, the ids say it added different tokens."""
+    g = torch.Generator().manual_seed(1)
+    parts = [torch.randn(3, 8, generator=g) for _ in range(2)]
+    own = [torch.arange(3), torch.arange(3, 6)]
+    summed = parts[0] + parts[1]
+    traces = [[{"step": "experts", "src": None, "ids": own[r], "values": parts[r]},
+               {"step": "site", "src": torch.arange(3), "ids": own[r], "values": summed, "axes": ("ep",)}]
+              for r in range(2)]
+    ref = Reference(torch.cat(parts), parts, torch.zeros(6, 8), torch.zeros(6, 8))
+    ref.partials = [torch.cat([parts[0], parts[0]]), torch.cat([parts[1], parts[1]])]
+    got = measure(case(2, 2), traces, ref)
+    assert got.ep == 1 and got.mixes and got.mixed_steps == ["site"]
+    aligned = [[dict(traces[r][0], ids=torch.arange(3)), dict(traces[r][1], ids=torch.arange(3))] for r in range(2)]
+    assert not measure(case(2, 2), aligned, ref).mixes
