@@ -31,6 +31,7 @@ class Kind(StrEnum):
     ONCE = "exactly-once"
     FINDING = "finding"
     HISTORY = "history"
+    DIFFERENCE = "difference"
 
 
 @dataclass
@@ -53,6 +54,14 @@ class Property:
     when the tiers before it found none."""
     status: str = ""
     """FINDING: upstream status (open, or fixed in which release by which change)."""
+    era: str = "0.5.11"
+    """The era whose facts the property is about (proto.eras.Era value)."""
+    explain: Callable | None = None
+    """(c, s, F, R) -> dict: what the era's own functions say at a counterexample (spec.eras)."""
+    premise: Callable | None = None
+    """A proof of an era's property is vacuous unless some valid point satisfies the scopes and
+    this (spec.check._not_vacuous); None: the scopes alone."""
+    """(c, s, F, R) -> dict: what the era's own functions say at a counterexample (spec.eras)."""
 
 
 def lemmas() -> list[Property]:
@@ -187,7 +196,14 @@ def _history(m: Model, v: Version, region, issue: str) -> Property:
                     expect=Expect.REFUTED, model=m, version=v, upstream=ISSUES[issue])
 
 
-def all_properties(known_findings: bool = True) -> list[Property]:
-    found = findings() if known_findings else []
-    return (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
-            + history(known=known_findings))
+def all_properties(known_findings: bool = True, era: str = "all") -> list[Property]:
+    """The table for one era ("0.5.11", "0.5.23") or both ("all"); spec.eras builds 0.5.23's."""
+    out = []
+    if era in ("all", "0.5.11"):
+        found = findings() if known_findings else []
+        out += (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
+                + history(known=known_findings))
+    if era in ("all", "0.5.23"):
+        from .eras import era_0523_properties
+        out += era_0523_properties(known_findings)
+    return out
