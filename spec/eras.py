@@ -227,6 +227,22 @@ def carried_findings() -> list[Property]:
     return out
 
 
+def finding_extras(p: Property, status, cx) -> dict:
+    """status and reachability for a 0.5.23 finding's result, as 0.5.11's findings carry them:
+    a failure is reachable when some model in scope fails at the witness and can run it there."""
+    if cx is None:
+        return {"status": p.status, "reachable": "no failure in the 0.5.23 era"}
+    from sumonce.proto.serial import from_dict
+    from sumonce.proto.config import ForwardState, ServerConfig
+    c, s = from_dict(ServerConfig, cx["config"]), from_dict(ForwardState, cx["state"])
+    failing = [m for m in m23.MODELS_0523 if m23.in_scope(c, m) and not m23.exactly_once(c, s, m)]
+    runs = [m.name for m in failing if m23.model_supports(c, m)]
+    reach = (f"reachable ({runs[0]}@{ERA})" if runs else
+             "not reachable where the model can run it (model lacks DP attention support: "
+             + ", ".join(m.name for m in failing) + ")")
+    return {"status": p.status, "reachable": reach}
+
+
 def era_0523_properties(known: bool = True) -> list[Property]:
     from .differences import differences
     found = findings() if known else []

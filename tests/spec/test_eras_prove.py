@@ -80,6 +80,9 @@ def test_every_0_5_11_finding_says_whether_0_5_23_has_it(era23):
     for name, r in carried.items():
         assert r["verdict"] == ("refuted" if name in STILL_IN_0523 else "proved"), name
     assert STILL_IN_0523 == {"model-lacks-dp-attention-gather"}
+    assert carried["model-lacks-dp-attention-gather"]["reachable"].startswith("not reachable")
+    assert "hunyuan_v3" in carried["model-lacks-dp-attention-gather"]["reachable"]
+    assert all(r["reachable"] == "no failure in the 0.5.23 era" for n, r in carried.items() if n not in STILL_IN_0523)
 
 
 def test_a_vacuous_era_proof_fails():
