@@ -11,6 +11,8 @@ import os
 
 import torch
 
+from sumonce.proto.config import FUSE_ALLREDUCE_MAX_BATCH_SIZE
+
 from .layer import EPS, rms_norm
 
 
@@ -48,7 +50,7 @@ def flashinfer_path(fc, comm, x, residual, weight, kind, name):
         try:
             ws = fc.create_allreduce_fusion_workspace(
                 backend="trtllm", world_size=len(ranks), rank=ranks.index(comm.rank),
-                max_token_num=2048, hidden_dim=x.shape[-1], dtype=x.dtype, group=comm.groups[ranks])
+                max_token_num=FUSE_ALLREDUCE_MAX_BATCH_SIZE, hidden_dim=x.shape[-1], dtype=x.dtype, group=comm.groups[ranks])
         finally:
             faulthandler.cancel_dump_traceback_later()
         comm.fusion_workspaces[key] = ws

@@ -1,6 +1,7 @@
 """What a model file's decoder does around its MoE block (proto.sites.Decoder), read from source:
 does it own a LayerCommunicator, may that reduce-scatter, does it ask for F and pass F and R into
-the block, does it mark its output for the next layer's fused all-reduce.
+the block, does it mark its output for the next layer's fused all-reduce, does it gather the DP
+group's tokens for DP attention (a LayerCommunicator's prepare_mlp does; else a dp_gather call).
 """
 from __future__ import annotations
 
@@ -51,6 +52,10 @@ def decoder_of(tree: ast.Module) -> Decoder:
         fuses_next_layer=marks,
         block_F=block_F,
         passes_R=any(_passes(c, R_NAME) is not None for c in calls),
+        # NOTE: a file with no decoder class says nothing about a gather: assumed (as before issue 11).
+        gathers_for_dp_attention=not classes or bool(comms) or any(
+            call_name(n) in ("dp_gather_partial", "dp_gather_replicate", "dp_gather")
+            for n in ast.walk(tree) if isinstance(n, ast.Call)),
     )
 
 
@@ -69,7 +74,7 @@ def mismatches(found: Decoder, catalogued: Decoder) -> list[str]:
     """Facts where the source and proto's catalogue disagree, in words."""
     out = []
     for name in ("communicator", "allow_reduce_scatter", "computes_fusion", "fuses_next_layer",
-                 "block_F", "passes_R"):
+                 "block_F", "passes_R", "gathers_for_dp_attention"):
         a, b = getattr(found, name), getattr(catalogued, name)
         if a != b:
             out.append(f"{name}: source {a}, proto {b}")

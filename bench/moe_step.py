@@ -24,7 +24,7 @@ import torch.distributed as dist
 sys.path.insert(0, ".")
 from bench.gpu_comm import graph_time_us, spawn_worlds  # noqa: E402
 from sumonce.proto import ForwardState, ServerConfig, catalogue  # noqa: E402
-from sumonce.proto.semantics import After, after_experts, block_fusion, block_reduce_scatter  # noqa: E402
+from sumonce.proto.semantics import After, after_experts, site_runs  # noqa: E402
 from sumonce.proto.communicator import scatters_hidden_states  # noqa: E402
 from sumonce.proto.sites import Group, Version  # noqa: E402
 
@@ -36,8 +36,7 @@ def plan(world: int, version: Version) -> dict:
     """What proto says runs, for issue #23729's configuration."""
     c = ServerConfig(tp_size=world, dp_size=world, ep_size=world, enable_dp_attention=True)
     s, m = ForwardState(num_tokens=1), catalogue.model("qwen3_moe")
-    F, R = block_fusion(c, s, m), block_reduce_scatter(c, s, m)
-    sites = [site.group for site in m.sites_of(m.variants[0]) if site.guard(version)(c, F, R)]
+    sites = [site.group for site in m.sites_of(m.variants[0]) if site_runs(c, s, m, site, version)]
     return {"gather": scatters_hidden_states(c), "sites": sites, "after": after_experts(c, s, m)}
 
 

@@ -3,12 +3,13 @@ stage boundary's FFN exit that now owns the MoE sum (SGLang 0.5.22 - 0.5.23).
 
 Every fact cites the 0.5.23 wheel (paths under sglang/srt/; `utils.py` is layers/moe/utils.py,
 `exit.py` and `factories.py` are under layers/layer_boundary/). Q is unchanged (utils.py:707-718,
-the same conditions as 0.5.11): proto.predicates' Q serves both eras. moe_dp_size is 1 in proto
-(as in proto.config), so a hybrid EP x MoE-TP layout always merges (utils.py:837-848).
+the same conditions as 0.5.11): proto.predicates' Q serves both eras. The layer model
+(proto.models_0523) keeps moe_dp_size at 1, as proto.semantics does, so there a hybrid EP x
+MoE-TP layout always merges (utils.py:837-848).
 
 Scope: moe_a2a_backend none, or one of the a2a backends the helper names (flashinfer, pplx,
-flashinfer_megamoe); the other a2a backends, attention CP, input-scattered batches, LoRA and
-quantized communication are outside it (in_scope).
+flashinfer_megamoe); the other a2a backends, moe_dp_size > 1, AMD, input-scattered batches, LoRA
+and quantized communication are outside it (proto.models_0523.in_scope).
 
 NOTE: written in the subset spec/ lifts (see proto.config).
 """
@@ -93,8 +94,8 @@ def adds_replicated_output_to_partial(c: ServerConfig, tp_rank: int) -> bool:
 
 
 def can_merge_post_experts_all_reduce(c: ServerConfig) -> bool:
-    """utils.py:837-848: moe_ep > 1, moe_tp > 1 and moe_dp == 1 (always 1 in proto)."""
-    return c.ep_size > 1 and c.moe_tp_size > 1
+    """utils.py:837-848: moe_ep > 1, moe_tp > 1 and moe_dp == 1."""
+    return c.ep_size > 1 and c.moe_tp_size > 1 and c.moe_dp_size == 1
 
 
 def post_experts_reduction_group(c: ServerConfig) -> Group:

@@ -170,6 +170,9 @@ class ServerConfig:
     disable_piecewise_cuda_graph: bool = False
     """--disable-piecewise-cuda-graph as SGLang holds it (it also sets it itself, e.g. under DP
     attention or pp_size > 1: server_args.py:1194-1212)."""
+    moe_dp_size: int = 1
+    """MoE data-parallel size (context parallelism's MoE side); above 1 the MoE groups cover
+    tp_size // moe_dp_size ranks, outside the facts the sum model follows (semantics.in_scope)."""
     pp_size: int = 1
     """Pipeline-parallel size: stages of consecutive layers, each on its own TP group."""
     enable_aiter_allreduce_fusion: bool = False
@@ -206,8 +209,8 @@ class ServerConfig:
 
     @property
     def moe_cp_allgather(self) -> bool:
-        """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (moe_dp_size is 1 here)."""
-        return self.attn_cp_size > 1
+        """is_enable_moe_cp_allgather(): attn_cp_size > moe_dp_size (layers/dp_attention.py:599-604)."""
+        return self.attn_cp_size > self.moe_dp_size
 
     @property
     def is_amd(self) -> bool:

@@ -70,12 +70,17 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                    type=_size, default=d.attn_cp_size)
     p.add_argument("--enable-nsa-prefill-context-parallel", action="store_true")
     p.add_argument("--enable-attn-tp-input-scattered", action="store_true")
+    p.add_argument("--disable-piecewise-cuda-graph", action="store_true")
+    p.add_argument("--pp-size", "--pipeline-parallel-size", dest="pp_size", type=_size, default=d.pp_size)
+    p.add_argument("--moe-dp-size", dest="moe_dp_size", type=_size, default=d.moe_dp_size)
+    p.add_argument("--enable-aiter-allreduce-fusion", action="store_true")
     g = p.add_argument_group("model and hardware (sumonce)")
     g.add_argument("--architecture", default=d.architecture,
                    help="the model's architecture name, e.g. Qwen3MoeForCausalLM")
     g.add_argument("--gpu-arch", type=_choice(GpuArch), default=d.gpu_arch)
     g.add_argument("--no-flashinfer", dest="flashinfer_available", action="store_false",
                    help="flashinfer is not importable on the server")
+    g.add_argument("--h20-device", action="store_true", help="the GPU is an H20 (no fusion auto-enable)")
 
 
 def add_state_flags(p: argparse.ArgumentParser) -> None:
@@ -86,8 +91,11 @@ def add_state_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dp-padding-mode", type=_choice(DpPaddingMode), default=d.dp_padding_mode)
     g.add_argument("--attn-tp-input-scattered", action="store_true")
     g.add_argument("--last-layer", dest="is_last_layer", action="store_true")
+    g.add_argument("--stage-last-layer", dest="is_stage_last_layer", action="store_true",
+                   help="the last layer of a pipeline stage that is not the last stage")
     g.add_argument("--unfused-next-norm", dest="next_norm_fused", action="store_false",
-                   help="the next layer's RMSNorm takes the unfused all-reduce fallback")
+                   help="the next layer's fused all-reduce + RMSNorm does not take this tensor "
+                        "(CUDA: flashinfer declines; AMD: past aiter's limits)")
 
 
 def _pick(cls, ns: argparse.Namespace):

@@ -67,8 +67,10 @@ class SumCounts:
 
 
 def in_scope(c: ServerConfig, m: Model) -> bool:
-    """The standard dispatcher runs, so the model reaches its post-experts sites."""
-    return c.moe_a2a_backend == MoeA2ABackend.NONE and c.architecture in m.architectures
+    """The standard dispatcher runs, so the model reaches its post-experts sites; moe_dp_size 1
+    (above it the MoE groups are a sub-layout of TP this model does not follow)."""
+    return (c.moe_a2a_backend == MoeA2ABackend.NONE and c.architecture in m.architectures
+            and c.moe_dp_size == 1)
 
 
 def model_supports(c: ServerConfig, m: Model) -> bool:

@@ -40,7 +40,7 @@ class Rule:
 def sizes_positive(c: ServerConfig) -> bool:
     """Every size is at least 1 (argparse types; parallel_state builds groups of these sizes)."""
     return (c.tp_size >= 1 and c.dp_size >= 1 and c.ep_size >= 1 and c.nnodes >= 1
-            and c.attn_cp_size >= 1 and c.pp_size >= 1 and c.dwdp_size >= 1)
+            and c.attn_cp_size >= 1 and c.pp_size >= 1 and c.moe_dp_size >= 1 and c.dwdp_size >= 1)
 
 
 def ep_divides_tp(c: ServerConfig) -> bool:
@@ -138,6 +138,21 @@ def context_parallel_divides_tp(c: ServerConfig) -> bool:
     return c.attn_cp_size == 1 or c.tp_size % (c.dp_size * c.attn_cp_size) == 0
 
 
+def context_parallel_no_aiter_fusion(c: ServerConfig) -> bool:
+    """_handle_context_parallelism (server_args.py:2891-2925): aiter's fusion is refused with
+    attn_cp_size > 1 or moe_dp_size > 1."""
+    return not c.enable_aiter_allreduce_fusion or (c.attn_cp_size == 1 and c.moe_dp_size == 1)
+
+
+def moe_dp_size_rules(c: ServerConfig) -> bool:
+    """_handle_context_parallelism (server_args.py:2904-2926): moe_dp_size > 1 needs tp divisible by
+    it, ep * moe_dp <= tp (== tp when ep > 1), pp 1, and attn_cp_size == moe_dp_size."""
+    return c.moe_dp_size == 1 or (
+        c.tp_size % c.moe_dp_size == 0 and c.ep_size * c.moe_dp_size <= c.tp_size
+        and c.pp_size == 1 and (c.ep_size == 1 or c.ep_size * c.moe_dp_size == c.tp_size)
+        and c.attn_cp_size == c.moe_dp_size)
+
+
 def nsa_prefill_cp(c: ServerConfig) -> bool:
     """_handle_model_specific_adjustments: NSA prefill context parallel (round-robin mode) is for
     DeepSeek V3.2 / GLM-5 only, asserts tp_size == 8 and dp_size == 1."""
@@ -147,7 +162,8 @@ def nsa_prefill_cp(c: ServerConfig) -> bool:
 
 RULES = (
     Rule("sizes_positive", sizes_positive,
-         "--tp-size, --dp-size, --ep-size, --nnodes, --attn-cp-size, --pp-size and --dwdp-size must be at least 1"),
+         "--tp-size, --dp-size, --ep-size, --nnodes, --attn-cp-size, --pp-size, --moe-dp-size and "
+         "--dwdp-size must be at least 1"),
     Rule("ep_divides_tp", ep_divides_tp, "--ep-size must divide --tp-size"),
     Rule("dp_attention_divides_tp", dp_attention_divides_tp,
          "with --enable-dp-attention, --dp-size must divide --tp-size"),
@@ -179,6 +195,11 @@ RULES = (
          "--enable-dp-attention works with --speculative-algorithm EAGLE, EAGLE3, NEXTN or none"),
     Rule("context_parallel_divides_tp", context_parallel_divides_tp,
          "--attn-cp-size > 1 needs --tp-size divisible by --dp-size * --attn-cp-size"),
+    Rule("context_parallel_no_aiter_fusion", context_parallel_no_aiter_fusion,
+         "--enable-aiter-allreduce-fusion needs --attn-cp-size 1 and --moe-dp-size 1"),
+    Rule("moe_dp_size_rules", moe_dp_size_rules,
+         "--moe-dp-size > 1 needs --tp-size divisible by it, --ep-size * --moe-dp-size <= --tp-size "
+         "(equal when --ep-size > 1), --pp-size 1 and --attn-cp-size equal to it"),
     Rule("nsa_prefill_cp", nsa_prefill_cp,
          "--enable-nsa-prefill-context-parallel needs a DeepSeek V3.2 / GLM-5 architecture, "
          "--tp-size 8 and --dp-size 1"),

@@ -8,6 +8,7 @@ from sumonce.actors.cases import Case, sweep
 from sumonce.actors.conformance import run_cases
 from sumonce.actors.run import main
 from sumonce.proto.config import ForwardState, GpuArch, ServerConfig
+from sumonce.proto.semantics import After
 from sumonce.proto.sites import Version
 
 pytestmark = pytest.mark.ray
@@ -45,6 +46,13 @@ def test_small_conformance_sweep_every_row(ray_cluster):
     measured = [(r.measured.ep, r.measured.moe_tp) for r in rows]
     assert any(2 in m for m in measured) and any(0 in m for m in measured)  # doubles and misses occur
     assert sum(r.measured.tie_broken > 0 for r in rows) < len(rows) // 4
+    # issue 11: DP attention for decoders without a DP gather (exaone_moe.py:511-535,
+    # hunyuan_v3.py:386-408) is measured mixing tokens, as proto predicts
+    no_gather = [r for r in rows if r.case.model in ("exaone_moe", "hunyuan_v3") and r.case.config.attn_dp_size > 1]
+    assert no_gather and any(r.measured.mixes and r.predicted_mixes for r in no_gather)
+    afters = {r.after for r in rows}
+    assert {After.NEXT_LAYER_DECLINED.value, After.STAGE_BOUNDARY.value, After.NEXT_LAYER_AITER.value,
+            After.NEXT_LAYER_UNFUSED.value} <= afters  # the fused path's real fallbacks, executed
 
 
 def released(ray, wait_s=60) -> bool:
