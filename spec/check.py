@@ -53,9 +53,6 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
     result = Result(p, verdict.status, verdict.seconds, verdict.reason)
     if p.era != "0.5.11" and p.scopes and verdict.status == Status.PROVED:
         _not_vacuous(w, p, result, timeout_ms)
-    if p.era != "0.5.11" and p.kind == Kind.FINDING:
-        from .eras import finding_extras
-        result.extra.update(finding_extras(p, result.status, result.counterexample))
     if model is not None:
         result.counterexample = describe(w, model, p, p.claim)
         result.lift_ok = result.counterexample["python_claim"] is False
@@ -63,6 +60,9 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
         _refactor_fallback(w, p, result, timeout_ms)
     elif p.kind == Kind.REFACTOR and verdict.status == Status.PROVED and p.fallback is not None:
         result.detail = "identical to the legacy guard"
+    if p.era != "0.5.11" and p.kind == Kind.FINDING:
+        from .eras import finding_extras
+        result.extra.update(finding_extras(p, result.status, result.counterexample))
     return result
 
 

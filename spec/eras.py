@@ -57,8 +57,15 @@ def helper_skips_on_r(c, s, F, R):
 
 
 def reduction_group_covers_owed_axes(c, s, F, R):
+    """Where the exit may defer the sum to the next input, that input's one all-reduce (fused or
+    not) over post_experts_reduction_group sums every partial axis once."""
     n = m23.group_counts(b.post_experts_reduction_group(c))
-    return (c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1)
+    return not b.may_defer_sum(c, s) or ((c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1))
+
+
+def moe_dp_1(c, s, F, R):
+    """proto's sizes (moe_tp = tp // ep) are SGLang's only at moe_dp_size 1 (proto.config)."""
+    return c.moe_dp_size == 1
 
 
 def replicated_output_counted_once(c, s, F, R):
@@ -95,9 +102,10 @@ def lemmas() -> list[Property]:
            Kind.LEMMA, complete_ignores_path),
         _p("v-needs-attention-tp-1", "0.5.23's V needs attention TP 1 and implies 0.5.11's V.", Kind.LEMMA, v_needs_attention_tp_1),
         _p("helper-skips-on-r", "Given ctx.mlp_reduce_scatter the helper skips on both paths.", Kind.LEMMA, helper_skips_on_r),
-        _p("reduction-group-covers-every-owed-axis",
-           "post_experts_reduction_group sums every partial axis of size > 1 once (moe_dp 1).",
-           Kind.LEMMA, reduction_group_covers_owed_axes),
+        _p("deferred-sum-group-covers-every-owed-axis",
+           "Where the exit defers the sum, post_experts_reduction_group sums every partial axis of size > 1 once.",
+           Kind.LEMMA, reduction_group_covers_owed_axes, "valid configurations with moe_dp_size 1, all forward states",
+           scopes=(moe_dp_1,)),
         _p("replicated-output-counted-once",
            "A replicated (TP1) output is added on rank 0 only while a TP sum is still owed, on every rank otherwise.",
            Kind.LEMMA, replicated_output_counted_once),
