@@ -51,7 +51,7 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
         return _run_finding(w, p, timeout_ms)
     verdict, model = refute(w, p.claim, p.scopes, timeout_ms)
     result = Result(p, verdict.status, verdict.seconds, verdict.reason)
-    if p.era != "0.5.11" and p.scopes and verdict.status == Status.PROVED:
+    if p.era != "0.5.11" and p.kind in (Kind.FINDING, Kind.DIFFERENCE) and verdict.status == Status.PROVED:
         _not_vacuous(w, p, result, timeout_ms)
     if model is not None:
         result.counterexample = describe(w, model, p, p.claim)
@@ -67,7 +67,8 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
 
 
 def _not_vacuous(w: World, p: Property, result: Result, timeout_ms: int) -> None:
-    """A proof over an empty scope says nothing: some valid point must satisfy the scopes."""
+    """A proof over an empty scope says nothing: some valid point must satisfy the scopes (and the
+    premise). Asked of the era findings and differences, whose scopes are narrow regions."""
     parts = [lift_claim(w, s) for s in p.scopes + ((p.premise,) if p.premise else ())]
     empty = w.check(z3.Not(z3.And(True, *parts)), [], timeout_ms)
     result.seconds += empty.seconds

@@ -143,6 +143,8 @@ def prove_main(argv: list[str]) -> int:
         return 0
     start = time.perf_counter()
     results = run_all(props, args.timeout_ms, jobs=max(1, args.jobs))
+    from .eras import annotate_findings
+    annotate_findings(results)
     wall = time.perf_counter() - start
     if args.counterexamples:
         write_counterexamples(results, args.counterexamples)

@@ -251,6 +251,30 @@ def finding_extras(p: Property, status, cx) -> dict:
     return {"status": p.status, "reachable": reach}
 
 
+def annotate_findings(results) -> None:
+    """Each 0.5.11 finding's result says whether the 0.5.23 era still has it (from its
+    finding-in-0.5.23 row when that ran; else why there is none)."""
+    carried = {r.prop.name.split(":", 1)[1]: r for r in results if r.prop.name.startswith("finding-in-0.5.23:")}
+    for r in results:
+        if r.prop.kind != Kind.FINDING or r.prop.era != "0.5.11":
+            continue
+        name = r.prop.name.split(":", 1)[1]
+        if name in AMD_ONLY:
+            verdict = "not asked: AMD is outside the 0.5.23 era's scope"
+        elif name in FIXED_BY_23748:
+            verdict = "not asked: the #23748 helper (0.5.11) already fixed it"
+        elif name not in carried:
+            verdict = "not run (--era 0.5.11)"
+        elif carried[name].status.value == "refuted":
+            verdict = f"still has it (finding-in-0.5.23:{name})"
+        elif carried[name].status.value == "proved":
+            verdict = f"no longer has it (finding-in-0.5.23:{name}, proved)"
+        else:
+            verdict = f"unknown (finding-in-0.5.23:{name})"
+        r.extra["in_0_5_23"] = verdict
+        r.detail = f"{r.detail}; 0.5.23 era: {verdict}"
+
+
 def era_0523_properties(known: bool = True) -> list[Property]:
     from .differences import differences
     found = findings() if known else []

@@ -122,3 +122,23 @@ def test_bad_era_exits_2(capsys):
     assert cli.prove_main(["--era", "0.5.17"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "allowed: 0.5.11, 0.5.23, all" in err
+
+
+def test_each_0_5_11_finding_says_what_0_5_23_does(capsys):
+    """The 0.5.11 finding rows carry the 0.5.23 answer; where findings.py's hand-written status
+    says 'fixed in 0.5.23', the computed answer agrees."""
+    code, report = prove("--only", "finding*")
+    assert code == 0
+    rows = {r["property"]: r for r in report["results"]}
+    for f in FINDINGS:
+        row = rows[f"finding:{f.name}"]
+        answer = row["in_0_5_23"]
+        assert answer in row["detail"]
+        if f.name in STILL_IN_0523:
+            assert answer.startswith("still has it")
+        elif f.name in AMD_ONLY or f.name in FIXED_BY_23748:
+            assert answer.startswith("not asked")
+        else:
+            assert answer.startswith("no longer has it")
+        if "fixed in 0.5.23" in f.status:
+            assert answer.startswith("no longer has it"), f.name
