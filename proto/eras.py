@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .config import BoundaryReduction, MoeA2ABackend, ServerConfig
+from .config import BoundaryReduction, MoeA2ABackend, ServerConfig, SpeculativeAlgorithm
 
 
 class Era(StrEnum):
@@ -99,6 +99,7 @@ ERA_0_5_23 = EraFacts(
         Fact("sglang/srt/models/qwen2_moe.py", 886, "final_hidden_states = reduce_moe_output(final_hidden_states)",
              "qwen2_moe's reduce_moe_output (reduce_results=True only)"),
         Fact("sglang/srt/models/qwen2_moe.py", 1032, "reduce_results=False,", "the qwen2_moe decoder builds it without"),
+        Fact("sglang/srt/arg_groups/parallel_hook.py", 441, "assert cfg.dwdp_size == cfg.tp_size, (", "dwdp needs dwdp == tp"),
     ))
 
 ERAS = {Era.V0_5_11: ERA_0_5_11, Era.V0_5_23: ERA_0_5_23}
@@ -107,13 +108,16 @@ NEW_A2A = (MoeA2ABackend.PPLX, MoeA2ABackend.FLASHINFER_MEGAMOE)
 
 
 def accepts(era: Era, c: ServerConfig) -> bool:
-    """The era's releases have every setting `c` uses (beyond proto.validation's rules, which hold
-    for both): 0.5.11 has no pplx or flashinfer_megamoe a2a backend, no dwdp, no boundary_reduction."""
+    """The era's releases accept `c` (beyond proto.validation's rules, which hold for both):
+    0.5.11 has no pplx or flashinfer_megamoe a2a backend, no dwdp, no boundary_reduction; 0.5.23's
+    handle_dwdp (arg_groups/parallel_hook.py:433-453) asserts dwdp_size == tp_size, pp_size 1 and
+    no speculative decoding (--dwdp-size, arg_groups/fields/parallel.py:119)."""
     if era == Era.V0_5_11:
         return (c.moe_a2a_backend != MoeA2ABackend.PPLX
                 and c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
                 and c.dwdp_size == 1 and c.boundary_reduction == BoundaryReduction.AUTO)
-    return True
+    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
 
 
 def era_of(name: str) -> Era:

@@ -21,6 +21,7 @@ from sumonce.proto.config import BoundaryReduction
 from sumonce.proto.predicates import should_skip_post_experts_all_reduce as skip11
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V11
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.eras import Era, accepts
 from sumonce.proto.sites import Version
 
 from . import claims
@@ -172,8 +173,9 @@ DIFFERENCES = (
 
 
 def runs_in_0523(c, s, F, R):
-    """The witness is a configuration 0.5.23 accepts (validity) that qwen3_moe runs there."""
-    return m23.in_scope(c, QWEN3_23) and m23.model_supports(c, QWEN3_23)
+    """The witness is a configuration 0.5.23 accepts (validity, proto.eras.accepts) that qwen3_moe
+    runs there."""
+    return accepts(Era.V0_5_23, c) and m23.in_scope(c, QWEN3_23) and m23.model_supports(c, QWEN3_23)
 
 
 def layer_scope(c, s, F, R):

@@ -11,7 +11,7 @@ from sumonce.proto import boundary as b
 from sumonce.proto import models_0523 as m23
 from sumonce.proto import semantics
 from sumonce.proto.catalogue import MODELS
-from sumonce.proto.eras import Era
+from sumonce.proto.eras import Era, accepts
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V11
 from sumonce.proto.sites import Version
 
@@ -140,7 +140,7 @@ def in_scope_outside(model, regions):
         inside = False
         for region in regions:
             inside = inside or region(c, s, model)
-        return m23.in_scope(c, model) and not inside
+        return accepts(Era.V0_5_23, c) and m23.in_scope(c, model) and not inside
     return scope
 
 

@@ -117,7 +117,8 @@ def test_hunyuan_v3_mixes_tokens_under_dp_attention_and_boundary_models_do_not()
 def test_accepts_and_era_names():
     assert not accepts(Era.V0_5_11, ServerConfig(dwdp_size=2))
     assert not accepts(Era.V0_5_11, ServerConfig(tp_size=2, ep_size=2, moe_a2a_backend=MoeA2ABackend.PPLX))
-    assert accepts(Era.V0_5_23, ServerConfig(dwdp_size=2))
+    assert not accepts(Era.V0_5_23, ServerConfig(dwdp_size=2))  # handle_dwdp: dwdp_size == tp_size
+    assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))
     assert era_of("0.5.23") == Era.V0_5_23
     with pytest.raises(ValueError, match="known: 0.5.11, 0.5.23, all"):
         era_of("0.5.17")

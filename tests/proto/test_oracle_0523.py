@@ -24,6 +24,7 @@ import pytest
 
 from sumonce.proto import boundary as b
 from sumonce.proto.config import MoeA2ABackend, ServerConfig
+from sumonce.proto.eras import Era, accepts
 from sumonce.proto.validation import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,9 @@ def configuration(inputs: dict) -> ServerConfig:
             kw.update(moe_runner_backend="flashinfer_cutlass")
     if "dwdp_size" in inputs:
         kw.update(dwdp_size=inputs["dwdp_size"])
-    return validate(ServerConfig(**kw))
+    c = validate(ServerConfig(**kw))
+    assert accepts(Era.V0_5_23, c)
+    return c
 
 
 def outcome(case) -> dict:

@@ -9,6 +9,7 @@ import pytest
 from sumonce.proto import boundary as b
 from sumonce.proto import models_0523 as m23
 from sumonce.proto.eras import Era, accepts
+from sumonce.proto.flags import parse_flags
 from sumonce.proto.serial import from_dict
 from sumonce.proto.config import ForwardState, ServerConfig
 from sumonce.proto.sites import Group
@@ -60,6 +61,7 @@ def test_each_difference_has_a_reachable_witness_where_the_decisions_differ(era2
         assert accepts(Era.V0_5_23, c) and m23.in_scope(c, QWEN3_23) and m23.model_supports(c, QWEN3_23), d.id
         assert d.claim(c, s, cx["block_F"], cx["block_R"]) is False and cx["python_claim"] is False, d.id
         assert d.region(c, s, cx["block_F"], cx["block_R"]), d.id
+        assert parse_flags(cx["flags"].split())[0] == c, f"{d.id}: the printed flags give back the witness"
     hybrid = rows["difference:hybrid_merged_group"]["counterexample"]
     assert hybrid["outcome"] == "an axis never summed (missing reduce)" and hybrid["counts_0523"] == {"ep": 1, "moe_tp": 1}
     assert hybrid["reduction_group"] == Group.TP.value
