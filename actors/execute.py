@@ -10,6 +10,7 @@ import torch
 from sumonce.proto import catalogue, semantics
 from sumonce.proto.alignment import gathers_tokens, tokens_vary_at_sites
 from sumonce.proto.communicator import scatters_hidden_states
+from sumonce.proto.layout import attn_dp_rank
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from sumonce.proto.sites import GROUP_AXES, Group
 from sumonce.proto.semantics import After, after_experts, next_layer_group
@@ -41,7 +42,7 @@ def dp_gather(comm, x, c, s, dev):
 def fp4_dispatch(comm, c, s, x_d, dev):
     """Q: each rank quantises its attention-TP slice to FP4, then all-gathers over TP (padded)."""
     slices, rank = tk.fp4_slices(c, s), comm.rank
-    d_start = tk.offsets(tk.token_counts(c, s))[rank // c.attn_tp_size]
+    d_start = tk.offsets(tk.token_counts(c, s))[attn_dp_rank(rank, c.attn_tp_size)]
     first, n = slices[rank]
     mine = fake_fp4(x_d[first - d_start: first - d_start + n])
     L = max(size for _, size in slices)
@@ -85,9 +86,9 @@ def dp_reduce_scatterv(comm, x, c, s, dp_starts):
     NOTE: emulated as one reduce_scatter whose chunk r is rank r's DP block padded to the longest."""
     counts, attn_tp = tk.token_counts(c, s), c.attn_tp_size
     L = max(counts)
-    chunks = [tk.pad_rows(x[dp_starts[r // attn_tp]: dp_starts[r // attn_tp] + counts[r // attn_tp]], L)
-              for r in range(comm.world)]
-    d = comm.rank // attn_tp
+    dps = [attn_dp_rank(r, attn_tp) for r in range(comm.world)]
+    chunks = [tk.pad_rows(x[dp_starts[d]: dp_starts[d] + counts[d]], L) for d in dps]
+    d = attn_dp_rank(comm.rank, attn_tp)
     out = comm.reduce_scatter(torch.cat(chunks), Group.TP, "reduce-scatterv")[: counts[d]]
     return out, torch.arange(dp_starts[d], dp_starts[d] + counts[d])
 
@@ -95,7 +96,7 @@ def dp_reduce_scatterv(comm, x, c, s, dp_starts):
 def run_layer(comm, case, weights, sw, dev) -> dict:
     c, s, m = case.config, case.state, catalogue.model(case.model)
     comm.set_layout(c.moe_tp_size, c.attn_tp_size)
-    d = comm.rank // c.attn_tp_size
+    d = attn_dp_rank(comm.rank, c.attn_tp_size)
     counts = tk.token_counts(c, s)
     x_d, res_d = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
     ids_d = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
@@ -154,7 +155,7 @@ def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, wei
     elif dp_starts is not None:
         # NOTE: DP scatter, or a decoder with no communicator under DP attention: this rank's
         # tokens are taken back without any sum.
-        d, counts = comm.rank // c.attn_tp_size, tk.token_counts(c, s)
+        d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
         src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
         trace.append(entry(after.value if after != After.NONE else "own DP rows, no postprocess",
                            src, ids[src.to(dev)], out[src.to(dev)]))
