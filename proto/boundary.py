@@ -8,8 +8,8 @@ the same conditions as 0.5.11): proto.predicates' Q serves both eras. The layer 
 MoE-TP layout always merges (utils.py:837-848).
 
 Scope: moe_a2a_backend none, or one of the a2a backends the helper names (flashinfer, pplx,
-flashinfer_megamoe); the other a2a backends, moe_dp_size > 1, AMD, input-scattered batches, LoRA
-and quantized communication are outside it (proto.models_0523.in_scope).
+flashinfer_megamoe); the other a2a backends, moe_dp_size > 1, attention CP, AMD, input-scattered
+batches, LoRA and quantized communication are outside it (proto.models_0523.in_scope).
 
 NOTE: written in the subset spec/ lifts (see proto.config).
 """

@@ -74,12 +74,14 @@ MODELS_0523 = tuple(_era_model(m) for m in MODELS)
 
 def in_scope(c: ServerConfig, m: EraModel) -> bool:
     """The model's architecture, with the standard dispatcher or a completing a2a backend, off AMD,
-    moe_dp_size 1 (above it the MoE groups are a sub-layout of TP this model does not follow).
+    moe_dp_size 1 (above it the MoE groups are a sub-layout of TP this model does not follow), no
+    attention CP (the boundary's CP row layouts, factories.py:176-181, were not re-read).
     NOTE: on AMD the next input runs aiter's fused kernel over the whole TP group and, when it
     declines without --enable-aiter-allreduce-fusion, the norm alone (layernorm.py:240-274); how
     the deferred output's unfused completion interacts with that was not re-read: out of scope."""
     return ((c.moe_a2a_backend == MoeA2ABackend.NONE or c.moe_a2a_backend in COMPLETING_A2A)
-            and c.architecture in m.architectures and not c.is_amd and c.moe_dp_size == 1)
+            and c.architecture in m.architectures and not c.is_amd and c.moe_dp_size == 1
+            and c.attn_cp_size == 1)
 
 
 def model_supports(c: ServerConfig, m: EraModel) -> bool:

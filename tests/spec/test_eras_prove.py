@@ -16,7 +16,7 @@ from sumonce.proto.sites import Group
 from sumonce.proto.validation import validate
 from sumonce.spec import check, cli
 from sumonce.spec.differences import DIFFERENCES, QWEN3_23
-from sumonce.spec.eras import AMD_ONLY, FIXED_BY_23748, STILL_IN_0523, era_0523_properties
+from sumonce.spec.eras import AMD_ONLY, CP_ONLY, FIXED_BY_23748, STILL_IN_0523, era_0523_properties
 from sumonce.spec.findings import FINDINGS
 from sumonce.spec.properties import Expect, Kind, all_properties
 from sumonce.spec.world import World
@@ -42,7 +42,7 @@ def test_the_0_5_23_table_passes_with_its_counts(era23):
     for r in rows.values():
         if r["era"] == "0.5.23":
             counts[r["kind"]] = counts.get(r["kind"], 0) + 1
-    assert counts == {"lemma": 5, "no-drift": 2, "exactly-once": 15, "finding": 10, "difference": 15}
+    assert counts == {"lemma": 5, "no-drift": 2, "exactly-once": 15, "finding": 9, "difference": 15}
     assert all(n.endswith("@0.5.23") for n, r in rows.items()
                if r["era"] == "0.5.23" and r["kind"] in ("lemma", "no-drift", "exactly-once"))
 
@@ -78,7 +78,7 @@ def test_every_0_5_11_finding_says_whether_0_5_23_has_it(era23):
     _, rows = era23
     carried = {n.split(":", 1)[1]: r for n, r in rows.items() if n.startswith("finding-in-0.5.23:")}
     names = {f.name for f in FINDINGS}
-    assert set(carried) == names - AMD_ONLY - FIXED_BY_23748
+    assert set(carried) == names - AMD_ONLY - CP_ONLY - FIXED_BY_23748
     for name, r in carried.items():
         assert r["verdict"] == ("refuted" if name in STILL_IN_0523 else "proved"), name
     assert STILL_IN_0523 == {"model-lacks-dp-attention-gather"}
@@ -138,7 +138,7 @@ def test_each_0_5_11_finding_says_what_0_5_23_does(capsys):
         assert answer in row["detail"]
         if f.name in STILL_IN_0523:
             assert answer.startswith("still has it")
-        elif f.name in AMD_ONLY or f.name in FIXED_BY_23748:
+        elif f.name in AMD_ONLY or f.name in CP_ONLY or f.name in FIXED_BY_23748:
             assert answer.startswith("not asked")
         else:
             assert answer.startswith("no longer has it")
