@@ -170,7 +170,9 @@ def may_defer_sum(c: ServerConfig, s: ForwardState) -> bool:
 
 
 def ffn_exit(c: ServerConfig, s: ForwardState) -> Exit:
-    """The exit's decision, once per batch before the FFN runs (exit.py:267-353)."""
+    """The exit's decision, once per batch before the FFN runs (exit.py:267-353). The fixed-size
+    DP reduce-scatter also needs can_use_dp_reduce_scatter (layers/dp_attention.py:1111-1117:
+    tp == dp ranks * attention TP), which proto's sizes always satisfy."""
     if is_moe_input_scattered_across_dp_ranks(c):
         return Exit.COMPLETE
     if c.attn_dp_size > 1 and should_use_dp_reduce_scatterv(c) and may_reduce_scatterv(c):
