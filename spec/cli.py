@@ -16,8 +16,9 @@ from pathlib import Path
 from .check import Result, run_all
 from .properties import Expect, all_properties
 from .solve import DEFAULT_TIMEOUT_MS
+from sumonce.proto.eras import Era
 
-ERA_NAMES = ("0.5.11", "0.5.23")
+ERA_NAMES = tuple(e.value for e in Era)
 
 
 class _Parser(argparse.ArgumentParser):

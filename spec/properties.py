@@ -196,14 +196,23 @@ def _history(m: Model, v: Version, region, issue: str) -> Property:
                     expect=Expect.REFUTED, model=m, version=v, upstream=ISSUES[issue])
 
 
+def era_0511_properties(known_findings: bool = True) -> list[Property]:
+    """The #23748 era's table (proto.predicates, semantics, catalogue)."""
+    found = findings() if known_findings else []
+    return (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
+            + history(known=known_findings))
+
+
+def era_tables() -> dict:
+    """proto.eras.Era value -> the builder of that era's table. A third era adds one entry."""
+    from .eras import era_0523_properties
+    return {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties}
+
+
 def all_properties(known_findings: bool = True, era: str = "all") -> list[Property]:
-    """The table for one era ("0.5.11", "0.5.23") or both ("all"); spec.eras builds 0.5.23's."""
+    """The table for one era (a proto.eras.Era value) or every era ("all")."""
     out = []
-    if era in ("all", "0.5.11"):
-        found = findings() if known_findings else []
-        out += (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
-                + history(known=known_findings))
-    if era in ("all", "0.5.23"):
-        from .eras import era_0523_properties
-        out += era_0523_properties(known_findings)
+    for name, build in era_tables().items():
+        if era in ("all", name):
+            out += build(known_findings)
     return out

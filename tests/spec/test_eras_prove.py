@@ -114,6 +114,11 @@ def test_a_wrong_0_5_23_fact_is_caught():
     assert r.status.value == "refuted" and r.counterexample["config"]["ep_size"] > 1
 
 
+def test_every_era_has_a_table():
+    from sumonce.spec.properties import era_tables
+    assert set(era_tables()) == {e.value for e in Era} == set(cli.ERA_NAMES)
+
+
 def test_era_option():
     assert {p.era for p in all_properties(era="0.5.11")} == {"0.5.11"}
     assert {p.era for p in all_properties(era="0.5.23")} == {"0.5.23"}
