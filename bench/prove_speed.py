@@ -1,12 +1,13 @@
 """How fast is `sumonce prove`, and z3 against brute-force truth tables (the PR's own method).
 
-1. Wall time of `sumonce prove` as a user runs it (start-up included): median of RUNS runs.
+1. Wall time of `sumonce prove --era E` as a user runs it (start-up included), per era asked
+   (default: both eras, `all`): median and min of RUNS runs.
 2. The refactor-equivalence and no-drift claims (22 sites + 2), checked side by side in this run
    (a) by z3 with tp, dp, ep bounded at B, and (b) by enumerating every valid configuration with
    tp, dp, ep <= B and every value of the other settings these claims read, and F, R. Enumeration
    stops at CAP seconds; its total is then extrapolated from its rate (marked '~').
 
-usage: python bench/prove_speed.py [--runs 5] [--cap 30] [--bounds 8 64 512]
+usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11 0.5.23] [--cap 30] [--bounds 8 64 512]
 """
 from __future__ import annotations
 
@@ -28,12 +29,12 @@ from sumonce.spec.properties import drift, refactor
 from sumonce.spec.world import World
 
 
-def prove_wall(runs: int) -> list[float]:
+def prove_wall(runs: int, era: str = "all") -> list[float]:
     exe = str(Path(sys.executable).with_name("sumonce"))
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([exe, "prove"], check=True, capture_output=True)
+        subprocess.run([exe, "prove", "--era", era], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
 
@@ -88,12 +89,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--cap", type=float, default=30.0, help="seconds of enumeration before extrapolating")
-    p.add_argument("--bounds", type=int, nargs="+", default=[8, 64, 512])
+    p.add_argument("--bounds", type=int, nargs="*", default=[8, 64, 512], help="none: skip part 2")
+    p.add_argument("--eras", nargs="+", default=["all"], help="`sumonce prove --era` values to time")
     p.add_argument("--json", help="also write the numbers here")
     args = p.parse_args(argv)
-    walls = prove_wall(args.runs)
-    print(f"sumonce prove (start-up included): median {statistics.median(walls):.2f} s over {len(walls)} runs "
-          f"(min {min(walls):.2f}, max {max(walls):.2f})")
+    walls = {}
+    for era in args.eras:
+        walls[era] = w = prove_wall(args.runs, era)
+        print(f"sumonce prove --era {era} (start-up included): median {statistics.median(w):.2f} s over "
+              f"{len(w)} runs (min {min(w):.2f}, max {max(w):.2f})")
     rows = []
     print(f"\n{'bound':>6} {'z3 (s)':>8} {'brute force (s)':>18} {'points':>16} {'ratio':>10}")
     for bound in args.bounds:

@@ -23,6 +23,29 @@ class MoeA2ABackend(StrEnum):
     MORI = "mori"
     ASCEND_FUSEEP = "ascend_fuseep"
     FLASHINFER = "flashinfer"
+    PPLX = "pplx"
+    """From 0.5.17 (0.5.23 layers/moe/utils.py:47); refused by 0.5.11 (proto.eras.accepts)."""
+    FLASHINFER_MEGAMOE = "flashinfer_megamoe"
+    """From 0.5.20 (0.5.23 layers/moe/utils.py:48); refused by 0.5.11 (proto.eras.accepts)."""
+
+
+class BoundaryReduction(StrEnum):
+    """--boundary-reduction (0.5.21+): which reduce-scatters a stage boundary may use to complete
+    a sum (0.5.23 layers/layer_boundary/factories.py:152-159); auto resolves per architecture
+    (0.5.23 arg_groups/boundary_reduction.py:28-54). Absent in 0.5.11 (proto.eras.accepts)."""
+    AUTO = "auto"
+    AR = "ar"
+    RS = "rs"
+    RSV = "rsv"
+    RS_RSV = "rs+rsv"
+
+
+# 0.5.23 arg_groups/boundary_reduction.py:7-13: auto resolves to rsv for these; MoE models not
+# listed there (nor in _AR_ARCHITECTURES, :14-25, which holds no MoE model proto catalogues) get
+# rs+rsv (:54).
+RSV_ARCHITECTURES = ("BailingMoELinearForCausalLM", "BailingMoeV2_5ForCausalLM",
+                     "LongcatFlashForCausalLM", "LongcatFlashForCausalLMNextN",
+                     "Step3VLForConditionalGeneration")
 
 
 class MoeRunnerBackend(StrEnum):
@@ -156,6 +179,11 @@ class ServerConfig:
     """AMD: fuse the next layer's all-reduce + RMSNorm with aiter (never switched on by SGLang)."""
     h20_device: bool = False
     """The GPU is an H20 (SM90): SGLang leaves the fusion auto-enable off (server_args.py:2327)."""
+    dwdp_size: int = 1
+    """0.5.17+: distributed weight data parallelism; above 1 every rank computes its own tokens
+    with all experts (0.5.23 layers/moe/utils.py:769). Absent in 0.5.11 (proto.eras.accepts)."""
+    boundary_reduction: BoundaryReduction = BoundaryReduction.AUTO
+    """0.5.21+: the reduce-scatters a stage boundary may use (BoundaryReduction)."""
 
     @property
     def attn_dp_size(self) -> int:
@@ -204,6 +232,15 @@ class ServerConfig:
                 and not self.enable_dp_attention
                 and self.moe_a2a_backend == MoeA2ABackend.NONE
                 and self.speculative_algorithm != SpeculativeAlgorithm.EAGLE3)
+
+    @property
+    def resolved_boundary_reduction(self) -> BoundaryReduction:
+        """boundary_reduction after auto (0.5.23 arg_groups/boundary_reduction.py:28-65)."""
+        if self.boundary_reduction != BoundaryReduction.AUTO:
+            return self.boundary_reduction
+        if self.architecture in RSV_ARCHITECTURES:
+            return BoundaryReduction.RSV
+        return BoundaryReduction.RS_RSV
 
     @property
     def allreduce_fusion_enabled(self) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from enum import Enum
 
 from .config import (
+    BoundaryReduction,
     DpPaddingMode,
     ForwardState,
     GpuArch,
@@ -74,6 +75,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pp-size", "--pipeline-parallel-size", dest="pp_size", type=_size, default=d.pp_size)
     p.add_argument("--moe-dp-size", dest="moe_dp_size", type=_size, default=d.moe_dp_size)
     p.add_argument("--enable-aiter-allreduce-fusion", action="store_true")
+    p.add_argument("--dwdp-size", dest="dwdp_size", type=_size, default=d.dwdp_size)
+    p.add_argument("--boundary-reduction", type=_choice(BoundaryReduction), default=d.boundary_reduction)
     g = p.add_argument_group("model and hardware (sumonce)")
     g.add_argument("--architecture", default=d.architecture,
                    help="the model's architecture name, e.g. Qwen3MoeForCausalLM")

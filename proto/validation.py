@@ -40,7 +40,7 @@ class Rule:
 def sizes_positive(c: ServerConfig) -> bool:
     """Every size is at least 1 (argparse types; parallel_state builds groups of these sizes)."""
     return (c.tp_size >= 1 and c.dp_size >= 1 and c.ep_size >= 1 and c.nnodes >= 1
-            and c.attn_cp_size >= 1 and c.pp_size >= 1 and c.moe_dp_size >= 1)
+            and c.attn_cp_size >= 1 and c.pp_size >= 1 and c.moe_dp_size >= 1 and c.dwdp_size >= 1)
 
 
 def ep_divides_tp(c: ServerConfig) -> bool:
@@ -162,7 +162,8 @@ def nsa_prefill_cp(c: ServerConfig) -> bool:
 
 RULES = (
     Rule("sizes_positive", sizes_positive,
-         "--tp-size, --dp-size, --ep-size, --nnodes, --attn-cp-size, --pp-size and --moe-dp-size must be at least 1"),
+         "--tp-size, --dp-size, --ep-size, --nnodes, --attn-cp-size, --pp-size, --moe-dp-size and "
+         "--dwdp-size must be at least 1"),
     Rule("ep_divides_tp", ep_divides_tp, "--ep-size must divide --tp-size"),
     Rule("dp_attention_divides_tp", dp_attention_divides_tp,
          "with --enable-dp-attention, --dp-size must divide --tp-size"),

@@ -47,10 +47,12 @@ def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> t
 
 
 def run_property(w: World, p: Property, timeout_ms: int) -> Result:
-    if p.kind == Kind.FINDING:
+    if p.kind == Kind.FINDING and p.era == "0.5.11":
         return _run_finding(w, p, timeout_ms)
     verdict, model = refute(w, p.claim, p.scopes, timeout_ms)
     result = Result(p, verdict.status, verdict.seconds, verdict.reason)
+    if p.era != "0.5.11" and p.kind in (Kind.FINDING, Kind.DIFFERENCE) and verdict.status == Status.PROVED:
+        _not_vacuous(w, p, result, timeout_ms)
     if model is not None:
         result.counterexample = describe(w, model, p, p.claim)
         result.lift_ok = result.counterexample["python_claim"] is False
@@ -58,7 +60,22 @@ def run_property(w: World, p: Property, timeout_ms: int) -> Result:
         _refactor_fallback(w, p, result, timeout_ms)
     elif p.kind == Kind.REFACTOR and verdict.status == Status.PROVED and p.fallback is not None:
         result.detail = "identical to the legacy guard"
+    if p.era != "0.5.11" and p.kind == Kind.FINDING:
+        from .eras import finding_extras
+        result.extra.update(finding_extras(p, result.status, result.counterexample))
     return result
+
+
+def _not_vacuous(w: World, p: Property, result: Result, timeout_ms: int) -> None:
+    """A proof over an empty scope says nothing: some valid point must satisfy the scopes (and the
+    premise). Asked of the era findings and differences, whose scopes are narrow regions."""
+    parts = [lift_claim(w, s) for s in p.scopes + ((p.premise,) if p.premise else ())]
+    empty = w.check(z3.Not(z3.And(True, *parts)), [], timeout_ms)
+    result.seconds += empty.seconds
+    if empty.status == Status.PROVED:
+        result.status, result.detail = Status.UNKNOWN, "vacuous: no valid configuration is in its scope"
+    elif empty.status == Status.UNKNOWN:
+        result.status, result.detail = Status.UNKNOWN, f"scope unknown: {empty.reason}"
 
 
 def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -> None:

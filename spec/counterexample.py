@@ -27,6 +27,9 @@ def describe(w, z3_model, prop, claim_fn, model=None, version=None) -> dict:
         "upstream": prop.upstream,
         "python_claim": bool(claim_fn(c, s, F, R)),
     }
+    if getattr(prop, "explain", None) is not None:
+        out["era"] = prop.era
+        out.update(prop.explain(c, s, F, R))
     if model is not None:
         out["model"] = model.name
         out["decoder_F"] = semantics.decoder_fusion(c, s, model)

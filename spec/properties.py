@@ -31,6 +31,7 @@ class Kind(StrEnum):
     ONCE = "exactly-once"
     FINDING = "finding"
     HISTORY = "history"
+    DIFFERENCE = "difference"
 
 
 @dataclass
@@ -53,6 +54,14 @@ class Property:
     when the tiers before it found none."""
     status: str = ""
     """FINDING: upstream status (open, or fixed in which release by which change)."""
+    era: str = "0.5.11"
+    """The era whose facts the property is about (proto.eras.Era value)."""
+    explain: Callable | None = None
+    """(c, s, F, R) -> dict: what the era's own functions say at a counterexample (spec.eras)."""
+    premise: Callable | None = None
+    """A proof of an era's property is vacuous unless some valid point satisfies the scopes and
+    this (spec.check._not_vacuous); None: the scopes alone."""
+    """(c, s, F, R) -> dict: what the era's own functions say at a counterexample (spec.eras)."""
 
 
 def lemmas() -> list[Property]:
@@ -187,7 +196,23 @@ def _history(m: Model, v: Version, region, issue: str) -> Property:
                     expect=Expect.REFUTED, model=m, version=v, upstream=ISSUES[issue])
 
 
-def all_properties(known_findings: bool = True) -> list[Property]:
+def era_0511_properties(known_findings: bool = True) -> list[Property]:
+    """The #23748 era's table (proto.predicates, semantics, catalogue)."""
     found = findings() if known_findings else []
     return (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
             + history(known=known_findings))
+
+
+def era_tables() -> dict:
+    """proto.eras.Era value -> the builder of that era's table. A third era adds one entry."""
+    from .eras import era_0523_properties
+    return {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties}
+
+
+def all_properties(known_findings: bool = True, era: str = "all") -> list[Property]:
+    """The table for one era (a proto.eras.Era value) or every era ("all")."""
+    out = []
+    for name, build in era_tables().items():
+        if era in ("all", name):
+            out += build(known_findings)
+    return out

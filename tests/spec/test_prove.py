@@ -31,7 +31,8 @@ def test_prove_passes_and_every_expectation_is_met(proved):
     assert report["passed"] is True
     assert all(r["passed"] and r["lift_ok"] for r in report["results"])
     kinds = {r["kind"] for r in report["results"]}
-    assert kinds == {"lemma", "no-drift", "refactor", "exactly-once", "finding", "history"}
+    assert kinds == {"lemma", "no-drift", "refactor", "exactly-once", "finding", "history", "difference"}
+    assert {r["era"] for r in report["results"]} == {"0.5.11", "0.5.23"}
 
 
 def test_refactor_equivalence_names_the_q_term_sites(proved):
@@ -118,7 +119,7 @@ def test_unknown_is_a_failure_never_a_pass(monkeypatch, capsys):
         r = check.run_property(w, p, timeout_ms=50)
         assert r.status == Status.UNKNOWN
         assert not r.passed
-    monkeypatch.setattr(cli, "all_properties", lambda known_findings=True: [
+    monkeypatch.setattr(cli, "all_properties", lambda known_findings=True, era="all": [
         Property("hard", "Fermat, n = 3.", "sizes", Kind.LEMMA, hard_claim)])
     assert cli.prove_main(["--timeout-ms", "50"]) == 1
     assert "unknown" in capsys.readouterr().out

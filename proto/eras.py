@@ -1,0 +1,128 @@
+"""Eras: SGLang releases in which the post-experts decision has one shape. Facts are keyed by era.
+
+An era is data (its releases, the facts it rests on with file:line, which settings it knows) plus
+the small functions that decide in it: the #23748 era's live in proto.predicates, semantics and
+catalogue; the 0.5.23 era's in proto.boundary and proto.models_0523. A third era (0.5.16 - 0.5.20's
+context helper, 0.5.21) is one ERAS entry, one `accepts` clause and the functions its facts name.
+docs/ERAS.md and docs/eras.json hold the research these facts were re-read from.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from .config import BoundaryReduction, MoeA2ABackend, ServerConfig, SpeculativeAlgorithm
+
+
+class Era(StrEnum):
+    """Named by the release whose wheel the facts were read from."""
+    V0_5_11 = "0.5.11"
+    V0_5_23 = "0.5.23"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One SGLang fact at a release: `text` is found on that line of the wheel's file."""
+    file: str
+    line: int
+    text: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class EraFacts:
+    era: Era
+    releases: tuple[str, ...]
+    shape: str
+    decision: str
+    facts: tuple[Fact, ...]
+
+
+U = "sglang/srt/layers/moe/utils.py"
+EXIT = "sglang/srt/layers/layer_boundary/exit.py"
+FACTORIES = "sglang/srt/layers/layer_boundary/factories.py"
+
+ERA_0_5_11 = EraFacts(
+    Era.V0_5_11, ("0.5.11", "0.5.12", "0.5.12.post1", "0.5.13", "0.5.13.post1", "0.5.14"),
+    "#23748 keyword helper",
+    "skip(p, R, F) = F or R or V or (p and Q); the next layer's fused kernel sums over EP, else MoE-TP",
+    (
+        Fact(U, 353, "def should_skip_post_experts_all_reduce(", "the helper, keywords is_tp_path, use_reduce_scatter, should_allreduce_fusion"),
+        Fact(U, 377, "if should_allreduce_fusion or use_reduce_scatter:", "first test: F or R"),
+        Fact(U, 379, "if should_use_dp_reduce_scatterv():", "second test: V"),
+        Fact(U, 381, "if is_tp_path and should_use_flashinfer_cutlass_moe_fp4_allgather():", "third: TP path and Q"),
+        Fact(U, 324, "def should_use_flashinfer_cutlass_moe_fp4_allgather():", "Q"),
+        Fact(U, 338, "def should_use_dp_reduce_scatterv():", "V, no attention-TP condition"),
+        Fact("sglang/srt/layers/flashinfer_comm_fusion.py", 525, "get_moe_expert_parallel_world_size() > 1",
+             "the fused kernel's group: EP when moe_ep > 1, else MoE-TP"),
+    ))
+
+ERA_0_5_23 = EraFacts(
+    Era.V0_5_23, ("0.5.22", "0.5.23"),
+    "one-argument helper, post_experts_output_is_complete, the stage boundary sums",
+    "complete(p) = dwdp > 1 or Q or a2a in {flashinfer, pplx, flashinfer_megamoe}; skip(p) = ctx.R or "
+    "complete(p); the FFN exit completes the sum (reduce-scatter(v), deferred to the next input over "
+    "post_experts_reduction_group, or sum_post_experts_output now)",
+    (
+        Fact(U, 785, "def should_skip_post_experts_all_reduce(*, is_tp_path: bool) -> bool:", "the one-argument helper"),
+        Fact(U, 792, "return should_skip_mlp_all_reduce() or post_experts_output_is_complete(", "skip = ctx.R or complete"),
+        Fact(U, 758, "return get_forward().mlp_reduce_scatter", "ctx.R: the only context flag read"),
+        Fact(U, 761, "def post_experts_output_is_complete(*, is_tp_path: bool) -> bool:", "complete(p)"),
+        Fact(U, 769, "if get_parallel().dwdp_size > 1:", "complete: dwdp > 1"),
+        Fact(U, 771, "if should_use_flashinfer_cutlass_moe_fp4_allgather():", "complete: Q, either path"),
+        Fact(U, 782, "return a2a.is_flashinfer() or a2a.is_pplx() or a2a.is_flashinfer_megamoe()", "complete: a2a combines"),
+        Fact(U, 747, "and get_parallel().tp_size == get_parallel().attn_dp_size", "V: attention TP 1"),
+        Fact(U, 721, "def is_moe_input_scattered_across_dp_ranks() -> bool:", "the boundary's 'complete' rows"),
+        Fact(U, 804, "if get_parallel().tp_size > 1 and not should_skip_post_experts_all_reduce(", "reduce_moe_output"),
+        Fact(U, 819, "summed_later = should_skip_post_experts_all_reduce(", "should_add_replicated_moe_output"),
+        Fact(U, 822, "return not (parallel.tp_size > 1 and summed_later and parallel.tp_rank != 0)", "rank 0 adds when summed later"),
+        Fact(U, 825, "def adds_replicated_output_to_partial() -> bool:", "the boundary blocks' twin"),
+        Fact(U, 847, "and parallel.moe_dp_size == 1", "EP x MoE-TP merge into one TP sum"),
+        Fact(U, 868, "def sum_post_experts_output(hidden_states: torch.Tensor) -> torch.Tensor:", "the boundary's sum, gated by complete only"),
+        Fact(U, 890, "if reduce_ep and reduce_tp and can_merge_post_experts_all_reduce():", "one TP all-reduce when mergeable"),
+        Fact(U, 900, "def post_experts_reduction_group():", "TP when mergeable, else EP, else MoE-TP"),
+        Fact("sglang/srt/layers/flashinfer_comm_fusion.py", 698, "def resolve_fusion_group(*, use_attn_tp_group: bool):",
+             "the fused kernel's workspace on post_experts_reduction_group"),
+        Fact("sglang/srt/layers/layernorm.py", 264, "x = deferred_post_experts_all_reduce(x)", "a declined kernel still sums"),
+        Fact(FACTORIES, 158, 'use_reduce_scatter = strategy in ("rs", "rs+rsv")', "boundary_reduction gates R"),
+        Fact(FACTORIES, 159, 'use_reduce_scatterv = strategy in ("rsv", "rs+rsv")', "boundary_reduction gates V"),
+        Fact(FACTORIES, 194, "complete = on_rank_rows or update.writes_stream or output_complete", "a2a / Q / dwdp rows: complete"),
+        Fact(EXIT, 118, "may_defer_sum = (", "deferral to the next input"),
+        Fact(EXIT, 142, "reduce_scatterv=path.returns_over_dp", "the exit's reduce-scatterv"),
+        Fact(EXIT, 164, "and not can_merge_post_experts_all_reduce()", "no deferral for an unmergeable hybrid"),
+        Fact(EXIT, 171, "and plan._speculative_algo.is_eagle()", "no deferral with DP attention and EAGLE"),
+        Fact(EXIT, 297, "if steps.writes_at_handoff or (", "a pipeline hand-off completes now"),
+        Fact(EXIT, 378, "hidden_states = sum_output(", "complete now: sum_post_experts_output"),
+        Fact("sglang/srt/arg_groups/boundary_reduction.py", 54, 'return "rs+rsv"', "auto: rs+rsv for most MoE models"),
+        Fact("sglang/srt/models/hunyuan_v3.py", 190, "final_hidden_states = post_experts_all_reduce(final_hidden_states)",
+             "hunyuan_v3 still sums in its block"),
+        Fact("sglang/srt/models/qwen2_moe.py", 886, "final_hidden_states = reduce_moe_output(final_hidden_states)",
+             "qwen2_moe's reduce_moe_output (reduce_results=True only)"),
+        Fact("sglang/srt/models/qwen2_moe.py", 1032, "reduce_results=False,", "the qwen2_moe decoder builds it without"),
+        Fact("sglang/srt/arg_groups/parallel_hook.py", 441, "assert cfg.dwdp_size == cfg.tp_size, (", "dwdp needs dwdp == tp"),
+    ))
+
+ERAS = {Era.V0_5_11: ERA_0_5_11, Era.V0_5_23: ERA_0_5_23}
+
+NEW_A2A = (MoeA2ABackend.PPLX, MoeA2ABackend.FLASHINFER_MEGAMOE)
+
+
+def accepts(era: Era, c: ServerConfig) -> bool:
+    """The era's releases accept `c` (beyond proto.validation's rules, which hold for both):
+    0.5.11 has no pplx or flashinfer_megamoe a2a backend, no dwdp, no boundary_reduction; 0.5.23's
+    handle_dwdp (arg_groups/parallel_hook.py:433-453) asserts dwdp_size == tp_size, pp_size 1 and
+    no speculative decoding (--dwdp-size, arg_groups/fields/parallel.py:119)."""
+    if era == Era.V0_5_11:
+        return (c.moe_a2a_backend != MoeA2ABackend.PPLX
+                and c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
+                and c.dwdp_size == 1 and c.boundary_reduction == BoundaryReduction.AUTO)
+    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
+
+
+def era_of(name: str) -> Era:
+    """`--era` values: an Era's name; ValueError names the allowed ones."""
+    try:
+        return Era(name)
+    except ValueError:
+        raise ValueError(f"unknown era {name!r}; known: {', '.join(e.value for e in Era)}, all") from None
