@@ -78,9 +78,10 @@ def step(variant, fc, ws, pg, x, residual, weight, norm_out, res_out):
 
 
 def tolerance(dtype, ref) -> float:
-    """A few units in the last place of the largest value: other summation orders pass, a sum that
-    misses or repeats a rank's part does not."""
-    return 8 * torch.finfo(dtype).eps * max(1.0, float(ref.abs().max()))
+    """A few units in the last place of the largest value (at least 1e-3 of it: fp32 norms over
+    thousands of elements differ by more than a few ulp between reduction orders): other summation
+    orders pass, a sum that misses or repeats a rank's part (an error of the order of the values) does not."""
+    return max(8 * torch.finfo(dtype).eps, 1e-3) * max(1.0, float(ref.abs().max()))
 
 
 def check_variant(variant, fc, ws, pg, x, residual, weight) -> tuple[float, float]:
