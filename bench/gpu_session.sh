@@ -35,8 +35,9 @@ want() { [[ " ${STEPS:-probe gpu_comm moe_step sweep2 sweep4 pytest} " == *" $1 
 if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world "${worlds##* }" --dtype bfloat16 float32 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
 fi
+given=(); [ -n "${GPU_COMM_TABLE:-}" ] && given=(--table "$GPU_COMM_TABLE")   # else it calibrates
 want gpu_comm && step 240 gpu_comm python bench/gpu_comm.py --world $worlds --stall 120 --out "$out/gpu_comm.json" \
-  --table-out "$out/fused_table.json"
+  --table-out "$out/fused_table.json" "${given[@]}"
 table=(); [ -f "$out/fused_table.json" ] && table=(--table "$out/fused_table.json")
 want moe_step && step 150 moe_step python bench/moe_step.py --world $worlds --tokens 64 8192 \
   --fused-tokens 64 512 2048 "${table[@]}" --out "$out/moe_step.json"

@@ -58,8 +58,9 @@ def floor_us(world: int, tokens: int, hidden: int, peak_GBps: float | None, item
 
 
 def best(r) -> tuple[str, float]:
-    """The fastest of the measured variants (unfused included)."""
-    us = {v: r[f"{v}_us"] for v in ("oneshot", "twoshot", "unfused") if r.get(f"{v}_us") is not None}
+    """The fastest timing of the row (unfused included; flashinfer's pick is one of the two kernels
+    timed again, so it counts too: a variant "reaches" what any timing of it reached)."""
+    us = {v: r[f"{v}_us"] for v in ("oneshot", "twoshot", "default", "unfused") if r.get(f"{v}_us") is not None}
     v = min(us, key=us.get)
     return v, us[v]
 
@@ -78,8 +79,12 @@ def fused(path) -> list[str]:
             lines.append(f"| {r['world']} | {r['hidden']} | {r['tokens']} | {_us(r['unfused_us'])} | "
                          + " | ".join(cols) + f" | {r.get('chosen', '–')} | {_ratio(r, r.get('chosen'))} | "
                          f"{'–' if floor is None else f'{floor:.2f}'} | "
-                         f"{'–' if floor is None else f'{best(r)[1] / floor:.0f}×'} |")
+                         f"{'–' if floor is None else _times(best(r)[1] / floor)} |")
     return lines
+
+
+def _times(v: float) -> str:
+    return f"{v:.1f}×" if v < 10 else f"{v:.0f}×"
 
 
 def _ratio(r, v):
@@ -101,15 +106,14 @@ def goal(path, max_tokens: int = 128, target: float = 2.0) -> list[str]:
             if "chosen" in r:
                 by_hidden.setdefault(r["hidden"], []).append(r)
         for hidden, rows in sorted(by_hidden.items()):
-            small = [r for r in rows if r["tokens"] <= max_tokens
-                     and max(r["unfused_us"] / best(r)[1], r["unfused_us"] / r["chosen_us"]) >= target]
+            small = [r for r in rows if r["tokens"] <= max_tokens and r["unfused_us"] / best(r)[1] >= target]
             met = [r for r in small if r["unfused_us"] / r["chosen_us"] >= target]
             missed = ", ".join(str(r["tokens"]) for r in small if r not in met)
             dist = [best(r)[1] / f for r in rows if (f := floor_us(r["world"], r["tokens"], hidden, peak))]
             lines.append(f"| {res['world']} | {hidden} | {min(r['unfused_us'] / r['chosen_us'] for r in rows):.2f}× | "
                          f"{len(met)} of {len(small)}{f' (not at {missed})' if missed else ''} | "
                          f"{min(r['unfused_us'] / r['default_us'] for r in rows if r.get('default_us')):.2f}× | "
-                         f"{f'{min(dist):.0f}–{max(dist):.0f}×' if dist else '–'} |")
+                         f"{f'{_times(min(dist))[:-1]}–{_times(max(dist))}' if dist else '–'} |")
     return lines
 
 
