@@ -4,7 +4,7 @@
 # (rich, pytest) where the machine's image lacks them. Writes JSON to ${OUT:-gpu-out} and logs to
 # $LOGS (default: the same folder; when it differs the logs are also packed into $OUT/logs.tar
 # after each step, for a lender that returns few files). Each step has its own time limit.
-# STEPS picks steps (default: all, in this order): probe gpu_comm moe_step sweep2 sweep4 pytest
+# STEPS picks steps (default: all, in this order): probe gpu_comm moe_step sweep2 sweep4 pytest forced
 # The fused step's table: gpu_comm calibrates one and writes it ($OUT/fused_table.json), moe_step
 # is given that file, the sweeps and pytest calibrate in the actors and cache it (copied to
 # $OUT/fused_cache.json).
@@ -30,7 +30,7 @@ worlds=2; [ "$ngpu" -ge 4 ] && worlds="2 4"   # steps for 4 GPUs are skipped on 
 step() { local limit=$1 name=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)";
   timeout "$limit" "$@" > "$logs/$name.log" 2>&1; local rc=$?; echo "== $name rc=$rc ($(date +%T))";
   tail -"${TAIL:-6}" "$logs/$name.log"; [ "$logs" != "$out" ] && tar -cf "$out/logs.tar" -C "$logs" .; return $rc; }
-want() { [[ " ${STEPS:-probe gpu_comm moe_step sweep2 sweep4 pytest} " == *" $1 "* ]]; }
+want() { [[ " ${STEPS:-probe gpu_comm moe_step sweep2 sweep4 pytest forced} " == *" $1 "* ]]; }
 # Without a carried build the probe compiles flashinfer first (~7 min): PROBE_S=540 STEPS=probe.
 if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world "${worlds##* }" --dtype bfloat16 float32 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
@@ -45,6 +45,12 @@ want sweep2 && step 100 sweep2 python -m sumonce.actors.run --sweep small --devi
 want sweep4 && [ "$ngpu" -ge 4 ] && step 100 sweep4 python -m sumonce.actors.run --sweep small --device gpu --worlds 4 --table summary --timeout 60
 cp ~/.cache/sumonce/fused/*.json "$out/fused_cache.json" 2>/dev/null  # the actors' calibrated table
 want pytest && step 150 pytest python -m pytest -q -p no:cacheprovider -m gpu tests/actors/test_gpu.py
+# Each variant the table may choose, forced through the sweeps by a table given as a file.
+for v in twoshot unfused; do
+  want forced && python bench/fused_force.py $v "$logs/force_$v.json" && for w in $worlds; do
+    SUMONCE_FUSED_TABLE="$logs/force_$v.json" step 100 "forced_${v}_$w" python -m sumonce.actors.run --sweep small \
+      --device gpu --worlds $w --table summary --timeout 60; done
+done
 
 # Keep a fresh flashinfer build for the next session: copy it into .gpu/ as fi-cache.tar.xz.
 if [ ! -f .gpu/fi-cache.tar.xz ] && [ -n "$(find /tmp/fic -name '*.so' 2>/dev/null)" ]; then

@@ -75,3 +75,14 @@ def test_unreadable_results_exit_2_with_one_line(tmp_path, capsys):
     assert tables.main(["fused", str(bad)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot read" in err[0] and "bad.json" in err[0]
+
+
+def test_a_forced_table_makes_its_variant_the_choice_wherever_it_may_run(tmp_path):
+    from bench import fused_force
+    from sumonce.actors import fused_table as ft
+    path = tmp_path / "f.json"
+    assert fused_force.main(["twoshot", str(path), "--shapes", "4:4:64:float32"]) == 0
+    table, shape = ft.load(path), ft.Shape(4, 4, 64, "float32")
+    assert [table.choose(shape, t)[0] for t in (1, 4, 5, 2048)] == ["oneshot", "oneshot", "twoshot", "twoshot"]
+    fused_force.main(["unfused", str(path), "--shapes", "4:4:64:float32"])
+    assert {ft.load(path).choose(shape, t)[0] for t in ft.BUCKETS} == {"unfused"}
