@@ -69,7 +69,7 @@ def say(rank, text):
         print(text, flush=True)
 
 
-def start_table(world, table_path):
+def start_table(table_path):
     """The table the choices come from: a given file, or an empty one calibrated below."""
     return load(table_path) if table_path else Table(machine_info())
 
@@ -96,7 +96,7 @@ def size_row(fc, ws, world, hidden, tokens, weight, times):
 def comm_rows(rank, world, fc, table_path):
     """Per hidden size: the table's times (calibrated now, or from the given file), then every
     variant timed at every size with the chosen one named."""
-    rows, table = [], start_table(world, table_path)
+    rows, table = [], start_table(table_path)
     ws = None
     if fc is not None:
         ws = fc.create_allreduce_fusion_workspace(
