@@ -8,6 +8,7 @@ Exit 0: every row conforms; 1: a mismatch; 2: bad input (before any actor starts
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -19,6 +20,7 @@ from sumonce.proto.sites import Version
 from sumonce.proto.validation import ConfigError
 
 from .cases import STATES, Case, actors_scope, sweep
+from .fused_table import TABLE_ENV, TableError, load
 
 
 class UsageError(ValueError):
@@ -112,12 +114,19 @@ def parse(argv: list[str]):
     return ns, cases, parse_fault(ns.inject_fault)
 
 
+def check_fused_table() -> None:
+    """A fused-step table given in SUMONCE_FUSED_TABLE is read before any actor starts."""
+    if os.environ.get(TABLE_ENV):
+        load(os.environ[TABLE_ENV])
+
+
 def main(argv: list[str]) -> int:
     from .cluster import quiet
     quiet()
     try:
         ns, cases, fault = parse(argv)
-    except (FlagError, ConfigError, UsageError) as e:
+        check_fused_table()
+    except (FlagError, ConfigError, UsageError, TableError) as e:
         print(f"sumonce run: {e}", file=sys.stderr)
         return 2
     from .execute_sweep import execute

@@ -1,11 +1,17 @@
-"""GPU floors and the fused step: (a) flashinfer's fused all-reduce + residual + RMSNorm against
-NCCL all-reduce, add and RMSNorm, (c) NCCL bus bandwidth and the bf16 matmul rate.
+"""GPU floors and the fused step: (a) flashinfer's one-shot and two-shot all-reduce + residual +
+RMSNorm kernels, flashinfer's own pick between them (what SGLang runs), and the variant the actors'
+table chooses (actors/fused_table.py), against NCCL all-reduce, add and RMSNorm; (c) NCCL bus
+bandwidth (per size, and the peak that the bus-bandwidth floor divides by) and the bf16 matmul rate.
+
+The table is calibrated at start-up exactly as the actors do it (actors/fused_calibrate.py: every
+variant checked, then timed in short CUDA graphs) unless --table gives one; the full timings below
+are a separate, longer measurement, so "chosen" is tested, not defined, by them.
 
 Shapes: T = tokens, D = hidden. Every timing is a CUDA graph of ITERS ops replayed REPEATS times,
 timed with device events; the per-op median over repeats is reported. Needs CUDA, NCCL, and
 flashinfer for the fused rows (they are reported as missing without it).
 
-usage: python bench/gpu_comm.py --world 2 4 --out results.json
+usage: python bench/gpu_comm.py --world 2 4 --out results.json [--table FILE] [--table-out FILE]
 """
 from __future__ import annotations
 
@@ -13,7 +19,6 @@ import argparse
 import json
 import os
 import socket
-import statistics
 import sys
 
 import torch
@@ -22,10 +27,14 @@ import torch.multiprocessing as mp
 
 sys.path.insert(0, ".")
 from bench.tables import bus_bandwidth_GBps  # noqa: E402
+from sumonce.actors.fused_calibrate import (EPS, check_variant, graph_time_us, group_barrier, group_times,  # noqa: E402
+                                            machine_info, step)
+from sumonce.actors.fused_table import (BUCKETS, Shape, Table, TableError, allowed, choose, from_json,  # noqa: E402
+                                        load, save)
 
 TOKENS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 HIDDEN = (2048, 4096, 7168)
-ITERS, REPEATS, EPS = 20, 15, 1e-6
+ITERS, REPEATS = 20, 15
 
 
 def free_port() -> int:
@@ -34,65 +43,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def graph_time_us(fn, iters: int = ITERS, repeats: int = REPEATS, together: bool = True) -> float:
-    """Median microseconds per call of fn, captured in a CUDA graph of `iters` calls; `together`:
-    every rank times fn at once (a barrier before each replay), for collectives."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            fn()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(iters):
-            fn()
-    times = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        if together:
-            dist.barrier()
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) * 1000 / iters)
-    return statistics.median(times)
+def unfused_us(x, residual, weight):
+    """NCCL all-reduce, residual add, RMSNorm (three launches): what the fused kernel replaces."""
+    return time_us(step("unfused", None, None, None, x, residual, weight, None, None))
 
 
-def unfused_step(x, residual, weight):
-    """NCCL all-reduce, residual add, RMSNorm: what the fused kernel replaces."""
-    def step():
-        dist.all_reduce(x)
-        h = x + residual
-        torch.nn.functional.rms_norm(h, (h.shape[-1],), weight, EPS)
-    return step
+def time_us(fn, iters: int = ITERS, repeats: int = REPEATS) -> float:
+    return graph_time_us(fn, group_barrier(None), iters, repeats)
 
 
-def fused_step(fi, workspace, x, residual, weight, out, res_out, use_oneshot=None):
-    """use_oneshot: None lets flashinfer choose (its table, tuned on B200, picks oneshot at every
-    size measured here); False forces the two-shot kernel (reduce-scatter + all-gather inside)."""
-    pattern = fi.comm.AllReduceFusionPattern.kARResidualRMSNorm
-    def step():
-        fi.comm.allreduce_fusion(input=x, workspace=workspace, pattern=pattern, launch_with_pdl=True,
-                                 residual_in=residual, residual_out=res_out, norm_out=out,
-                                 rms_gamma=weight, rms_eps=EPS, use_oneshot=use_oneshot)
-    return step
-
-
-def check_fused(fi, workspace, rank, world):
-    """The fused kernel's normed output against all-reduce + add + RMSNorm, before timing it."""
-    torch.manual_seed(rank)
-    x = torch.randn(64, HIDDEN[0], dtype=torch.bfloat16, device="cuda")
-    residual = torch.ones_like(x)
-    weight = torch.rand(HIDDEN[0], dtype=torch.bfloat16, device="cuda")
-    ref = x.clone()
-    dist.all_reduce(ref)
-    ref = torch.nn.functional.rms_norm(ref + residual, (HIDDEN[0],), weight, EPS)
+def fused_us(fc, ws, x, residual, weight, variant):
+    """One fused kernel: "oneshot" or "twoshot" forced, "default" lets flashinfer choose (its
+    table, tuned on B200: what SGLang runs)."""
     out, res_out = torch.empty_like(x), torch.empty_like(x)
-    fused_step(fi, workspace, x, residual, weight, out, res_out)()
-    torch.cuda.synchronize()
-    return float((out.float() - ref.float()).abs().max())
+    if variant != "default":
+        return time_us(step(variant, fc, ws, None, x, residual, weight, out, res_out))
+    pattern = fc.AllReduceFusionPattern.kARResidualRMSNorm
+    return time_us(lambda: fc.allreduce_fusion(
+        input=x, workspace=ws, pattern=pattern, launch_with_pdl=True, residual_in=residual,
+        residual_out=res_out, norm_out=out, rms_gamma=weight, rms_eps=EPS))
 
 
 def say(rank, text):
@@ -100,48 +69,90 @@ def say(rank, text):
         print(text, flush=True)
 
 
-def comm_rows(rank, world, fi):
-    rows = []
-    workspace = None
-    if fi is not None:
-        workspace = fi.comm.create_allreduce_fusion_workspace(
-            backend="trtllm", world_size=world, rank=rank, max_token_num=max(TOKENS),
+def start_table(table_path):
+    """The table the choices come from: a given file, or an empty one calibrated below."""
+    return load(table_path) if table_path else Table(machine_info())
+
+
+def size_row(fc, ws, world, hidden, tokens, weight, times):
+    x = torch.randn(tokens, hidden, dtype=torch.bfloat16, device="cuda")
+    residual = torch.randn_like(x)
+    row = {"kind": "fused-vs-unfused", "world": world, "hidden": hidden, "tokens": tokens,
+           "unfused_us": unfused_us(x.clone(), residual, weight)}
+    if fc is not None:
+        for v in ("oneshot", "twoshot", "default"):
+            if allowed(v, world, tokens):
+                row[f"{v}_us"] = fused_us(fc, ws, x, residual, weight, v)
+                row[f"speedup_{v}"] = row["unfused_us"] / row[f"{v}_us"]
+        row["chosen"] = choose(times, world, tokens)[0]
+        row["chosen_us"] = row[f"{row['chosen']}_us"]
+        row["speedup_chosen"] = row["unfused_us"] / row["chosen_us"]
+    x2 = x.clone()
+    row["allreduce_us"] = time_us(lambda: dist.all_reduce(x2))
+    row["busbw_GBps"] = bus_bandwidth_GBps(world, x.numel() * x.element_size(), row["allreduce_us"])
+    return row
+
+
+def comm_rows(rank, world, fc, table_path):
+    """Per hidden size: the table's times (calibrated now, or from the given file), then every
+    variant timed at every size with the chosen one named."""
+    rows, table = [], start_table(table_path)
+    ws = None
+    if fc is not None:
+        ws = fc.create_allreduce_fusion_workspace(
+            backend="trtllm", world_size=world, rank=rank, max_token_num=BUCKETS[-1],
             hidden_dim=max(HIDDEN), dtype=torch.bfloat16)
-        err = check_fused(fi, workspace, rank, world)
-        rows.append({"kind": "fused-check", "world": world, "max_abs_err": err})
-        say(rank, f"world {world}: fused kernel vs all-reduce + add + RMSNorm, max |diff| {err:.3g}")
+    ranks = list(range(world))
     for hidden in HIDDEN:
-        weight = torch.rand(hidden, dtype=torch.bfloat16, device="cuda")
+        weight = torch.rand(hidden, dtype=torch.bfloat16, device="cuda") + 0.5
+        times = {}
+        if fc is not None:
+            shape = Shape(world, world, hidden, "bfloat16")
+            times, calibrated = group_times(table, None, fc, ws, None, ranks, rank, shape, BUCKETS)
+            say(rank, f"world {world} hidden {hidden}: table {'calibrated' if calibrated else table_path}")
+            rows += check_rows(fc, ws, world, hidden, weight)
         for tokens in TOKENS:
-            x = torch.randn(tokens, hidden, dtype=torch.bfloat16, device="cuda")
-            residual = torch.randn_like(x)
-            row = {"kind": "fused-vs-unfused", "world": world, "hidden": hidden, "tokens": tokens,
-                   "unfused_us": graph_time_us(unfused_step(x, residual, weight))}
-            if workspace is not None:
-                out, res_out = torch.empty_like(x), torch.empty_like(x)
-                row["fused_us"] = graph_time_us(fused_step(fi, workspace, x, residual, weight, out, res_out))
-                row["speedup"] = row["unfused_us"] / row["fused_us"]
-                if tokens > world:  # flashinfer's two-shot kernel needs more tokens than ranks
-                    row["fused_twoshot_us"] = graph_time_us(
-                        fused_step(fi, workspace, x, residual, weight, out, res_out, use_oneshot=False))
-                    row["speedup_twoshot"] = row["unfused_us"] / row["fused_twoshot_us"]
+            row = size_row(fc, ws, world, hidden, tokens, weight, times)
             say(rank, json.dumps(row))
-            x2 = x.clone()
-            row["allreduce_us"] = graph_time_us(lambda: dist.all_reduce(x2))
-            row["busbw_GBps"] = bus_bandwidth_GBps(world, x.numel() * x.element_size(), row["allreduce_us"])
             rows.append(row)
+    return rows, table
+
+
+def check_rows(fc, ws, world, hidden, weight, tokens=64):
+    """Each fused kernel against all-reduce + add + RMSNorm at one size, before timing it."""
+    torch.manual_seed(dist.get_rank())
+    x = torch.randn(tokens, hidden, dtype=torch.bfloat16, device="cuda")
+    residual = torch.randn_like(x)
+    rows = []
+    for v in ("oneshot", "twoshot"):
+        err, tol = check_variant(v, fc, ws, None, x, residual, weight)
+        rows.append({"kind": "fused-check", "world": world, "hidden": hidden, "tokens": tokens, "variant": v,
+                     "max_abs_err": err, "tolerance": tol, "ok": err <= tol})
+        say(dist.get_rank(), json.dumps(rows[-1]))
     return rows
+
+
+def peak_busbw_row(world):
+    """NCCL all-reduce at 64 and 256 MiB: the best bus bandwidth, the floor's denominator."""
+    best = None
+    for mib in (64, 256):
+        x = torch.zeros(mib * 2 ** 19, dtype=torch.bfloat16, device="cuda")
+        us = graph_time_us(lambda: dist.all_reduce(x), group_barrier(None), iters=5, repeats=5)
+        row = {"kind": "peak-busbw", "world": world, "bytes": x.numel() * 2, "us": us,
+               "busbw_GBps": bus_bandwidth_GBps(world, x.numel() * 2, us)}
+        best = row if best is None or row["busbw_GBps"] > best["busbw_GBps"] else best
+    return best
 
 
 def matmul_row():
     n = 8192
     a = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
     b = torch.randn(n, n, dtype=torch.bfloat16, device="cuda")
-    us = graph_time_us(lambda: a @ b, iters=10, repeats=10, together=False)
+    us = graph_time_us(lambda: a @ b, None, iters=10, repeats=10)
     return {"kind": "matmul", "n": n, "us": us, "TFLOPs": 2 * n ** 3 / (us * 1e-6) / 1e12}
 
 
-def worker(rank, world, port, out_path, stall):
+def worker(rank, world, port, out_path, stall, table_path):
     import faulthandler
     faulthandler.dump_traceback_later(stall, exit=True)  # a hang says where it is
     torch.cuda.set_device(rank)
@@ -149,21 +160,24 @@ def worker(rank, world, port, out_path, stall):
     dist.init_process_group("cuda:nccl,cpu:gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, device_id=torch.device("cuda", rank))
     try:
-        import flashinfer as fi
-        import flashinfer.comm  # noqa: F401
+        import flashinfer.comm as fc
     except Exception as e:  # noqa: BLE001 - report why the fused rows are missing
-        fi = None
+        fc = None
         if rank == 0:
             print(f"flashinfer unavailable: {e}", file=sys.stderr)
-    say(rank, f"world {world}: NCCL up, flashinfer {'importable' if fi else 'missing'}")
+    say(rank, f"world {world}: NCCL up, flashinfer {'importable' if fc else 'missing'}")
     rows = [matmul_row()] if rank == 0 and world == 2 else []
     if rows:
         say(rank, json.dumps(rows[0]))
     dist.barrier()
-    rows += comm_rows(rank, world, fi)
+    rows.append(peak_busbw_row(world))
+    say(rank, json.dumps(rows[-1]))
+    comm, table = comm_rows(rank, world, fc, table_path)
+    rows += comm
     if rank == 0:
         with open(out_path, "w") as f:
-            json.dump({"device": torch.cuda.get_device_name(0), "world": world, "rows": rows}, f, indent=1)
+            json.dump({"device": torch.cuda.get_device_name(0), "world": world, "rows": rows,
+                       "table": table.to_json(), "table_source": table_path or "calibrated"}, f, indent=1)
     dist.barrier()
     dist.destroy_process_group()
 
@@ -193,22 +207,44 @@ def main(argv=None):
     p.add_argument("--world", type=int, nargs="+", default=[2])
     p.add_argument("--out", default="gpu_comm.json")
     p.add_argument("--stall", type=float, default=300, help="seconds before a stuck world dumps its stacks and exits")
+    p.add_argument("--table", help="a fused-step table file to choose from (default: calibrate at start-up)")
+    p.add_argument("--table-out", help="write the tables used (every world's, merged) to this file")
     args = p.parse_args(argv)
-    results = spawn_worlds("bench/gpu_comm.py", worker, args.world, args.out, args.stall)
+    if args.table:
+        try:
+            load(args.table)
+        except TableError as e:
+            print(f"bench/gpu_comm.py: {e}", file=sys.stderr)
+            return 2
+    results = spawn_worlds("bench/gpu_comm.py", worker, args.world, args.out, args.stall, args.table)
     if results is None:
         return 2
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
+    if args.table_out:
+        save_merged([from_json(res["table"], args.out) for res in results], args.table_out)
     for res in results:
         for r in res["rows"]:
-            if r["kind"] == "fused-vs-unfused":
-                print(f"world {res['world']} D={r['hidden']:5d} T={r['tokens']:4d} unfused {r['unfused_us']:8.1f} us"
-                      f" fused {r.get('fused_us', float('nan')):8.1f} us x{r.get('speedup', float('nan')):5.2f}"
-                      f" two-shot {r.get('fused_twoshot_us', float('nan')):8.1f} us x{r.get('speedup_twoshot', float('nan')):5.2f}"
-                      f" allreduce {r['allreduce_us']:7.1f} us busbw {r['busbw_GBps']:6.1f} GB/s")
-            else:
-                print(res["world"], r)
+            print(res["world"], brief(r) if r["kind"] == "fused-vs-unfused" else r)
     return 0
+
+
+def brief(r) -> str:
+    cols = [f"D={r['hidden']:5d} T={r['tokens']:4d} unfused {r['unfused_us']:7.1f} us"]
+    for v in ("oneshot", "twoshot", "default"):
+        if f"{v}_us" in r:
+            cols.append(f"{v} {r[f'{v}_us']:7.1f} us x{r[f'speedup_{v}']:4.2f}")
+    if "chosen" in r:
+        cols.append(f"chosen {r['chosen']} x{r['speedup_chosen']:4.2f}")
+    return "  ".join(cols + [f"allreduce {r['allreduce_us']:6.1f} us busbw {r['busbw_GBps']:6.1f} GB/s"])
+
+
+def save_merged(tables, path):
+    merged = Table(tables[0].machine)
+    for t in tables:
+        for shape, times in t.entries.items():
+            merged.merge(shape, times)
+    save(merged, path)
 
 
 if __name__ == "__main__":

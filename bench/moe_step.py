@@ -10,7 +10,13 @@ top-8, I = 768 per expert, bf16. Experts run as torch._grouped_mm.
 Timings are CUDA graphs of the step, replayed REPEATS times, device events, medians. The routing
 of the captured batch is fixed at capture (as a CUDA graph of a serving batch is).
 
-usage: python bench/moe_step.py --world 2 4 --tokens 64 8192 --out moe_step.json
+The fused next layer (--fused-tokens): tp = ep = world, TP attention, flashinfer's all-reduce
+fusion on (sm90); where proto says the post-experts all-reduce moves into the next layer's fused
+all-reduce + residual + RMSNorm over the EP group (T <= 2048), the step ends with that fused step:
+the variant the actors' table chooses (calibrated at start-up, or --table), beside the unfused NCCL
+all-reduce + add + RMSNorm, each fused kernel forced, and flashinfer's own pick (what SGLang runs).
+
+usage: python bench/moe_step.py --world 2 4 --tokens 64 8192 --fused-tokens 64 512 2048 --out moe_step.json
 """
 from __future__ import annotations
 
@@ -22,9 +28,13 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, ".")
-from bench.gpu_comm import graph_time_us, spawn_worlds  # noqa: E402
+from bench.gpu_comm import spawn_worlds, time_us  # noqa: E402
+from sumonce.actors.fused_calibrate import EPS, group_times, machine_info, run_fused, run_unfused  # noqa: E402
+from sumonce.actors.fused_table import BUCKETS, Shape, Table, allowed, choose, load  # noqa: E402
 from sumonce.proto import ForwardState, ServerConfig, catalogue  # noqa: E402
-from sumonce.proto.semantics import After, after_experts, site_runs  # noqa: E402
+from sumonce.proto.config import GpuArch  # noqa: E402
+from sumonce.proto.semantics import (After, after_experts, block_fusion, block_reduce_scatter,  # noqa: E402
+                                     next_layer_group, site_runs)
 from sumonce.proto.communicator import scatters_hidden_states  # noqa: E402
 from sumonce.proto.sites import Group, Version  # noqa: E402
 
@@ -38,6 +48,17 @@ def plan(world: int, version: Version) -> dict:
     s, m = ForwardState(num_tokens=1), catalogue.model("qwen3_moe")
     sites = [site.group for site in m.sites_of(m.variants[0]) if site_runs(c, s, m, site, version)]
     return {"gather": scatters_hidden_states(c), "sites": sites, "after": after_experts(c, s, m)}
+
+
+def fused_plan(world: int, tokens: int) -> dict:
+    """What proto says runs with tp = ep = world, TP attention and the fusion on (helper guards)."""
+    m = catalogue.model("qwen3_moe")
+    c = ServerConfig(tp_size=world, ep_size=world, gpu_arch=GpuArch.SM90, flashinfer_available=True,
+                     enable_flashinfer_allreduce_fusion=True, architecture=m.architectures[0])
+    s = ForwardState(num_tokens=tokens)
+    after = after_experts(c, s, m)
+    sites = [site.group for site in m.sites_of(m.variants[0]) if site_runs(c, s, m, site, Version.HELPER)]
+    return {"sites": sites, "after": after, "group": next_layer_group(c, after)}
 
 
 def gmm_layout(w: torch.Tensor) -> torch.Tensor:
@@ -93,22 +114,76 @@ def step(world, rank, T, p, with_experts, x, run):
     return go
 
 
-def worker(rank, world, port, out_path, tokens):
-    torch.cuda.set_device(rank)
-    dist.init_process_group("nccl", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            device_id=torch.device("cuda", rank))
-    gen = torch.Generator(device="cuda").manual_seed(1234 + rank)
+def fused_step(fc, ws, variant, p, with_experts, x, run, residual, weight):
+    """Experts (or not), the sites proto runs, then the next layer's all-reduce + residual + RMSNorm."""
+    y0 = torch.randn_like(x)
+    norm_out, res_out = torch.empty_like(x), torch.empty_like(x)
+    pattern = fc.AllReduceFusionPattern.kARResidualRMSNorm
+
+    def go():
+        y = run(x) if with_experts else y0
+        for _ in p["sites"]:
+            dist.all_reduce(y)
+        if variant == "unfused":
+            run_unfused(None, y, residual, weight)
+        elif variant == "default":
+            fc.allreduce_fusion(input=y, workspace=ws, pattern=pattern, launch_with_pdl=True, residual_in=residual,
+                                residual_out=res_out, norm_out=norm_out, rms_gamma=weight, rms_eps=EPS)
+        else:
+            run_fused(fc, ws, variant, y, residual, weight, norm_out, res_out)
+    return go
+
+
+def fused_rows(rank, world, tokens, gen, table_path) -> list[dict]:
+    """The fused next layer: per T, every variant's step and communication, the chosen one named."""
+    import flashinfer.comm as fc
+    ws = fc.create_allreduce_fusion_workspace(backend="trtllm", world_size=world, rank=rank,
+                                              max_token_num=BUCKETS[-1], hidden_dim=D, dtype=torch.bfloat16)
+    table = load(table_path) if table_path else Table(machine_info())
+    times, calibrated = group_times(table, None, fc, ws, None, list(range(world)), rank,
+                                    Shape(world, world, D, "bfloat16"), BUCKETS)
+    weight = torch.rand(D, dtype=torch.bfloat16, device="cuda", generator=gen) + 0.5
     rows = []
+    for T in tokens:
+        p = fused_plan(world, T)
+        if p["after"] != After.NEXT_LAYER_FUSED:
+            if rank == 0:
+                print(f"world {world} T={T}: proto does not fuse the next layer here ({p['after'].value}); skipped")
+            continue
+        x, run = experts(world, rank, T, gen)
+        residual = torch.randn_like(x)
+        chosen = choose(times, world, T)[0]
+        for v in ("oneshot", "twoshot", "unfused", "default"):
+            if not allowed(v, world, T):
+                continue
+            row = {"world": world, "tokens": T, "config": "tp=ep=world, fused next layer", "variant": v,
+                   "chosen": chosen, "table": "calibrated" if calibrated else table_path,
+                   "group": p["group"].value, "sites": [g.value for g in p["sites"]],
+                   "step_us": time_us(fused_step(fc, ws, v, p, True, x, run, residual, weight), iters=5),
+                   "comm_us": time_us(fused_step(fc, ws, v, p, False, x, run, residual, weight), iters=5)}
+            rows.append(row)
+            if rank == 0:
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def worker(rank, world, port, out_path, tokens, fused_tokens, table_path):
+    torch.cuda.set_device(rank)
+    # NOTE: flashinfer's workspace rendezvous needs a CPU-capable backend beside NCCL.
+    dist.init_process_group("cuda:nccl,cpu:gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world, device_id=torch.device("cuda", rank))
+    gen = torch.Generator(device="cuda").manual_seed(1234 + rank)
+    rows = fused_rows(rank, world, fused_tokens, gen, table_path) if fused_tokens else []
     for T in tokens:
         x, run = experts(world, rank, T, gen)
         raw = torch.randn(T, D, dtype=torch.bfloat16, device="cuda")
-        allreduce = graph_time_us(lambda: dist.all_reduce(raw))
+        allreduce = time_us(lambda: dist.all_reduce(raw))
         for name, version in VERSIONS.items():
             p = plan(world, version)
             row = {"world": world, "tokens": T, "config": name, "sites": [g.value for g in p["sites"]],
                    "after": p["after"].value,
-                   "step_us": graph_time_us(step(world, rank, T, p, True, x, run), iters=5),
-                   "comm_us": graph_time_us(step(world, rank, T, p, False, x, run), iters=5),
+                   "step_us": time_us(step(world, rank, T, p, True, x, run), iters=5),
+                   "comm_us": time_us(step(world, rank, T, p, False, x, run), iters=5),
                    "raw_allreduce_us": allreduce}
             row["comm_vs_allreduce"] = row["comm_us"] / allreduce
             rows.append(row)
@@ -125,18 +200,23 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--world", type=int, nargs="+", default=[2, 4])
     p.add_argument("--tokens", type=int, nargs="+", default=[64, 8192])
+    p.add_argument("--fused-tokens", type=int, nargs="*", default=[64, 512, 2048],
+                   help="T of the fused-next-layer configuration (none: skip it)")
+    p.add_argument("--table", help="a fused-step table file (default: calibrate at start-up)")
     p.add_argument("--out", default="moe_step.json")
     args = p.parse_args(argv)
-    per_world = spawn_worlds("bench/moe_step.py", worker, args.world, args.out, args.tokens)
+    per_world = spawn_worlds("bench/moe_step.py", worker, args.world, args.out, args.tokens, args.fused_tokens,
+                             args.table)
     if per_world is None:
         return 2
     rows = [row for world_rows in per_world for row in world_rows]
     with open(args.out, "w") as f:
         json.dump(rows, f, indent=1)
     for r in rows:
-        print(f"world {r['world']} T={r['tokens']:5d} {r['config']:<28} step {r['step_us']:9.1f} us  "
-              f"comm {r['comm_us']:8.1f} us  raw all-reduce {r['raw_allreduce_us']:8.1f} us  "
-              f"x{r['comm_vs_allreduce']:.2f}")
+        tail = (f"{r['variant']}{' (chosen)' if r['variant'] == r['chosen'] else ''}" if "variant" in r else
+                f"raw all-reduce {r['raw_allreduce_us']:8.1f} us  x{r['comm_vs_allreduce']:.2f}")
+        print(f"world {r['world']} T={r['tokens']:5d} {r['config']:<30} step {r['step_us']:9.1f} us  "
+              f"comm {r['comm_us']:8.1f} us  {tail}")
     return 0
 
 
