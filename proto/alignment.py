@@ -47,7 +47,10 @@ def group_spans_dp_ranks(c: ServerConfig, group: Group) -> bool:
         return True
     if group == Group.EP:
         return c.ep_size > 1
-    return c.attn_tp_size % c.moe_tp_size != 0
+    # NOTE: blocks of moe_tp = tp/ep ranks lie inside blocks of attn_tp = tp/dp ranks exactly when
+    # attn_tp is a multiple of moe_tp, i.e. when attn_dp divides ep (stated on the sizes themselves,
+    # which z3 solves far faster than a remainder of two quotients).
+    return c.ep_size % c.attn_dp_size != 0
 
 
 def model_runs_dp_attention(c: ServerConfig, m: Model) -> bool:

@@ -207,7 +207,8 @@ def crashes(c: ServerConfig, s: ForwardState, m: Model) -> bool:
     - F on AMD under DP attention (aiter's F term has no DP-attention test, communicator.py:742-747):
       postprocess_layer's scatter is skipped (qwen3_moe.py:852-858), so the next layer gets the
       DP group's gathered tokens beside its own DP rank's residual."""
-    v_crash = after_experts(c, s, m) == After.REDUCE_SCATTERV and c.attn_tp_size > 1
+    # NOTE: attn_tp > 1, stated as tp > attn_dp (attn_dp divides tp): linear, which z3 solves fast.
+    v_crash = after_experts(c, s, m) == After.REDUCE_SCATTERV and c.tp_size > c.attn_dp_size
     unscattered = decoder_fusion(c, s, m) and m.decoder.fuses_next_layer and gathers_tokens(c, m)
     return v_crash or unscattered
 

@@ -64,7 +64,7 @@ def model_lacks_dp_gather(c, s, m, version):
 
 
 def reduce_scatterv_crash(c, s, m, version):
-    return semantics.after_experts(c, s, m) == semantics.After.REDUCE_SCATTERV and c.attn_tp_size > 1
+    return semantics.after_experts(c, s, m) == semantics.After.REDUCE_SCATTERV and c.tp_size > c.attn_dp_size
 
 
 def aiter_fusion_under_dp_attention(c, s, m, version):

@@ -165,3 +165,26 @@ def test_shared_expert_facts_match_the_wheel():
         assert catalogue.model(name).shared_expert
     assert not catalogue.model("mimo_v2_flash").shared_expert
     assert not any("shared_expert" in l for l in wheel_text("0.5.11", "models/mimo_v2.py"))
+
+
+def test_which_groups_span_attention_dp_ranks_agrees_with_the_rank_layout():
+    """proto.alignment.group_spans_dp_ranks (stated on sizes for z3) against the groups that
+    proto.layout builds, rank by rank, for every valid DP-attention layout up to 16 GPUs."""
+    from sumonce.proto.alignment import group_spans_dp_ranks
+    from sumonce.proto.layout import attn_dp_rank, group_ranks
+    from sumonce.proto.sites import Group
+    from sumonce.proto.validation import violations
+    checked = 0
+    for tp in range(2, 17):
+        for ep in range(1, tp + 1):
+            for dp in range(2, tp + 1):
+                c = C(tp_size=tp, ep_size=ep, dp_size=dp, enable_dp_attention=True)
+                if violations(c):
+                    continue
+                for g in Group:
+                    spans = any(len({attn_dp_rank(q, c.attn_tp_size)
+                                     for q in group_ranks(g, r, tp, c.moe_tp_size, c.attn_tp_size)}) > 1
+                                for r in range(tp))
+                    assert spans == group_spans_dp_ranks(c, g), (tp, ep, dp, g)
+                checked += 1
+    assert checked > 100
