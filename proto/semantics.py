@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .alignment import gathers_tokens, group_spans_dp_ranks, model_runs_dp_attention, tokens_vary_at_sites
+from .alignment import gathers_tokens, group_spans_dp_ranks, model_runs_dp_attention
 from .communicator import aiter_norm_fuses, scatters_hidden_states, should_allreduce_fusion, use_reduce_scatter
 from .config import ForwardState, MoeA2ABackend, ServerConfig
 from .predicates import should_use_dp_reduce_scatterv, should_use_flashinfer_cutlass_moe_fp4_allgather
@@ -187,12 +187,18 @@ def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version
 
 
 def mixes_tokens(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> bool:
-    """Some site's sum runs over ranks that hold different tokens (proto.alignment). The steps
-    after the sites never do: F needs no DP attention, R and V a communicator, which gathers."""
+    """Some site's sum runs over ranks that hold different tokens (proto.alignment): under Q any
+    site that runs (after the combine each rank holds its own tokens, and attn_tp == 1), and under
+    DP attention without the decoder's gather any site whose group spans attention-DP ranks. The
+    steps after the sites never do: F needs no DP attention, R and V a communicator, which gathers.
+    NOTE: tokens_vary_at_sites, unrolled so that a gathering model's formula has no remainder."""
     mixed = False
-    if tokens_vary_at_sites(c, m):
+    if c.attn_dp_size > 1:
         for site in m.sites_of(variant):
-            if site_runs(c, s, m, site, version) and group_spans_dp_ranks(c, site.group):
+            runs = site_runs(c, s, m, site, version)
+            if runs and should_use_flashinfer_cutlass_moe_fp4_allgather(c):
+                mixed = True
+            if not m.decoder.gathers_for_dp_attention and runs and group_spans_dp_ranks(c, site.group):
                 mixed = True
     return mixed
 

@@ -136,7 +136,7 @@ def _reachable(w: World, p: Property, timeout_ms: int) -> tuple[str, float]:
             return f"reachability unknown ({verdict.reason})", seconds
         if verdict.status == Status.REFUTED:
             return f"reachable ({m.name}@{v.value})", seconds
-    return "not reachable where the model can run it (an unsupported or crashing configuration)", seconds
+    return "reached only where SGLang crashes or the model cannot run the configuration", seconds
 
 
 SIDE_CONDITIONS = Property("lifted-divisions-are-by-positive-sizes",

@@ -142,7 +142,9 @@ FINDINGS = (
     Finding("fp4-allgather-ep-path",
             "Q with ep > 1 in a model with an EP all-reduce: after the FP4 combine each rank holds its own "
             "tokens, and the EP all-reduce (no Q term) sums different ranks' tokens, or hangs where their "
-            "counts differ", fp4_allgather_ep_path),
+            "counts differ", fp4_allgather_ep_path,
+            status=FIXED_0523 + "post_experts_output_is_complete is True under Q on both paths "
+            "(layers/moe/utils.py:771-778)"),
     Finding("tp-guard-without-q",
             "Q with a TP guard that has no Q term (bailing_moe_linear, exaone_moe, llada2, llama4, "
             "hunyuan_v3 before #23748): the site all-reduces after the FP4 combine over ranks holding "

@@ -188,3 +188,23 @@ def test_which_groups_span_attention_dp_ranks_agrees_with_the_rank_layout():
                     assert spans == group_spans_dp_ranks(c, g), (tp, ep, dp, g)
                 checked += 1
     assert checked > 100
+
+
+def test_f_needs_the_fused_allreduce_available():
+    """communicator.py:167: apply_flashinfer_allreduce_fusion also needs
+    `not is_flashinfer_allreduce_unavailable()` (comm API present, workspace created:
+    flashinfer_comm_fusion.py:105-116, :364-372); ServerConfig.flashinfer_available stands for it."""
+    assert "not is_flashinfer_allreduce_unavailable()" in wheel_text("0.5.11", "layers/communicator.py")[166]
+    m = catalogue.model("qwen3_moe")
+    on = C(tp_size=2, enable_flashinfer_allreduce_fusion=True)
+    assert semantics.decoder_fusion(on, S(num_tokens=5), m)
+    off = C(tp_size=2, enable_flashinfer_allreduce_fusion=True, flashinfer_available=False)
+    assert not semantics.decoder_fusion(off, S(num_tokens=5), m)
+
+
+def test_moe_dp_size_decides_the_moe_cp_allgather():
+    """dp_attention.py:599-604: the MoE-CP all-gather is attn_cp_size > moe_dp_size (not > 1)."""
+    assert "return sa.attn_cp_size > sa.moe_dp_size" in wheel_text("0.5.11", "layers/dp_attention.py")[603]
+    assert C(tp_size=4, attn_cp_size=2).moe_cp_allgather
+    assert not C(tp_size=4, attn_cp_size=2, moe_dp_size=2).moe_cp_allgather
+    validate(C(tp_size=4, attn_cp_size=2, moe_dp_size=2))
