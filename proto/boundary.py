@@ -100,7 +100,8 @@ def can_merge_post_experts_all_reduce(c: ServerConfig) -> bool:
 
 def post_experts_reduction_group(c: ServerConfig) -> Group:
     """utils.py:900-910: TP when mergeable, else EP when moe_ep > 1, else MoE-TP; the fused
-    kernel's workspace is built on it (flashinfer_comm_fusion.py:698, resolve_fusion_group)."""
+    kernel's workspace is built on it (flashinfer_comm_fusion.py:698, resolve_fusion_group), and a
+    declined kernel's deferred_post_experts_all_reduce runs over it (utils.py:933)."""
     if can_merge_post_experts_all_reduce(c):
         return Group.TP
     if c.ep_size > 1:
@@ -169,6 +170,25 @@ def may_defer_sum(c: ServerConfig, s: ForwardState) -> bool:
             and sum_deferral_allowed(c, s))
 
 
+def post_experts_sum_is_one_all_reduce(c: ServerConfig) -> bool:
+    """utils.py:912-930: the owed sum is one all-reduce over the TP group itself: a2a none, not
+    complete, not a hybrid EP x MoE-TP layout, and the group is _TP (the EP group is _TP when
+    ep == tp, the MoE-TP group when moe_tp == tp: distributed/parallel_state.py:2894-2895, 2924).
+    Off here: quantized communication, SGLANG_SHARED_EXPERT_TP1, LoRA."""
+    return (c.moe_a2a_backend == MoeA2ABackend.NONE
+            and not post_experts_output_is_complete(c, is_tp_path=True)
+            and not (c.ep_size > 1 and c.moe_tp_size > 1)
+            and (c.ep_size == c.tp_size or c.moe_tp_size == c.tp_size))
+
+
+def defers_sum(c: ServerConfig, s: ForwardState) -> bool:
+    """_defers_sum (exit.py:431-454) with _batch_allows_deferred_sum (:457-470): the batch has
+    tokens and the sum is one TP all-reduce (single_sum, exit.py:129, 469); the LoRA / TP1 shared-expert
+    fused-consumer case is off here. So a hybrid EP x MoE-TP output is never deferred: it is summed
+    now, merged into one TP all-reduce (utils.py:890)."""
+    return may_defer_sum(c, s) and s.num_tokens > 0 and post_experts_sum_is_one_all_reduce(c)
+
+
 def ffn_exit(c: ServerConfig, s: ForwardState) -> Exit:
     """The exit's decision, once per batch before the FFN runs (exit.py:267-353). The fixed-size
     DP reduce-scatter also needs can_use_dp_reduce_scatter (layers/dp_attention.py:1111-1117:
@@ -179,6 +199,6 @@ def ffn_exit(c: ServerConfig, s: ForwardState) -> Exit:
         return Exit.REDUCE_SCATTERV
     if c.attn_dp_size > 1 and may_reduce_scatter(c) and s.dp_padding_mode == DpPaddingMode.MAX_LEN:
         return Exit.DP_REDUCE_SCATTER
-    if may_defer_sum(c, s):
+    if defers_sum(c, s):
         return Exit.DEFERRED_FUSED if s.next_norm_fused else Exit.DEFERRED_ALL_REDUCE
     return Exit.SUM_NOW

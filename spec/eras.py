@@ -60,7 +60,7 @@ def reduction_group_covers_owed_axes(c, s, F, R):
     """Where the exit may defer the sum to the next input, that input's one all-reduce (fused or
     not) over post_experts_reduction_group sums every partial axis once."""
     n = m23.group_counts(b.post_experts_reduction_group(c))
-    return not b.may_defer_sum(c, s) or ((c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1))
+    return not b.defers_sum(c, s) or ((c.ep_size == 1 or n.ep == 1) and (c.moe_tp_size == 1 or n.moe_tp == 1))
 
 
 def moe_dp_1(c, s, F, R):

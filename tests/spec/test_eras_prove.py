@@ -105,13 +105,39 @@ def old_fusion_group(c):
     return Group.MOE_TP
 
 
+def defers_any_layout(c, s):
+    """_defers_sum without single_sum: any layout may defer."""
+    return b.may_defer_sum(c, s) and s.num_tokens > 0
+
+
+def rows_without_dwdp(c):
+    """is_moe_input_scattered_across_dp_ranks without its dwdp term (utils.py:726)."""
+    return c.moe_a2a_backend != b.MoeA2ABackend.NONE or b.should_use_flashinfer_cutlass_moe_fp4_allgather(c)
+
+
+def run_mutated(overrides, name="exactly-once:qwen3_moe@0.5.23"):
+    p = next(p for p in era_0523_properties() if p.name == name)
+    return check.run_property(World(overrides=overrides), p, 10_000)
+
+
+def test_the_hybrid_protections_are_load_bearing():
+    """0.5.23 keeps a hybrid EP x MoE-TP sum whole twice over: the exit only defers a one-group
+    sum (single_sum), and the fused group is TP when mergeable. Either alone suffices; with both
+    taken back to 0.5.11's behaviour, exactly-once@0.5.23 fails at a hybrid layout."""
+    assert run_mutated({b.post_experts_reduction_group: old_fusion_group}).passed
+    assert run_mutated({b.defers_sum: defers_any_layout}).passed
+    r = run_mutated({b.post_experts_reduction_group: old_fusion_group, b.defers_sum: defers_any_layout})
+    assert r.status.value == "refuted"
+    cfg = r.counterexample["config"]
+    assert cfg["ep_size"] > 1 and cfg["tp_size"] > cfg["ep_size"]
+
+
 def test_a_wrong_0_5_23_fact_is_caught():
-    """With 0.5.11's fused-kernel group in place of 0.5.23's, exactly-once@0.5.23 fails for a
-    boundary model: the proofs rest on the fact, they do not restate it."""
-    w = World(overrides={b.post_experts_reduction_group: old_fusion_group})
-    p = next(p for p in era_0523_properties() if p.name == "exactly-once:qwen3_moe@0.5.23")
-    r = check.run_property(w, p, 10_000)
-    assert r.status.value == "refuted" and r.counterexample["config"]["ep_size"] > 1
+    """Without dwdp among the rows the boundary declares complete (factories.py:194), the exit
+    owes the sum and sum_post_experts_output skips it as complete: the proof finds that no step
+    sums (the proofs rest on the fact, they do not restate it)."""
+    r = run_mutated({b.is_moe_input_scattered_across_dp_ranks: rows_without_dwdp})
+    assert r.status.value == "refuted" and r.counterexample["config"]["dwdp_size"] > 1
 
 
 def test_every_era_has_a_table():
