@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from sumonce import __version__
 from sumonce.output import document, dump
 
 from .source import TargetError, load
@@ -39,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="the table: rich, or plain lines (whole names, never wrapped); "
                         "auto: rich on a terminal, plain otherwise (default: %(default)s)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="sites whose verdict changed from A to B")
+    p.add_argument("--version", action="version", version=f"sumonce {__version__}",
+                   help="print sumonce's version and exit")
     return p
 
 

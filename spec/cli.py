@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from sumonce import __version__
 from sumonce.output import dump
 
 from .catalogue_file import CatalogueError, catalogue_properties, load_models
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not exclude the known findings (spec/findings.py) from exactly-once")
     p.add_argument("--counterexamples", metavar="DIR", help="write each counterexample as JSON for `sumonce repro`")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
+    p.add_argument("--version", action="version", version=f"sumonce {__version__}",
+                   help="print sumonce's version and exit")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="worker processes, at least 1 (default: up to 2)")
     return p

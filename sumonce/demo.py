@@ -1,5 +1,8 @@
 """`sumonce demo` (what `make demo` runs): the proofs, then a small CPU conformance sweep on Ray
-actors. Each half runs in its own process, so neither loads the other's layer."""
+actors. Each half runs in its own process, so neither loads the other's layer.
+
+exit codes: the larger of the two steps' (0 both as expected; 1 a property or a row not as
+expected; 2 bad input; 3 a shard died or hung)."""
 from __future__ import annotations
 
 import subprocess

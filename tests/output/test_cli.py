@@ -87,3 +87,12 @@ def test_run_help_shows_allowed_values_and_guard_version():
 def test_the_dispatcher_help_lists_the_exit_codes():
     out = sumonce("--help", capture_output=True).stdout
     assert "exit codes" in out and "141" in out
+
+
+@pytest.mark.parametrize("command", ["prove", "audit", "run"])
+def test_version_is_the_tools_own_in_every_command(command):
+    if command == "run":
+        pytest.importorskip("torch")
+    from sumonce import __version__
+    got = sumonce(command, "--version", capture_output=True)
+    assert got.returncode == 0 and got.stdout.strip() == f"sumonce {__version__}"
