@@ -5,9 +5,9 @@ Each preference is a soft literal (`default c.ep_size`, `c.tp_size <= 2`, ...), 
 a fixed order (most wanted first): one is kept when it is satisfiable with those kept before it.
 Every setting the preferences leave open is then pinned to its first possible value (the smallest
 integer, the first enum member, the alphabetically first string the formula names). Each step asks
-whether a point exists, never which one the solver happened to find, so the counterexample depends
-only on the formula: not on which other properties ran before it in the same solver (`--only`).
-Shared by `sumonce prove` and `sumonce audit`.
+whether a point exists, never which one the solver happened to find (a model in hand only saves
+asking when it already answers yes), so the counterexample depends only on the formula: not on
+which other properties ran before it in the same solver (`--only`). Shared by `sumonce prove` and `sumonce audit`.
 """
 from __future__ import annotations
 
@@ -65,33 +65,38 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         solver.add(*assumptions, formula)
         if not _sat(solver):
             return None
+        model = solver.model()
         prefs = _preferences(w)
         for literal, constraint in prefs.items():
             solver.add(z3.Implies(literal, constraint))
-        kept = _keep_greedily(solver, list(prefs))
+        kept, model = _keep_greedily(solver, prefs, model)
         solver.add(*kept)
-        open_ = [(n, v, d) for r in (w.c, w.s) for n, v, d in _fields(r)
-                 if z3.Bool(f"default {r.prefix}.{n}") not in set(kept)]
+        kept = set(kept)
         names = _strings(formula, *assumptions)
-        for _, var, default in open_:
-            _pin(solver, var, default, names)
-        _sat(solver)
-        return solver.model()
+        for record in (w.c, w.s):
+            for name, var, default in _fields(record):
+                if z3.Bool(f"default {record.prefix}.{name}") not in kept:
+                    model = _pin(solver, var, default, names, model)
+        return model
     finally:
         solver.pop()
 
 
-def _keep_greedily(solver, literals: list) -> list:
-    """The literals kept in order, each one satisfiable with those kept before it."""
-    if _sat(solver, *literals):
-        return literals
+def _holds(model: z3.ModelRef, constraint) -> bool:
+    return z3.is_true(model.eval(constraint, model_completion=True))
+
+
+def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.ModelRef]:
+    """The literals kept in order, each one satisfiable with those kept before it, and a model of
+    them. A literal the last model already satisfies is kept without asking the solver."""
     kept = []
-    for i, literal in enumerate(literals):
-        if _sat(solver, *kept, literal):
+    for literal in prefs:
+        if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
-            if _sat(solver, *kept, *literals[i + 1:]):
-                return kept + literals[i + 1:]
-    return kept
+        elif _sat(solver, *kept, literal):
+            kept.append(literal)
+            model = solver.model()
+    return kept, model
 
 
 def _fields(record):
@@ -109,32 +114,34 @@ def _try(solver, constraint) -> z3.ModelRef | None:
         solver.pop()
 
 
-def _pin(solver, var, default, names: list[str]) -> None:
-    """Fix one setting the preferences left open to its first possible value."""
+def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.ModelRef:
+    """Fix one setting the preferences left open to its first possible value; a model of it."""
     if isinstance(default, bool):
         options = [z3.BoolVal(False), z3.BoolVal(True)]
     elif isinstance(default, Enum):
         options = [enum_value(m) for m in type(default)]
     elif isinstance(default, int):
-        options = [z3.IntVal(_least(solver, var))]
+        model = _least(solver, var, model)
+        options = [model.eval(var, model_completion=True)]
     else:
         options = [z3.StringVal(n) for n in names]
     for value in options:
-        if _try(solver, var == value) is not None:
+        found = model if _holds(model, var == value) else _try(solver, var == value)
+        if found is not None:
             solver.add(var == value)
-            return
+            return found
+    return model
 
 
-def _least(solver, var) -> int:
-    """The smallest value an integer setting can take here (sizes are bounded below by validity)."""
-    _sat(solver)
-    least = solver.model().eval(var, model_completion=True).as_long()
+def _least(solver, var, model: z3.ModelRef) -> z3.ModelRef:
+    """A model in which an integer setting takes the smallest value it can here."""
     for _ in range(64):  # NOTE: a bound, should a setting ever be unbounded below
+        least = model.eval(var, model_completion=True).as_long()
         smaller = _try(solver, var < least)
         if smaller is None:
             break
-        least = smaller.eval(var, model_completion=True).as_long()
-    return least
+        model = smaller
+    return model
 
 
 def _strings(*formulas) -> list[str]:
