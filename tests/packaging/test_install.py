@@ -41,9 +41,10 @@ def test_no_build_folder_or_egg_info_is_left_behind(installed):
     assert left == []
 
 
-def test_no_deprecation_warning(installed):
+def test_no_deprecation_or_packaging_warning(installed):
     _, _, log = installed
-    assert "Deprecat" not in log and "deprecat" not in log
+    assert "deprecat" not in log.lower()
+    assert "BuildBackendWarning" not in log and "absent from the `packages`" not in log
 
 
 def test_the_schemas_are_installed_and_load(installed):
