@@ -22,6 +22,9 @@ def execute(ns, cases, fault) -> int:
     from .conformance import run_cases
     from .driver import PlacementError, ShardFailure, check_placeable
     from .report import console
+    from rich.console import Console
+    err_console = Console(stderr=True, width=200)
+    as_json = getattr(ns, "json", False)  # `sumonce repro` has no --json
     worlds = sorted({k.world for k in cases})
     started = connect(num_cpus=max(worlds))
     t0 = time.time()
@@ -29,9 +32,11 @@ def execute(ns, cases, fault) -> int:
         gpu = use_gpu(ns.device)
         for w in worlds:
             check_placeable(w, gpu, 1)
-        console.print(f"{len(cases)} case(s), world size(s) {', '.join(map(str, worlds))}, "
-                      f"{'GPU (nccl)' if gpu else 'CPU (gloo)'} shards, Ray {ray.__version__}")
-        with Progress(console=console, transient=True, disable=not ns.sweep) as bar:
+        # NOTE: with --json, stdout carries the document alone: the rest goes to stderr
+        (err_console if as_json else console).print(
+            f"{len(cases)} case(s), world size(s) {', '.join(map(str, worlds))}, "
+            f"{'GPU (nccl)' if gpu else 'CPU (gloo)'} shards, Ray {ray.__version__}")
+        with Progress(console=err_console if as_json else console, transient=True, disable=not ns.sweep) as bar:
             task = bar.add_task("cases", total=len(cases))
             rows = run_cases(cases, deadline_s=ns.timeout, use_gpu=gpu, fault=fault,
                              on_rows=lambda n: bar.advance(task, n))
@@ -43,6 +48,11 @@ def execute(ns, cases, fault) -> int:
         return 3
     finally:
         disconnect(started)
+    if as_json:
+        from sumonce.output import dump
+        from .output import run_document
+        dump(run_document(rows, time.time() - t0, gpu, ray.__version__))
+        return 0 if all(r.ok for r in rows) else 1
     return report(ns, rows, time.time() - t0)
 
 

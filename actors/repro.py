@@ -13,7 +13,9 @@ from sumonce.proto.sites import Version
 from sumonce.proto.validation import ConfigError, validate
 
 from .cases import Case, actors_scope
-from .run import UsageError
+from sumonce.helptext import show_allowed
+
+from .run import EXIT_CODES, UsageError
 
 warnings.filterwarnings("ignore", message=".*NumPy.*")
 
@@ -49,6 +51,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    show_allowed(p, EXIT_CODES)
     try:
         ns = p.parse_args(argv)
         case = load(ns.counterexample, ns.seed)

@@ -3,7 +3,6 @@ single-process reference; per-axis sum counts measured and compared with proto's
 
     python -m sumonce.actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
     python -m sumonce.actors.run --sweep small
-Exit 0: every row conforms; 1: a mismatch; 2: bad input (before any actor starts); 3: a shard died or hung.
 """
 from __future__ import annotations
 
@@ -19,8 +18,18 @@ from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_
 from sumonce.proto.sites import Version
 from sumonce.proto.validation import ConfigError
 
+from sumonce import __version__
+from sumonce.helptext import allowed, show_allowed
+
 from .cases import STATES, Case, actors_scope, sweep
 from .fused_table import TABLE_ENV, TableError, load
+
+
+EXIT_CODES = """exit codes:
+  0  every row conforms: measured sum counts equal proto's prediction
+  1  a mismatch
+  2  bad input, before any actor starts (one line on stderr)
+  3  a shard died or hung"""
 
 
 class UsageError(ValueError):
@@ -33,10 +42,17 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     add_state_flags(p)
     a = p.add_argument_group("actors")
     a.add_argument("--world-size", type=int, help="ranks (= --tp-size, which it sets when that is not given)")
-    a.add_argument("--model", default="qwen3_moe", help="a catalogued model")
+    a.add_argument("--model", default="qwen3_moe", metavar="MODEL",
+                   help=f"a catalogued model: {', '.join(sorted(catalogue.MODELS_BY_NAME))}")
     a.add_argument("--variant", help="the MoE forward method (default: every variant)")
-    a.add_argument("--version", help="helper, legacy, pre-23731, ... (default: every version of the model)")
-    a.add_argument("--sweep", help=f"a conformance sweep: {', '.join(STATES)}")
+    a.add_argument("--guard-version", dest="version", metavar=allowed(v.value for v in Version),
+                   help="the guards to run: the helper's, the legacy ones at da175b96, or those before "
+                        "an upstream fix (default: every version the model has)")
+    a.add_argument("--version", action="version", version=f"sumonce {__version__}",
+                   help="print sumonce's version and exit")
+    a.add_argument("--json", action="store_true",
+                   help="print the rows as JSON (schema: docs/OUTPUT.md, sumonce/schemas/run.schema.json)")
+    a.add_argument("--sweep", metavar=allowed(STATES), help="a conformance sweep")
     a.add_argument("--worlds", default="2,4", help="world sizes of the sweep")
     a.add_argument("--models", help="comma-separated models of the sweep (default: six)")
     a.add_argument("--seed", type=int, default=0)
@@ -44,7 +60,7 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     a.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     a.add_argument("--table", choices=("auto", "rows", "summary"), default="auto")
     a.add_argument("--inject-fault", help="test hook: kill:RANK or hang:RANK")
-    return p
+    return show_allowed(p, EXIT_CODES)
 
 
 def single_cases(ns, argv) -> list[Case]:
@@ -79,7 +95,7 @@ def versions(ns, m) -> list[Version]:
     try:
         v = Version(ns.version)
     except ValueError:
-        raise UsageError(f"unknown version {ns.version!r}; versions: "
+        raise UsageError(f"unknown --guard-version {ns.version!r}; versions: "
                          f"{', '.join(x.value for x in Version)}") from None
     return [v]
 

@@ -1,13 +1,15 @@
-"""`sumonce audit TARGET [--json] [--sarif FILE]` and `sumonce audit --compare A B`.
+"""`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]` and `sumonce audit --compare A B`.
 
-TARGET: an SGLang source tree, a wheel file, or sglang==X. Exit 0 when every site calls the helper
-or is equivalent to it, 1 when some site differs or is not understood, 2 for a bad target.
+TARGET: an SGLang source tree, a wheel file, or sglang==X.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+
+from sumonce import __version__
+from sumonce.output import document, dump
 
 from .source import TargetError, load
 
@@ -17,12 +19,29 @@ class _Parser(argparse.ArgumentParser):
         raise TargetError(message)
 
 
+EXIT_CODES = """exit codes:
+  0  every site calls the helper or is equivalent to it (with --baseline: no site's verdict is new
+     or changed against it; --compare and --write-baseline: written/printed)
+  1  some site differs or is not understood (with --baseline: only new or changed ones count)
+  2  bad target, file or flag (one line on stderr)"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0], epilog=EXIT_CODES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", nargs="?", help="SGLang tree, wheel, or sglang==X")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (schema: docs/OUTPUT.md, sumonce/schemas/audit.schema.json)")
     p.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 findings to FILE")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="fail only on sites whose verdict is new or changed against this recorded baseline")
+    p.add_argument("--write-baseline", metavar="FILE", help="record every site's verdict in FILE (exit 0)")
+    p.add_argument("--format", choices=("auto", "rich", "plain"), default="auto",
+                   help="the table: rich, or plain lines (whole names, never wrapped); "
+                        "auto: rich on a terminal, plain otherwise (default: %(default)s)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="sites whose verdict changed from A to B")
+    p.add_argument("--version", action="version", version=f"sumonce {__version__}",
+                   help="print sumonce's version and exit")
     return p
 
 
@@ -45,20 +64,33 @@ def _run(target: str):
 
 
 def _audit(args) -> int:
-    from . import report
+    from . import baseline, report
+    from .sarif import sarif
     rep = _run(args.target)
+    gate = baseline.check(rep, args.baseline) if args.baseline else None
+    if args.write_baseline:
+        baseline.write(rep, args.write_baseline)
     if args.sarif:
-        try:
-            with open(args.sarif, "w") as f:
-                json.dump(report.sarif(rep), f, indent=2)
-        except OSError as e:
-            raise TargetError(f"cannot write {args.sarif}: {e.strerror}") from None
+        _write_json(args.sarif, sarif(rep, gate))
+    bad = any(v.verdict.bad for v in rep.sites)
     if args.json:
-        print(json.dumps(report.to_json(rep), indent=2))
+        body = report.to_json(rep)
+        dump(document("audit", {**body, "passed": not bad, **({"baseline": gate} if gate else {})}))
     else:
-        print(report.table(rep))
-        print("\n".join(report.summary_lines(rep)))
-    return 1 if any(v.verdict.bad for v in rep.sites) else 0
+        plain = args.format == "plain" or (args.format == "auto" and not sys.stdout.isatty())
+        print(report.plain_table(rep) if plain else report.table(rep))
+        print("\n".join(report.summary_lines(rep) + (baseline.lines(gate) if gate else [])))
+    if args.write_baseline:
+        return 0
+    return (0 if gate["passed"] else 1) if gate else (1 if bad else 0)
+
+
+def _write_json(path: str, doc: dict) -> None:
+    try:
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
+    except OSError as e:
+        raise TargetError(f"cannot write {path}: {e.strerror}") from None
 
 
 def _compare(a: str, b: str, as_json: bool) -> int:
@@ -66,7 +98,7 @@ def _compare(a: str, b: str, as_json: bool) -> int:
     ra, rb = _run(a), _run(b)
     changes = report.compare(ra, rb)
     if as_json:
-        print(json.dumps({"a": ra.label, "b": rb.label, "changes": changes}, indent=2))
+        dump(document("audit-compare", {"a": ra.label, "b": rb.label, "changes": changes}))
     else:
         print(f"{len(changes)} sites changed verdict from {ra.label} to {rb.label}")
         for c in changes:

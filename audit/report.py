@@ -1,5 +1,5 @@
 """Print an audit: a table (rich where installed, plain text otherwise), summary counts, JSON,
-SARIF 2.1.0, and the sites whose verdict changed between two targets.
+and the sites whose verdict changed between two targets. SARIF: audit/sarif.py.
 """
 from __future__ import annotations
 
@@ -72,26 +72,6 @@ def to_json(rep) -> dict:
     return {"target": rep.label, "files": rep.files, "seconds": round(rep.seconds, 3),
             "helper": {"form": rep.release.form, "checks": rep.release.checks},
             "counts": counts(rep), "sites": sites, "decoders": rep.decoders, "unparsed": rep.unparsed}
-
-
-def sarif(rep) -> dict:
-    results = []
-    for v in rep.sites:
-        if v.verdict not in (DIFFERS, NOT_UNDERSTOOD):
-            continue
-        results.append({
-            "ruleId": "post-experts-guard-differs" if v.verdict == DIFFERS else "post-experts-guard-not-understood",
-            "level": "error" if v.verdict == DIFFERS else "warning",
-            "message": {"text": f"{v.method} ({v.path}/{v.group_name}): {v.verdict}: {v.detail}"},
-            "locations": [{"physicalLocation": {"artifactLocation": {"uri": "python/" + v.file},
-                                                "region": {"startLine": v.line}}}],
-        })
-    rules = [{"id": "post-experts-guard-differs",
-              "shortDescription": {"text": "post-experts all-reduce guard differs from the helper"}},
-             {"id": "post-experts-guard-not-understood",
-              "shortDescription": {"text": "post-experts all-reduce guard not understood"}}]
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-            "runs": [{"tool": {"driver": {"name": "sumonce-audit", "rules": rules}}, "results": results}]}
 
 
 def compare(a, b) -> list[dict]:

@@ -13,9 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+from sumonce import __version__
+from sumonce.output import dump
+
+from .catalogue_file import CatalogueError, catalogue_properties, load_models
 from .check import Result, run_all
-from .properties import Expect, all_properties
+from .junit import write_junit
+from .output import FORMATS, plain_format, print_results, prove_document
+from .properties import all_properties
 from .solve import DEFAULT_TIMEOUT_MS
+
 from sumonce.proto.eras import Era
 
 ERA_NAMES = tuple(e.value for e in Era)
@@ -27,91 +34,37 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+EXIT_CODES = """exit codes:
+  0  every property has its expected verdict (proved, or refuted as expected)
+  1  some property does not (z3 `unknown` included)
+  2  bad arguments (one line on stderr)"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sumonce prove", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS, help="z3 timeout per check")
+    p = _Parser(prog="sumonce prove", description=__doc__.split("\n\n")[0], epilog=EXIT_CODES,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true",
+                   help="print the results as JSON (schema: docs/OUTPUT.md, sumonce/schemas/prove.schema.json)")
+    p.add_argument("--junit-xml", metavar="FILE", help="also write the results as JUnit XML, one testcase per property")
+    p.add_argument("--format", choices=FORMATS, default="auto",
+                   help="the table: rich, or plain lines (whole names, never wrapped); "
+                        "auto: rich on a terminal, plain otherwise (default: %(default)s)")
+    p.add_argument("--timeout-ms", type=int, default=DEFAULT_TIMEOUT_MS,
+                   help="z3 timeout per check, at least 1 (default: %(default)s)")
     p.add_argument("--only", metavar="GLOB", help="run the properties whose name matches, e.g. 'exactly-once:*'")
+    p.add_argument("--catalogue", metavar="FILE.py",
+                   help="also prove the models a Python file defines in MODELS (docs/SPEC.md)")
     p.add_argument("--no-known-findings", action="store_true",
                    help="do not exclude the known findings (spec/findings.py) from exactly-once")
     p.add_argument("--counterexamples", metavar="DIR", help="write each counterexample as JSON for `sumonce repro`")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
     p.add_argument("--era", default="all", metavar="ERA",
                    help="0.5.11 (the #23748 helper), 0.5.23 (the stage boundary sums), or all (default)")
+    p.add_argument("--version", action="version", version=f"sumonce {__version__}",
+                   help="print sumonce's version and exit")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                   help="worker processes (default: up to 2)")
+                   help="worker processes, at least 1 (default: up to 2)")
     return p
-
-
-def verdict_text(r: Result) -> str:
-    text = r.status.value
-    if not r.lift_ok:
-        return text + " (LIFT MISMATCH)"
-    if r.prop.expect == Expect.REFUTED:
-        text += " (expected)" if r.passed else " (expected refuted)"
-    return text
-
-
-def as_json(r: Result) -> dict:
-    return {"property": r.prop.name, "era": r.prop.era, "kind": r.prop.kind.value, "meaning": r.prop.meaning,
-            "scope": r.prop.scope, "expect": r.prop.expect.value, "verdict": r.status.value,
-            "passed": r.passed, "seconds": round(r.seconds, 4), "detail": r.detail,
-            "counterexample": r.counterexample, "lift_ok": r.lift_ok,
-            **{k: v for k, v in r.extra.items() if k != "wall"}}
-
-
-def print_table(results: list[Result], wall: float) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
-    table = Table(title=f"sumonce prove: {len(results)} properties", show_lines=False)
-    for col in ("property", "era", "kind", "verdict", "time", "detail"):
-        table.add_column(col, overflow="fold")
-    for r in results:
-        style = "green" if r.passed else "bold red"
-        table.add_row(r.prop.name, r.prop.era, r.prop.kind.value, f"[{style}]{verdict_text(r)}[/]",
-                      f"{r.seconds * 1000:.0f} ms", r.detail)
-    console.print(table)
-    console.file.flush()
-    for r in results:
-        if r.counterexample:
-            print_counterexample(r)
-    failed = [r for r in results if not r.passed]
-    tally = {}
-    for r in results:
-        tally[r.status.value] = tally.get(r.status.value, 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
-    print(f"\n{summary}; {len(failed)} not as expected; {wall:.2f} s")
-
-
-def print_counterexample(r: Result) -> None:
-    """Plain lines (fast, and the same on a terminal, in a log and under grep)."""
-    cx = r.counterexample
-    lines = [f"\n{r.prop.name} ({verdict_text(r)}): {r.prop.meaning}"]
-    if cx.get("model"):
-        lines.append(f"  model      {cx['model']}  {cx.get('variant', '')}  guards@{cx.get('version', '')}")
-    lines.append(f"  flags      {cx['flags'] or '(defaults)'}")
-    lines.append("  state      " + ", ".join(f"{k}={v}" for k, v in cx["state"].items()))
-    lines.append("  sizes      " + ", ".join(f"{k}={v}" for k, v in cx["sizes"].items()))
-    lines.append(f"  flags seen Q={cx['Q']} V={cx['V']} F(block)={cx['block_F']} R(block)={cx['block_R']}"
-                 + (f" F(decoder)={cx['decoder_F']} R(decoder)={cx['decoder_R']}" if "decoder_F" in cx else ""))
-    for variant, n in cx.get("counts", {}).items():
-        lines.append(f"  sums       {variant}: EP {n['ep']}, MoE-TP {n['moe_tp']}")
-    if cx.get("axes"):
-        lines.append(f"  wrong      {cx['axes']}")
-    if cx.get("outcome"):
-        lines.append(f"  outcome    {cx['outcome']}")
-    if cx.get("label"):
-        lines.append(f"  reachable  NO: {cx['label']}")
-    if cx.get("era"):
-        lines.append(f"  0.5.23     " + ", ".join(f"{k}={cx[k]}" for k in
-                                                 ("model_0523", "V_0523", "complete", "ffn_exit", "reduction_group",
-                                                  "counts_0523", "model_runs_0523") if k in cx))
-    if cx.get("upstream"):
-        lines.append(f"  upstream   {cx['upstream']}")
-    lines.append(f"  python     the claim evaluated in plain Python here: {cx['python_claim']}"
-                 + ("" if r.lift_ok else "  <- differs from z3: the lift is wrong"))
-    print("\n".join(lines))
 
 
 def write_counterexamples(results: list[Result], folder: str) -> None:
@@ -124,6 +77,18 @@ def write_counterexamples(results: list[Result], folder: str) -> None:
             (out / f"{name}.json").write_text(json.dumps(r.counterexample, indent=2))
 
 
+def select(args) -> list:
+    """The properties to run: the table (and a --catalogue file's models), filtered by --only."""
+    props = all_properties(known_findings=not args.no_known_findings, era=args.era)
+    if args.catalogue:
+        props += catalogue_properties(load_models(args.catalogue), known=not args.no_known_findings)
+    if args.only:
+        props = [p for p in props if fnmatch.fnmatch(p.name, args.only)]
+        if not props:
+            raise CatalogueError(f"no property matches {args.only!r}; see `sumonce prove --list`")
+    return props
+
+
 def prove_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.timeout_ms < 1:
@@ -132,12 +97,11 @@ def prove_main(argv: list[str]) -> int:
     if args.era != "all" and args.era not in ERA_NAMES:
         print(f"sumonce prove: unknown --era {args.era!r}; allowed: {', '.join(ERA_NAMES)}, all", file=sys.stderr)
         return 2
-    props = all_properties(known_findings=not args.no_known_findings, era=args.era)
-    if args.only:
-        props = [p for p in props if fnmatch.fnmatch(p.name, args.only)]
-        if not props:
-            print(f"sumonce prove: no property matches {args.only!r}; see `sumonce prove --list`", file=sys.stderr)
-            return 2
+    try:
+        props = select(args)
+    except CatalogueError as e:
+        print(f"sumonce prove: {e}", file=sys.stderr)
+        return 2
     if args.list:
         for p in props:
             print(f"{p.name}\t{p.kind.value}\t{p.expect.value}\t{p.meaning}")
@@ -149,9 +113,10 @@ def prove_main(argv: list[str]) -> int:
     wall = time.perf_counter() - start
     if args.counterexamples:
         write_counterexamples(results, args.counterexamples)
+    if args.junit_xml:
+        write_junit(results, wall, args.junit_xml)
     if args.json:
-        print(json.dumps({"results": [as_json(r) for r in results], "seconds": round(wall, 3),
-                          "passed": all(r.passed for r in results)}, indent=2))
+        dump(prove_document(results, wall))
     else:
-        print_table(results, wall)
+        print_results(results, wall, plain_format(args.format))
     return 0 if all(r.passed for r in results) else 1

@@ -104,13 +104,16 @@ def drift() -> list[Property]:
     ]
 
 
-def refactor() -> list[Property]:
-    out = [Property(f"site-equivalent:{s.name}",
+def site_equivalent(s, m: Model) -> Property:
+    """Site s (of model m): its helper-based guard against its legacy one."""
+    return Property(f"site-equivalent:{s.name}",
                     "The helper-based guard equals the legacy guard at da175b96, or differs only by the TP-only Q term.",
                     "all valid configurations, all F, R", Kind.REFACTOR, claims.guards_equal(s),
-                    model=next(m for m in MODELS if m.name == s.model), site=s,
-                    fallback=claims.guards_equal_but_q(s) if s.path == Path.TP else None)
-           for s in SITES]
+                    model=m, site=s, fallback=claims.guards_equal_but_q(s) if s.path == Path.TP else None)
+
+
+def refactor() -> list[Property]:
+    out = [site_equivalent(s, next(m for m in MODELS if m.name == s.model)) for s in SITES]
     for path in Path:
         sites = tuple(s for s in SITES if s.path == path)
         out.append(Property(f"skip-set-is-union-of-legacy:{path.value}",

@@ -1,15 +1,21 @@
 """Counterexamples a person can read: a point that satisfies a formula while keeping as many
 settings as possible at SGLang's defaults and sizes small.
 
-Each preference is a soft literal (`default c.ep_size`, `c.tp_size <= 2`, ...); the solver is asked
-with all of them assumed, and the ones in an unsat core are dropped until it answers. A handful of
-checks, whatever the number of settings. Shared by `sumonce prove` and `sumonce audit`.
+Each preference is a soft literal (`default c.ep_size`, `c.tp_size <= 2`, ...), taken greedily in
+a fixed order (most wanted first): one is kept when it is satisfiable with those kept before it.
+Every setting the preferences leave open is then pinned to its first possible value (the smallest
+integer, the first enum member, the alphabetically first string the formula names). Each step asks
+whether a point exists, never which one the solver happened to find (a model in hand only saves
+asking when it already answers yes), so the counterexample depends only on the formula: not on
+which other properties ran before it in the same solver (`--only`). Shared by `sumonce prove` and `sumonce audit`.
 """
 from __future__ import annotations
 
+from enum import Enum
+
 import z3
 
-from .symbolic import to_z3
+from .symbolic import enum_value, to_z3
 
 SIZE_STEPS = (2, 4, 8)
 
@@ -40,6 +46,13 @@ def _preferences(w) -> dict:
     return w._preferences
 
 
+def _sat(solver, *assumed) -> bool:
+    result = solver.check(*assumed)
+    if result == z3.unknown:
+        raise Unknown(solver.reason_unknown())
+    return result == z3.sat
+
+
 def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000) -> z3.ModelRef | None:
     """A point where `formula` holds under validity and `assumptions`, near the defaults; None if
     there is none. Raises Unknown if the solver gives up. Runs in a push/pop scope of the world's
@@ -50,19 +63,96 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
     solver.push()
     try:
         solver.add(*assumptions, formula)
+        if not _sat(solver):
+            return None
+        model = solver.model()
         prefs = _preferences(w)
         for literal, constraint in prefs.items():
             solver.add(z3.Implies(literal, constraint))
-        active = list(prefs)
-        while True:
-            result = solver.check(*active)
-            if result == z3.sat:
-                return solver.model()
-            if result == z3.unknown:
-                raise Unknown(solver.reason_unknown())
-            core = {c.get_id() for c in solver.unsat_core()}
-            if not core:
-                return None
-            active = [a for a in active if a.get_id() not in core]
+        kept, model = _keep_greedily(solver, prefs, model)
+        solver.add(*kept)
+        kept = set(kept)
+        names = _strings(formula, *assumptions)
+        for record in (w.c, w.s):
+            for name, var, default in _fields(record):
+                if z3.Bool(f"default {record.prefix}.{name}") not in kept:
+                    model = _pin(solver, var, default, names, model)
+        return model
     finally:
         solver.pop()
+
+
+def _holds(model: z3.ModelRef, constraint) -> bool:
+    return z3.is_true(model.eval(constraint, model_completion=True))
+
+
+def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.ModelRef]:
+    """The literals kept in order, each one satisfiable with those kept before it, and a model of
+    them. A literal the last model already satisfies is kept without asking the solver."""
+    kept = []
+    for literal in prefs:
+        if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
+            kept.append(literal)
+        elif _sat(solver, *kept, literal):
+            kept.append(literal)
+            model = solver.model()
+    return kept, model
+
+
+def _fields(record):
+    defaults = record.cls()
+    return [(name, var, getattr(defaults, name)) for name, var in record.vars.items()]
+
+
+def _try(solver, constraint) -> z3.ModelRef | None:
+    """A model with `constraint` added, if there is one (the constraint is then taken back)."""
+    solver.push()
+    try:
+        solver.add(constraint)
+        return solver.model() if _sat(solver) else None
+    finally:
+        solver.pop()
+
+
+def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.ModelRef:
+    """Fix one setting the preferences left open to its first possible value; a model of it."""
+    if isinstance(default, bool):
+        options = [z3.BoolVal(False), z3.BoolVal(True)]
+    elif isinstance(default, Enum):
+        options = [enum_value(m) for m in type(default)]
+    elif isinstance(default, int):
+        model = _least(solver, var, model)
+        options = [model.eval(var, model_completion=True)]
+    else:
+        options = [z3.StringVal(n) for n in names]
+    for value in options:
+        found = model if _holds(model, var == value) else _try(solver, var == value)
+        if found is not None:
+            solver.add(var == value)
+            return found
+    return model
+
+
+def _least(solver, var, model: z3.ModelRef) -> z3.ModelRef:
+    """A model in which an integer setting takes the smallest value it can here."""
+    for _ in range(64):  # NOTE: a bound, should a setting ever be unbounded below
+        least = model.eval(var, model_completion=True).as_long()
+        smaller = _try(solver, var < least)
+        if smaller is None:
+            break
+        model = smaller
+    return model
+
+
+def _strings(*formulas) -> list[str]:
+    """The string constants the formulas name, in alphabetical order."""
+    seen, found, todo = set(), set(), list(formulas)
+    while todo:
+        e = todo.pop()
+        if e.get_id() in seen:
+            continue
+        seen.add(e.get_id())
+        if z3.is_string_value(e):
+            found.add(e.as_string())
+        todo.extend(e.children())
+    return sorted(found)

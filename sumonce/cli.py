@@ -1,10 +1,13 @@
 """`sumonce`: each subcommand imports its layer only when called, so `sumonce prove` never loads
 torch or ray and `sumonce run` never loads z3. Every subcommand's `main(argv)` returns the exit code;
-user errors print one line to stderr and exit 2.
+user errors print one line to stderr and exit 2. A reader that closes the pipe early
+(`sumonce prove --list | head`) ends the command quietly, with the exit code of a process that
+SIGPIPE ended (141), here for every subcommand.
 """
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # subcommand -> (module, function, one-line help)
@@ -20,10 +23,17 @@ SUBCOMMANDS = {
 }
 
 
+EXIT_CODES = """exit codes (each command's --help gives its own):
+  0  success          1  a check failed (a property, an audited site, a conformance row)
+  2  bad input (one line on stderr, never a traceback)
+  3  `sumonce run`: a shard died or hung        141  the reader closed the pipe (| head)"""
+BROKEN_PIPE = 141
+
+
 def usage() -> str:
     lines = ["usage: sumonce <command> [args]", "", "Is every partial sum reduced exactly once?", ""]
     lines += [f"  {name:<8} {text}" for name, (_, _, text) in SUBCOMMANDS.items()]
-    lines += ["", "`sumonce <command> --help` for a command's flags."]
+    lines += ["", "`sumonce <command> --help` for a command's flags.", "", EXIT_CODES]
     return "\n".join(lines)
 
 
@@ -45,7 +55,18 @@ def missing_extra(name: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = dispatch(sys.argv[1:] if argv is None else argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # NOTE: stdout's buffer still holds what the closed pipe refused; point the descriptor at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
+
+
+def dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0

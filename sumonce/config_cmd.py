@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from sumonce.helptext import show_allowed
 from sumonce.proto import catalogue, communicator, predicates
 from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
 from sumonce.proto.validation import ConfigError
+
+
+EXIT_CODES = """exit codes:
+  0  the flags form a configuration SGLang accepts (its sizes and flags printed)
+  2  a bad flag or a configuration SGLang refuses (one line on stderr naming the rule)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sumonce config", description=__doc__)
     add_config_flags(p)
     add_state_flags(p)
-    p.add_argument("--model", help="also show what this catalogued model's decoder computes")
-    return p
+    p.add_argument("--model", help="also show what this catalogued model's decoder computes: "
+                   + ", ".join(sorted(catalogue.MODELS_BY_NAME)))
+    return show_allowed(p, EXIT_CODES)
 
 
 def report(c, s, model=None) -> list[tuple[str, str]]:

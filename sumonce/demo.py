@@ -1,6 +1,9 @@
 """`sumonce demo` (what `make demo` runs): the proofs, then a small CPU conformance sweep on Ray
 actors, then the report (`sumonce report`), whose path it prints last. Each step runs in its own
-process, so none loads another's layer."""
+process, so none loads another's layer.
+
+exit codes: the largest of the steps' (0 all as expected; 1 a property or a row not as
+expected; 2 bad input; 3 a shard died or hung)."""
 from __future__ import annotations
 
 import subprocess

@@ -74,7 +74,7 @@ def test_a_killed_actor_is_named(ray_cluster, capsys):
 
 
 def test_a_hanging_rank_is_named(ray_cluster, capsys):
-    code = main(["--tp-size", "2", "--ep-size", "2", "--gpu-arch", "cpu", "--version", "helper",
+    code = main(["--tp-size", "2", "--ep-size", "2", "--gpu-arch", "cpu", "--guard-version", "helper",
                  "--inject-fault", "hang:1", "--timeout", "8"])
     err = capsys.readouterr().err
     assert code == 3 and "rank 1 did not reach" in err and "waiting in it: rank 0)" in err, err

@@ -12,7 +12,7 @@ from sumonce.actors.run import main
     (["--tp-size", "2", "--attn-cp-size", "2"], "actors' scope"),
     (["--world-size", "2", "--tp-size", "4"], "differs from --tp-size"),
     (["--sweep", "huge"], "unknown sweep 'huge'"),
-    (["--tp-size", "2", "--version", "v9"], "unknown version 'v9'"),
+    (["--tp-size", "2", "--guard-version", "v9"], "unknown --guard-version 'v9'"),
     (["--inject-fault", "explode:1"], "kill:RANK or hang:RANK"),
     (["--moe-runner-backend", "warp"], "'warp' is not one of"),
 ])

@@ -1,4 +1,8 @@
-"""The worked example of docs/SPEC.md ("Adding a model site"), step by step."""
+"""The worked example of docs/SPEC.md ("Adding a model site"), step by step; the counterexample
+printed is the one the doc shows (its flags and its sentence are read from the doc)."""
+import re
+from pathlib import Path as FilePath
+
 from sumonce.proto import guards
 from sumonce.proto.catalogue import FUSING
 from sumonce.proto.sites import Group, Model, Path, Site, Version
@@ -39,3 +43,16 @@ def test_a_guard_that_forgot_v_is_refuted_with_dp_attention_and_ep():
     assert cx["V"] is True and cx["config"]["enable_dp_attention"]
     assert cx["flags"].startswith("--tp-size") and "--architecture ToyMoeForCausalLM" in cx["flags"]
     assert "summed 2 times" in cx["axes"]
+    flags, story = documented_counterexample()
+    assert cx["flags"] == flags
+    assert cx["axes"].startswith(story)
+
+
+def documented_counterexample() -> tuple[str, str]:
+    """Step 3 of docs/SPEC.md's worked example: the flags and the axis sentence it shows."""
+    doc = (FilePath(__file__).resolve().parents[2] / "docs" / "SPEC.md").read_text()
+    step = doc[doc.index("### Worked example"):]
+    step = " ".join(step[step.index("3. "):].split("\n\n")[0].split())
+    flags = re.search(r"refuted with `([^`]+)`", step).group(1)
+    story = re.search(r'"([^"]+)"', step).group(1)
+    return flags, story

@@ -1,0 +1,27 @@
+"""`sumonce run --json`: the conformance rows as one JSON document (schema:
+sumonce/schemas/run.schema.json, docs/OUTPUT.md). Plain data only: no torch, no ray."""
+from __future__ import annotations
+
+import math
+
+from sumonce.output import document
+from sumonce.proto.flags import to_flags
+from sumonce.proto.serial import to_dict
+
+
+def row_json(r) -> dict:
+    k = r.case
+    err = r.measured.max_err
+    return {"world": k.world, "model": k.model, "variant": k.variant, "version": k.version.value,
+            "config": to_dict(k.config), "flags": " ".join(to_flags(k.config)), "state": to_dict(k.state),
+            "after": r.after, "predicted": {"ep": r.predicted.ep, "moe_tp": r.predicted.moe_tp},
+            "measured": {"ep": r.measured.ep, "moe_tp": r.measured.moe_tp},
+            "max_err": err if err is not None and math.isfinite(err) else None,
+            "impl": r.impl, "ok": r.ok, "problem": r.problem}
+
+
+def run_document(rows, wall: float, gpu: bool, ray_version: str) -> dict:
+    bad = sum(1 for r in rows if not r.ok)
+    return document("run", {"passed": bad == 0, "seconds": round(wall, 3), "device": "gpu" if gpu else "cpu",
+                            "ray_version": ray_version, "worlds": sorted({r.case.world for r in rows}),
+                            "mismatches": bad, "rows": [row_json(r) for r in rows]})

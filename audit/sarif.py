@@ -1,0 +1,105 @@
+"""`sumonce audit --sarif FILE`: the sites that differ from the helper or are not understood, as
+SARIF 2.1.0 for code-scanning tools.
+
+Locations are relative to the source root (`SRCROOT`: the tree given, or the package root inside
+a wheel), so an upload from the SGLang checkout annotates its own files. Each result carries a
+partial fingerprint computed here from what names the site across edits (model, method, path,
+group, occurrence; not its line): an upload action cannot compute one for a wheel that is not in
+the checkout.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+
+from sumonce import __version__
+
+from .baseline import BAD, site_keys
+from .judge import DIFFERS, NOT_UNDERSTOOD
+
+SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+FINGERPRINT = "sumonceSite/v1"
+
+RULES = {
+    DIFFERS: {
+        "id": "SUMONCE001", "name": "PostExpertsGuardDiffers", "level": "error",
+        "short": "Post-experts all-reduce guard differs from the helper",
+        "full": ("This post-experts all-reduce is guarded by hand-written code that is not equivalent to "
+                 "should_skip_post_experts_all_reduce (SGLang PR #23748): for some valid configuration and "
+                 "forward state it reduces a partial sum twice or never."),
+        "help": ("Call should_skip_post_experts_all_reduce (sglang/srt/layers/moe/utils.py) instead of the "
+                 "hand-written condition. The message gives a configuration where the two disagree and what "
+                 "it does to the sum; `sumonce config` with those flags shows Q, V, F and R there."),
+    },
+    NOT_UNDERSTOOD: {
+        "id": "SUMONCE002", "name": "PostExpertsGuardNotUnderstood", "level": "warning",
+        "short": "Post-experts all-reduce guard not understood",
+        "full": ("sumonce could not lift this post-experts all-reduce guard into a formula (an unknown call, "
+                 "attribute or control flow), so it cannot say whether every partial sum is reduced exactly once."),
+        "help": ("Call should_skip_post_experts_all_reduce, or write the guard from the terms it understands "
+                 "(group sizes, the F and R flags, Q, V, server arguments). The message names what was not "
+                 "understood."),
+    },
+}
+
+
+def _rule(verdict: str) -> dict:
+    r = RULES[verdict]
+    return {"id": r["id"], "name": r["name"], "shortDescription": {"text": r["short"]},
+            "fullDescription": {"text": r["full"]}, "help": {"text": r["help"], "markdown": r["help"]},
+            "defaultConfiguration": {"level": r["level"]},
+            "properties": {"tags": ["correctness", "distributed", "moe"]}}
+
+
+def fingerprint(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def source_root(rep) -> tuple[str, dict]:
+    """The prefix from the source root to the package root, and SRCROOT's description."""
+    root = Path(rep.root)
+    if root.is_dir():
+        given = Path(rep.label) if Path(rep.label).is_dir() else root
+        prefix = root.resolve().relative_to(given.resolve()).as_posix()
+        return ("" if prefix == "." else prefix + "/"), {"uri": given.resolve().as_uri() + "/"}
+    return "", {"description": {"text": f"the package root inside {root.name} (site-packages/ once installed)"}}
+
+
+def category(rep) -> str:
+    """automationDetails.id: 'sumonce-audit/<target>/' (a category, one run per target)."""
+    label = Path(rep.label).name if Path(rep.label).is_dir() else rep.label
+    return f"sumonce-audit/{re.sub(r'[^A-Za-z0-9._=+-]', '_', label)}/"
+
+
+def result(key: str, v, prefix: str, baseline_state: str | None) -> dict:
+    rule = RULES[v.verdict]
+    reach = f" Reached when: {'; '.join(v.reach)}." if v.reach else ""
+    out = {"ruleId": rule["id"], "ruleIndex": list(RULES).index(v.verdict), "level": rule["level"],
+           "message": {"text": f"{v.method} ({v.path}/{v.group}): {v.verdict}: {v.detail}.{reach}"},
+           "locations": [{"physicalLocation": {
+               "artifactLocation": {"uri": str(PurePosixPath(prefix + v.file)), "uriBaseId": "SRCROOT"},
+               "region": {"startLine": max(1, v.line)}}}],
+           "partialFingerprints": {FINGERPRINT: fingerprint(key)},
+           "properties": {"model": v.model, "method": v.method, "path": v.path, "group": v.group,
+                          "siteKey": key, "witness": v.witness}}
+    if baseline_state:
+        out["baselineState"] = baseline_state
+    return out
+
+
+def sarif(rep, baseline: dict | None = None) -> dict:
+    """The SARIF log of a report; with a baseline check, each result's baselineState."""
+    prefix, srcroot = source_root(rep)
+    state = {}
+    if baseline:
+        state.update({c["key"]: "new" for c in baseline["new"]})
+        state.update({c["key"]: "updated" for c in baseline["changed"]})
+    results = [result(k, v, prefix, state.get(k, "unchanged") if baseline else None)
+               for k, v in site_keys(rep).items() if v.verdict in BAD]
+    driver = {"name": "sumonce", "version": __version__, "semanticVersion": __version__,
+              "fullName": f"sumonce audit {__version__}", "rules": [_rule(v) for v in RULES]}
+    return {"$schema": SCHEMA_URI, "version": "2.1.0",
+            "runs": [{"tool": {"driver": driver}, "automationDetails": {"id": category(rep)},
+                      "originalUriBaseIds": {"SRCROOT": srcroot}, "columnKind": "unicodeCodePoints",
+                      "results": results}]}

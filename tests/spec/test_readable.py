@@ -1,0 +1,29 @@
+"""A property's counterexample depends only on the property: the same with `--only` as in a full
+run, whatever ran before it in the same solver (issue 10: tp 6 alone, tp 4 in a full run)."""
+from sumonce.spec.check import run_all
+from sumonce.spec.properties import all_properties
+
+
+def _point(result) -> tuple:
+    cx = result.counterexample
+    return cx["flags"], tuple(sorted(cx["state"].items())), cx["block_F"], cx["block_R"]
+
+
+def test_counterexamples_do_not_depend_on_which_properties_run():
+    props = all_properties()
+    full = {r.prop.name: r for r in run_all(props, timeout_ms=10_000)}
+    refuted = [p for p in props if full[p.name].counterexample]
+    assert len(refuted) >= 20
+    for p in refuted:
+        alone = run_all([p], timeout_ms=10_000)[0]
+        assert _point(alone) == _point(full[p.name]), p.name
+    # and in the reverse order, so each property follows a different history of checks
+    backwards = {r.prop.name: r for r in run_all(refuted[::-1], timeout_ms=10_000)}
+    assert all(_point(backwards[p.name]) == _point(full[p.name]) for p in refuted)
+
+
+def test_the_counterexample_keeps_settings_at_their_defaults_where_it_can():
+    (p,) = [p for p in all_properties() if p.name == "history:qwen3_moe@pre-23734:#23734"]
+    cx = run_all([p], timeout_ms=10_000)[0].counterexample
+    # the #23734 double reduce needs only EP and scattered input: no DP, no DP attention
+    assert cx["flags"] == "--tp-size 2 --ep-size 2 --enable-attn-tp-input-scattered"
