@@ -174,6 +174,8 @@ def _combine(w, site: AuditedSite, outcomes: list) -> None:
                 site.detail += f"; harmless within {fine}'s decoder"
     elif all(s == statuses[0] for s in statuses) and statuses[0] in PROVED_VERDICTS | {SV.CANNOT_RUN}:
         site.verdict, site.detail = statuses[0], outcomes[0][1][1]
+        if len(outcomes) > 1:
+            site.detail += f"; within each decoder that builds it ({_stems(outcomes, set(SV))})"
     else:
         site.verdict = SV.EQUIVALENT_HERE
         here = [o for _c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
