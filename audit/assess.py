@@ -18,7 +18,7 @@ from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
 from .extract import WRAPPERS, RawSite
-from .release import THREE
+from .release import HelperForm
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV
@@ -44,7 +44,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
             g = read_guard(w, rel, raw, group, sizes, ctx)
             site.reach = g.reach_text
             out.append((ctx, [*_status(w, rel, raw, g, ctx), Entry(key, site, raw, g, not raw.dead_after,
-                                                                  not (g.helper_calls and rel.form != THREE)), ctx]))
+                                                                  not (g.helper_calls and rel.form != HelperForm.THREE)), ctx]))
     except (NotUnderstood, Unknown) as e:
         site.verdict, site.detail = SV.NOT_UNDERSTOOD, getattr(e, "reason", None) or f"solver: {e}"
         return site, []
@@ -56,7 +56,7 @@ def _status(w, rel, raw: RawSite, g, ctx: Context) -> tuple[SV, str]:
         return SV.CANNOT_RUN, f"after the return at line {raw.dead_after}: never runs"
     if not can_run(w, g, ctx):
         return SV.CANNOT_RUN, "its conditions never hold in scope (the standard dispatcher)"
-    if g.helper_calls and rel.form != THREE:
+    if g.helper_calls and rel.form != HelperForm.THREE:
         return SV.HELPER, f"{rel.form} helper: what it skips is not comparable to proto's (see the helper check)"
     if textual(w, g) == Status.PROVED:
         if g.helper_calls:
