@@ -18,7 +18,7 @@ from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
 from .extract import WRAPPERS, RawSite
-from .release import THREE
+from .release import HelperForm
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV
@@ -44,7 +44,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
             g = read_guard(w, rel, raw, group, sizes, ctx)
             site.reach = g.reach_text
             out.append((ctx, [*_status(w, rel, raw, g, ctx), Entry(key, site, raw, g, not raw.dead_after,
-                                                                  not (g.helper_calls and rel.form != THREE)), ctx]))
+                                                                  not (g.helper_calls and rel.form != HelperForm.THREE)), ctx]))
     except (NotUnderstood, Unknown) as e:
         site.verdict, site.detail = SV.NOT_UNDERSTOOD, getattr(e, "reason", None) or f"solver: {e}"
         return site, []
@@ -56,7 +56,7 @@ def _status(w, rel, raw: RawSite, g, ctx: Context) -> tuple[SV, str]:
         return SV.CANNOT_RUN, f"after the return at line {raw.dead_after}: never runs"
     if not can_run(w, g, ctx):
         return SV.CANNOT_RUN, "its conditions never hold in scope (the standard dispatcher)"
-    if g.helper_calls and rel.form != THREE:
+    if g.helper_calls and rel.form != HelperForm.THREE:
         return SV.HELPER, f"{rel.form} helper: what it skips is not comparable to proto's (see the helper check)"
     if textual(w, g) == Status.PROVED:
         if g.helper_calls:
@@ -96,24 +96,29 @@ def _settle_decoder(w, outcomes: list) -> None:
         group = [o for o in outcomes if o[2].key in (key, "")]
         if not all(o[2].comparable for o in group) or _same_as_reference(group):
             continue
-        ctx = group[0][3]
-        fw = forward(w, ctx, [o[2] for o in group], key)
-        blamed = False
-        for o in group:
-            if o[0] == SV.DIFFERS:
-                e = o[2]
-                differs = z3.Not(e.guard.formula == e.guard.expected)
-                m = witness(fw, [differs], premises(w, ctx, e.raw) + e.guard.reach)
-                if m is None:
-                    o[0], o[1] = SV.EQUIVALENT_HERE, "; ".join(
-                        x for x in (o[1], "every axis is still summed exactly once") if x)
-                else:
-                    here = "runs" if z3.is_true(m.eval(e.guard.formula, model_completion=True)) else "skips"
-                    text = f"{here} where the helper does not: {fw.explain(m)}"
-                    o[1], blamed = "; ".join(x for x in (o[1], text) if x), True
-                    e.witness = flags(w, m)
-        if not blamed:
-            _blame_forward(w, fw, ctx, group)
+        try:
+            fw = forward(w, group[0][3], [o[2] for o in group], key)
+            if not _settle_differing(w, fw, group):
+                _blame_forward(w, fw, group[0][3], group)
+        except (Unknown, NotUnderstood) as e:  # z3 unknown is a failure, never a pass
+            for o in group:
+                o[0], o[1] = SV.NOT_UNDERSTOOD, f"solver: {e}"
+
+
+def _settle_differing(w, fw, group) -> bool:
+    """Each site whose guard differs in effect: to blame where the forward's counts differ with
+    it, else equivalent in effect. True if one is to blame."""
+    blamed = False
+    for o in (o for o in group if o[0] == SV.DIFFERS):
+        e = o[2]
+        m = witness(fw, [z3.Not(e.guard.formula == e.guard.expected)], premises(w, fw.ctx, e.raw) + e.guard.reach)
+        if m is None:
+            o[0], o[1] = SV.EQUIVALENT_HERE, "; ".join(x for x in (o[1], "every axis is still summed exactly once") if x)
+            continue
+        here = "runs" if z3.is_true(m.eval(e.guard.formula, model_completion=True)) else "skips"
+        o[1] = "; ".join(x for x in (o[1], f"{here} where the helper does not: {fw.explain(m)}") if x)
+        e.witness, blamed = flags(w, m), True
+    return blamed
 
 
 def _same_as_reference(group) -> bool:
@@ -153,7 +158,9 @@ def _blame_forward(w, fw, ctx, group) -> None:
 
 def _combine(w, site: AuditedSite, outcomes: list) -> None:
     statuses = [o[0] for _c, o in outcomes]
-    names = lambda want: ", ".join(sorted({c.stem for (c, o) in outcomes if o[0] in want}))
+    if SV.NOT_UNDERSTOOD in statuses:
+        site.verdict, site.detail = SV.NOT_UNDERSTOOD, next(o[1] for _c, o in outcomes if o[0] == SV.NOT_UNDERSTOOD)
+        return
     if SV.DIFFERS in statuses:
         bad = [(c, o) for c, o in outcomes if o[0] == SV.DIFFERS]
         site.verdict = SV.DIFFERS
@@ -162,16 +169,22 @@ def _combine(w, site: AuditedSite, outcomes: list) -> None:
             site.detail = bad[0][1][1]
         else:
             site.detail = "; ".join(f"within {c.stem}'s decoder: {o[1]}" for c, o in bad)
-            fine = names(set(SV) - {SV.DIFFERS})
+            fine = _stems(outcomes, set(SV) - {SV.DIFFERS})
             if fine:
                 site.detail += f"; harmless within {fine}'s decoder"
     elif all(s == statuses[0] for s in statuses) and statuses[0] in PROVED_VERDICTS | {SV.CANNOT_RUN}:
         site.verdict, site.detail = statuses[0], outcomes[0][1][1]
+        if len(outcomes) > 1:
+            site.detail += f"; within each decoder that builds it ({_stems(outcomes, set(SV))})"
     else:
         site.verdict = SV.EQUIVALENT_HERE
-        g = next((o[2].guard for _c, o in outcomes if o[0] == SV.EQUIVALENT_HERE), None)
-        site.note = "; ".join(x for x in [_textual_note(w, g) if g is not None else ""] + [o[1] for _c, o in outcomes if o[1]
-                                                                  and o[0] == SV.EQUIVALENT_HERE] if x)
-        site.detail = f"equivalent in effect within {names({SV.EQUIVALENT_HERE, *PROVED_VERDICTS})}'s decoder"
+        here = [o for _c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
+        notes = [_textual_note(w, here[0][2].guard)] if here else []
+        site.note = "; ".join(x for x in notes + [o[1] for o in here] if x)
+        site.detail = f"equivalent in effect within {_stems(outcomes, {SV.EQUIVALENT_HERE, *PROVED_VERDICTS})}'s decoder"
     if not w.has_v and site.verdict in (SV.EQUIVALENT, SV.HELPER, SV.DIFFERS, SV.EQUIVALENT_HERE):
         site.detail += (", " if site.detail else "") + "judged with V = False (this release predates #22642)"
+
+
+def _stems(outcomes, verdicts) -> str:
+    return ", ".join(sorted({c.stem for c, o in outcomes if o[0] in verdicts}))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import z3
 
@@ -20,7 +21,12 @@ from .atoms import BACKEND_GETTERS, Q_NAME, V_NAME, NotUnderstood, Translator
 from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 from .witness import find, flags
 
-THREE, ONE, NONE, OTHER = "three-argument (#23748)", "one-argument context form", "none", "unrecognised"
+class HelperForm(StrEnum):
+    """How a release writes should_skip_post_experts_all_reduce."""
+    THREE = "three-argument (#23748)"
+    ONE = "one-argument context form"
+    NONE = "none"
+    OTHER = "unrecognised"
 
 
 @dataclass
@@ -32,7 +38,7 @@ class Release:
     """(is_tp_path, R, F) -> skip formula, or None."""
     helper_params: tuple[str, ...] = ()
     """The helper's parameters in order: how a positional call binds."""
-    form: str = NONE
+    form: HelperForm = HelperForm.NONE
     checks: list[dict] = field(default_factory=list)
     """One per predicate: name, verdict (equivalent / differs / not understood / absent), detail."""
 
@@ -73,13 +79,13 @@ def _lift_fn(w, release, defs, name, bound=None):
     return tr.body(defs[name], dict(bound or {})), tr
 
 
-def helper_form(fn: ast.FunctionDef | None) -> str:
+def helper_form(fn: ast.FunctionDef | None) -> HelperForm:
     if fn is None:
-        return NONE
+        return HelperForm.NONE
     names = [a.arg for a in (*fn.args.args, *fn.args.kwonlyargs)]
     if set(names) == {"is_tp_path", R_NAME, F_NAME}:
-        return THREE
-    return ONE if names == ["is_tp_path"] else OTHER
+        return HelperForm.THREE
+    return HelperForm.ONE if names == ["is_tp_path"] else HelperForm.OTHER
 
 
 def read_release(w, text: str | None) -> Release:
@@ -100,7 +106,7 @@ def read_release(w, text: str | None) -> Release:
             continue
         formula = _check_one(w, rel, defs, name, proto_value())
         setattr(rel, attr, formula)
-    if rel.form != NONE:
+    if rel.form != HelperForm.NONE:
         _read_helper(w, rel, defs)
     else:
         rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})

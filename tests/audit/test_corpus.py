@@ -125,7 +125,17 @@ CORPUS = [
     ("bailing_moe", 0, rw.with_block(lambda t, c, b, n: f"if {t}:\n    {b.replace(TP, 'moe_expert_parallel_all_reduce')}"
                                                        f"\n    {b.replace(TP, 'moe_tensor_model_parallel_all_reduce')}"), PASS,
      "the TP all-reduce split into its EP and MoE-TP all-reduces, under the same guard"),
+    ("mimo_v2", 0, rw.with_test(lambda t, c: f"not (self.tp_size > 1 and {c})"), PASS,
+     "the negation pulled out: runs also where tp_size == 1, an all-reduce over one rank"),
+    ("bailing_moe", 0, rw.with_test(lambda t, c: t.replace("use_reduce_scatter=use_reduce_scatter", "use_reduce_scatter=F_")
+                                    .replace("should_allreduce_fusion=should_allreduce_fusion", "should_allreduce_fusion=use_reduce_scatter")
+                                    .replace("=F_", "=should_allreduce_fusion")), PASS,
+     "F and R passed to each other's keyword: the helper skips on either alike"),
     # --- FLAG: some configuration now sums an axis twice or never ------------------------------
+    ("minimax_m2", 0, rw.with_test(lambda t, c: f"{t} and get_moe_runner_backend().is_flashinfer_cutlass()"), FLAG,
+     "reduce only under one runner backend: the sum is missing under the others"),
+    ("bailing_moe", 0, rw.with_test(lambda t, c: t.replace("is_tp_path=True", "is_tp_path=False")), FLAG,
+     "is_tp_path=False on the TP all-reduce: summed again after the FP4 all-gather's combine (Q)"),
     ("mimo_v2", 0, rw.with_block(lambda t, c, b, n: f"if {t}:\n    {b.replace(TP, 'moe_expert_parallel_all_reduce')}"),
      FLAG, "the TP all-reduce made an EP one: the MoE-TP axis is never summed"),
     ("sdar_moe", 0, rw.guard_in_method(lambda t, c: "self.tp_size > 1 and not should_allreduce_fusion"), FLAG,
