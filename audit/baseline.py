@@ -13,9 +13,10 @@ from collections import Counter
 
 from sumonce.output import SCHEMA_VERSION, document
 
-from .judge import DIFFERS, NOT_UNDERSTOOD
+from .verdict import SiteVerdict
 from .source import TargetError
 
+DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
 BAD = (DIFFERS, NOT_UNDERSTOOD)
 
 
@@ -23,9 +24,9 @@ def site_keys(rep) -> dict:
     """key -> the site's verdict record, for every site of a report."""
     out, seen = {}, Counter()
     for v in rep.sites:
-        k = (v.model, v.method, v.path, v.group)
+        k = (v.model, v.method, v.path, v.group_name)
         seen[k] += 1
-        out[f"{v.model}:{v.method}:{v.path}/{v.group}#{seen[k]}"] = v
+        out[f"{v.model}:{v.method}:{v.path}/{v.group_name}#{seen[k]}"] = v
     return out
 
 

@@ -16,7 +16,9 @@ from pathlib import Path, PurePosixPath
 from sumonce import __version__
 
 from .baseline import BAD, site_keys
-from .judge import DIFFERS, NOT_UNDERSTOOD
+from .verdict import SiteVerdict
+
+DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "sumonceSite/v1"
@@ -76,12 +78,12 @@ def result(key: str, v, prefix: str, baseline_state: str | None) -> dict:
     rule = RULES[v.verdict]
     reach = f" Reached when: {'; '.join(v.reach)}." if v.reach else ""
     out = {"ruleId": rule["id"], "ruleIndex": list(RULES).index(v.verdict), "level": rule["level"],
-           "message": {"text": f"{v.method} ({v.path}/{v.group}): {v.verdict}: {v.detail}.{reach}"},
+           "message": {"text": f"{v.method} ({v.path}/{v.group_name}): {v.verdict}: {v.detail}.{reach}"},
            "locations": [{"physicalLocation": {
                "artifactLocation": {"uri": str(PurePosixPath(prefix + v.file)), "uriBaseId": "SRCROOT"},
                "region": {"startLine": max(1, v.line)}}}],
            "partialFingerprints": {FINGERPRINT: fingerprint(key)},
-           "properties": {"model": v.model, "method": v.method, "path": v.path, "group": v.group,
+           "properties": {"model": v.model, "method": v.method, "path": v.path, "group": v.group_name,
                           "siteKey": key, "witness": v.witness}}
     if baseline_state:
         out["baselineState"] = baseline_state

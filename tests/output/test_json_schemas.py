@@ -74,3 +74,18 @@ def test_audit_compare_and_baseline_documents_match_their_schemas(tree, tmp_path
     doc = json.loads(out)
     validate(doc, "audit")
     assert code == 0 and doc["baseline"]["passed"] is True
+
+
+def test_the_schemas_name_every_verdict_and_kind_the_code_has():
+    """The schemas' enums are the code's own (a verdict or property kind added later must reach the
+    schema too, or real output would fail validation)."""
+    from sumonce.audit.verdict import SiteVerdict
+    from sumonce.proto.eras import Era
+    from sumonce.spec.properties import Kind
+    audit = schema("audit")
+    assert set(audit["$defs"]["site"]["properties"]["verdict"]["enum"]) == {v.value for v in SiteVerdict}
+    baseline = schema("audit-baseline")
+    assert set(baseline["properties"]["sites"]["additionalProperties"]["enum"]) == {v.value for v in SiteVerdict}
+    prove = schema("prove")["$defs"]["result"]["properties"]
+    assert set(prove["kind"]["enum"]) == {k.value for k in Kind}
+    assert set(prove["era"]["enum"]) == {e.value for e in Era}
