@@ -39,9 +39,13 @@ class Entry:
 
 
 def premises(w, ctx: Context, raw) -> list:
-    """Validity, scope and F, R as ctx's decoder gives them."""
+    """Validity, scope and F, R as ctx's decoder gives them; and, so that every witness is a
+    configuration the model can run, proto's own reachability: the model supports it
+    (semantics.model_supports) and SGLang does not crash there (semantics.crashes)."""
     (F, fF), (R, fR) = flag_facts(w, ctx, raw)
-    return scope(w, ctx) + [F == fF, R == fR]
+    m = ctx.model()
+    runs = [w.lift(semantics.model_supports, w.c, m), z3.Not(w.lift(semantics.crashes, w.c, w.s, m))]
+    return scope(w, ctx) + runs + [F == fF, R == fR]
 
 
 def _model(w, ctx: Context, entries: list[Entry], guard_of) -> Model:
