@@ -11,14 +11,18 @@ import sys
 from pathlib import Path
 
 REPORT = "sumonce-report.html"
+SWEEP = "sumonce-sweep.json"
 PERF = Path(__file__).resolve().parent.parent / "docs" / "perf" / "h200x4"
 
 
-def report_command(out: str) -> list[str]:
-    """The report of the catalogue, with the audit of each SGLang release already in the audit's
-    cache (no download in the demo) and the checkout's GPU numbers where it has them."""
+def report_command(out: str, sweep: str) -> list[str]:
+    """The report of the catalogue, with the sweep just run, the audit of each SGLang release
+    already in the audit's cache (no download in the demo) and the checkout's GPU numbers where it
+    has them."""
     from sumonce.audit.source import cache_dir
     cmd = [sys.executable, "-m", "sumonce.cli", "report", out]
+    if Path(sweep).is_file() and Path(sweep).stat().st_size:
+        cmd += ["--sweep", sweep]
     cached = sorted(p.name.split("-")[1] for p in cache_dir().glob("sglang-*.whl")) if cache_dir().is_dir() else []
     wanted = [v for v in ("0.5.10.post1", "0.5.11", "0.5.23") if v in cached]
     if wanted:
@@ -28,19 +32,32 @@ def report_command(out: str) -> list[str]:
     return cmd
 
 
+def sweep_summary(path: str) -> str:
+    """One line from the sweep's JSON document: rows, mismatches, world sizes, seconds."""
+    import json
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return f"sweep: no results in {path}"
+    return (f"sweep: {len(doc['rows'])} rows at world sizes {', '.join(map(str, doc['worlds']))}, "
+            f"{doc['mismatches']} mismatches between proto's prediction and the measurement, "
+            f"{doc['seconds']:.0f} s; rows in {Path(path).resolve()}")
+
+
 def main(argv: list[str]) -> int:
     if argv and argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    steps = [
-        ("the proofs: sumonce prove", [sys.executable, "-m", "sumonce.cli", "prove"]),
-        ("a small conformance sweep on Ray actors (CPU, gloo): sumonce run --sweep small",
-         [sys.executable, "-m", "sumonce.cli", "run", "--sweep", "small", "--device", "cpu", "--table", "summary"]),
-        (f"the report: sumonce report {REPORT}", report_command(REPORT)),
-    ]
     worst = 0
-    for title, cmd in steps:
-        print(f"\n=== {title}\n", flush=True)
-        worst = max(worst, subprocess.run(cmd).returncode)
+    print("\n=== the proofs: sumonce prove\n", flush=True)
+    worst = max(worst, subprocess.run([sys.executable, "-m", "sumonce.cli", "prove"]).returncode)
+    print(f"\n=== a small conformance sweep on Ray actors (CPU, gloo): sumonce run --sweep small --json > {SWEEP}\n",
+          flush=True)
+    with open(SWEEP, "w") as out:  # NOTE: the document on stdout, progress on stderr (docs/OUTPUT.md)
+        worst = max(worst, subprocess.run([sys.executable, "-m", "sumonce.cli", "run", "--sweep", "small",
+                                           "--device", "cpu", "--json"], stdout=out).returncode)
+    print(sweep_summary(SWEEP))
+    print(f"\n=== the report: sumonce report {REPORT}\n", flush=True)
+    worst = max(worst, subprocess.run(report_command(REPORT, SWEEP)).returncode)
     print(f"\nreport: {Path(REPORT).resolve()}")
     return worst
