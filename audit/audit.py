@@ -15,7 +15,7 @@ from .effect import build_model, effect
 from .extract import ALL_REDUCES, sites_in
 from .helper import Release, read_release
 from .judge import DIFFERS, Verdict, judge, unknown_verdict
-from .source import Source
+from .source import UTILS, Source
 from sumonce.spec.readable import Unknown
 from .world import AuditWorld
 
@@ -75,13 +75,23 @@ def audit(src: Source) -> Report:
     start = time.perf_counter()
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text)
-    rep = Report(src.label, src.root, read_release(w, text))
+    try:
+        release = read_release(w, text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        release, text = read_release(w, None), None
+        src.unread[UTILS] = f"does not parse ({getattr(e, 'msg', None) or type(e).__name__})"
+    rep = Report(src.label, src.root, release)
+    # NOTE: a file not read is a failure of the audit, reported beside the files that do not parse
+    rep.unparsed += [{"file": rel, "line": 0, "error": why} for rel, why in sorted(src.unread.items())]
     for rel in src.models():
         rep.files += 1
         body = src.files[rel]
         if not any(name + "(" in body for name in ALL_REDUCES):
             continue
-        _audit_file(w, rep, rel, body)
+        try:
+            _audit_file(w, rep, rel, body)
+        except (RecursionError, MemoryError):
+            rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     rep.seconds = time.perf_counter() - start
     return rep
 
@@ -92,6 +102,9 @@ def _audit_file(w, rep: Report, rel: str, body: str):
         tree = ast.parse(body)
     except SyntaxError as e:
         rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
+        return
+    except ValueError as e:  # e.g. a NUL byte, on Pythons that do not call it a SyntaxError
+        rep.unparsed.append({"file": rel, "line": 0, "error": str(e)})
         return
     raw = [s for s in sites_in(tree, body) if s.after_experts]
     if not raw:

@@ -1,7 +1,8 @@
 """`sumonce audit TARGET [--json] [--sarif FILE]` and `sumonce audit --compare A B`.
 
 TARGET: an SGLang source tree, a wheel file, or sglang==X. Exit 0 when every site calls the helper
-or is equivalent to it, 1 when some site differs or is not understood, 2 for a bad target.
+or is equivalent to it, 1 when some site differs or is not understood, 2 for a bad target, 4 when
+some file could not be read or parsed (each named; the other files were audited).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0])
+    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("target", nargs="?", help="SGLang tree, wheel, or sglang==X")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 findings to FILE")
@@ -30,6 +31,10 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.compare:
+            extra = [x for x, given in ((f"target {args.target!r}", args.target), ("--sarif", args.sarif)) if given]
+            if extra:
+                raise TargetError(f"--compare A B takes no {' or '.join(extra)}: it compares two targets "
+                                  "(only --json applies)")
             return _compare(*args.compare, as_json=args.json)
         if not args.target:
             raise TargetError("give a target: an SGLang tree, a wheel or sglang==X")
@@ -59,7 +64,7 @@ def _audit(args) -> int:
         print(report.table(rep))
         print("\n".join(report.summary_lines(rep)))
     bad = report.counts(rep).get("differs", 0) + report.counts(rep).get("not understood", 0)
-    return 1 if bad else 0
+    return 1 if bad else 4 if rep.unparsed else 0
 
 
 def _compare(a: str, b: str, as_json: bool) -> int:

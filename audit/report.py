@@ -83,7 +83,16 @@ def sarif(rep) -> dict:
             "locations": [{"physicalLocation": {"artifactLocation": {"uri": "python/" + v.file},
                                                 "region": {"startLine": v.line}}}],
         })
-    rules = [{"id": "post-experts-guard-differs",
+    for u in rep.unparsed:  # NOTE: a file not read is never a pass: one result each
+        results.append({
+            "ruleId": "source-file-not-audited", "level": "error",
+            "message": {"text": f"{u['file']} was not audited: {u['error']}"},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": "python/" + u["file"]},
+                                                "region": {"startLine": max(1, u["line"])}}}],
+        })
+    rules = [{"id": "source-file-not-audited",
+              "shortDescription": {"text": "a source file could not be read or parsed, so it was not audited"}},
+             {"id": "post-experts-guard-differs",
               "shortDescription": {"text": "post-experts all-reduce guard differs from the helper"}},
              {"id": "post-experts-guard-not-understood",
               "shortDescription": {"text": "post-experts all-reduce guard not understood"}}]
