@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import warnings
 
 SHARD_MEMORY = 300 * 2**20
@@ -17,10 +19,11 @@ machine's available memory cannot hold this many times its size."""
 
 # The watchdog: while the driver lives, notes every process whose command line names the private
 # temp dir (GCS, raylet, ...) and their descendants (agents and workers rename themselves); at EOF
-# on stdin (the driver exited, however) it ends every one still running and removes the dir.
+# on stdin (the driver exited, however) it ends every one still running, removes the dir, says
+# "ended", and removes the dir again once the driver has exited.
 WATCHDOG = r"""
 import os, select, shutil, signal, sys, time
-tmp, seen = sys.argv[1], {}
+tmp, driver, seen = sys.argv[1], int(sys.argv[2]), {}
 def ps():
     out = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -57,6 +60,14 @@ for _ in range(20):
         except OSError:
             pass
     time.sleep(0.25)
+shutil.rmtree(tmp, ignore_errors=True)
+print("ended", flush=True)
+for _ in range(600):  # the driver may still write its own logs there while it exits
+    try:
+        os.kill(driver, 0)
+    except OSError:
+        break
+    time.sleep(0.2)
 shutil.rmtree(tmp, ignore_errors=True)
 """
 
@@ -117,6 +128,29 @@ class Cluster:
                 return f"{name} (pid {pid})"
         return None
 
+    def watch(self, message) -> None:
+        """A thread that notices a dead GCS or raylet even while the driver is blocked inside Ray
+        (which would wait 60 s, then abort): it gives the driver 5 s to report it, else prints
+        `message(dead)` (one line), ends the cluster and exits 3."""
+        if not self._pids:
+            return
+        threading.Thread(target=self._watch, args=(message,), daemon=True, name="sumonce-cluster-watch").start()
+
+    def _watch(self, message) -> None:
+        while self.watchdog is not None:
+            dead = self.dead_process()
+            if dead:
+                time.sleep(5)
+                if self.watchdog is None:
+                    return  # the driver reported it and closed
+                if not self.reported:
+                    print(message(dead), file=sys.stderr, flush=True)
+                sys.stdout.flush()
+                self.watchdog.stdin.close()
+                self.watchdog.stdout.readline()
+                os._exit(3)
+            time.sleep(0.5)
+
     def close(self) -> None:
         import ray
         if self.private and ray.is_initialized():
@@ -124,15 +158,15 @@ class Cluster:
                 ray.shutdown()
         if self.watchdog is not None:
             self.watchdog.stdin.close()  # the watchdog ends what is left and removes the temp dir
-            self.watchdog.wait(timeout=30)
+            self.watchdog.stdout.readline()
             self.watchdog = None
         if self in _current:
             _current.remove(self)
 
 
 def start_watchdog(tmp: str):
-    return subprocess.Popen([sys.executable, "-c", WATCHDOG, tmp], stdin=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    return subprocess.Popen([sys.executable, "-c", WATCHDOG, tmp, str(os.getpid())], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
 def connect(num_cpus: int, address: str | None = None) -> Cluster:
@@ -163,6 +197,8 @@ def connect(num_cpus: int, address: str | None = None) -> Cluster:
 
 
 Cluster._pids = {}
+Cluster.reported = False
+"""Set once the driver has reported the cluster's failure (the watch thread then stays silent)."""
 _current: list[Cluster] = []
 
 

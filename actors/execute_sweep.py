@@ -68,6 +68,10 @@ def execute(ns, cases, fault) -> int:
     rows, cluster, t0 = [], None, time.time()
     try:
         cluster = connect(getattr(ns, "num_cpus", None) or max(machine_cpus(), 1), getattr(ns, "address", None))
+        for s in INTERRUPT_CODES:  # NOTE: again: ray.init installs its own (C++) SIGTERM handler
+            signal.signal(s, on_signal)
+        cluster.watch(lambda dead: f"sumonce run: cluster failure: the Ray cluster's {dead} died; "
+                                   f"{len(rows)} of {len(cases)} row(s) finished (not printed)")
         code = run(ns, cases, fault, worlds, rows, cluster)
         return report(ns, rows, time.time() - t0) if code is None else code
     except Interrupted as e:
@@ -105,6 +109,7 @@ def run(ns, cases, fault, worlds, rows, cluster) -> int | None:
         print(f"sumonce run: {e}", file=sys.stderr)
         return 2
     except ClusterFailure as e:
+        cluster.reported = True
         print(f"sumonce run: cluster failure: {e}; {len(rows)} row(s) finished", file=sys.stderr)
         return 3
     except ShardFailure as e:
