@@ -140,10 +140,12 @@ class Cluster:
         while self.watchdog is not None:
             dead = self.dead_process()
             if dead:
-                time.sleep(5)
-                if self.watchdog is None:
-                    return  # the driver reported it and closed
-                if not self.reported:
+                end = time.monotonic() + 5
+                while time.monotonic() < (end + 15 if self.reported else end):
+                    if self.watchdog is None:
+                        return  # the driver reported it and closed
+                    time.sleep(0.2)
+                if not self.printed:
                     print(message(dead), file=sys.stderr, flush=True)
                 sys.stdout.flush()
                 self.watchdog.stdin.close()
@@ -197,8 +199,9 @@ def connect(num_cpus: int, address: str | None = None) -> Cluster:
 
 
 Cluster._pids = {}
-Cluster.reported = False
-"""Set once the driver has reported the cluster's failure (the watch thread then stays silent)."""
+Cluster.reported = Cluster.printed = False
+"""`reported`: the driver saw the failure (the watch thread gives it longer to end cleanly);
+`printed`: the driver printed it (the watch thread then stays silent)."""
 _current: list[Cluster] = []
 
 

@@ -106,6 +106,7 @@ class ShardSet:
     def check_cluster(self) -> None:
         dead = self.cluster.dead_process() if self.cluster is not None else None
         if dead:
+            self.cluster.reported = True
             raise ClusterFailure(f"the Ray cluster's {dead} died")
 
     def liveness(self) -> tuple[list[int], list[int]]:

@@ -109,8 +109,8 @@ def run(ns, cases, fault, worlds, rows, cluster) -> int | None:
         print(f"sumonce run: {e}", file=sys.stderr)
         return 2
     except ClusterFailure as e:
-        cluster.reported = True
-        print(f"sumonce run: cluster failure: {e}; {len(rows)} row(s) finished", file=sys.stderr)
+        print(f"sumonce run: cluster failure: {e}; {len(rows)} row(s) finished", file=sys.stderr, flush=True)
+        cluster.printed = True
         return 3
     except ShardFailure as e:
         print(f"sumonce run: shard failure: {e}", file=sys.stderr)
