@@ -72,6 +72,28 @@ shutil.rmtree(tmp, ignore_errors=True)
 """
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: stop, keep the rows so far, shut down."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+SIGNALLED: list[int] = []
+"""Signals received; the handler only records them (an exception raised inside a Ray call made in
+Cython turns into a SystemError), and the driver's wait loops raise Interrupted within a second."""
+
+
+def on_signal(signum, _frame) -> None:
+    SIGNALLED.append(signum)
+
+
+def check_interrupt() -> None:
+    if SIGNALLED:
+        raise Interrupted(SIGNALLED[0])
+
+
 def quiet() -> None:
     warnings.filterwarnings("ignore", message=".*NumPy.*")
     warnings.filterwarnings("ignore", category=UserWarning, module="torch")

@@ -11,7 +11,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from .cluster import current
+from .cluster import check_interrupt, current
 from .shard import Shard
 
 
@@ -70,17 +70,23 @@ class ShardSet:
         self.pg = placement_group([bundle(use_gpu, cpus)] * world, strategy="STRICT_PACK")
         self.actors = []
         try:
-            ray.get(self.pg.ready(), timeout=timeout_s)
-        except GetTimeoutError:
+            try:
+                self.wait([self.pg.ready()], timeout_s, "placement")
+            except ShardFailure:
+                raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
+            self.start_actors(world, use_gpu, cpus, timeout_s)
+            self.info = self.call("setup")
+        except BaseException:
             self.stop()
-            raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
+            raise
+
+    def start_actors(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> None:
         init = f"tcp://127.0.0.1:{free_port()}"  # NOTE: one node (STRICT_PACK), rendezvous on loopback
         cls = ray.remote(Shard)
         for r in range(world):
             opts = dict(num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_concurrency=2,
                         scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=r))
             self.actors.append(named(cls, opts, f"shard-w{world}-r{r}").remote(r, world, init, use_gpu, timeout_s))
-        self.info = self.call("setup")
 
     def call(self, method: str, *args, deadline_s: float | None = None):
         refs = [getattr(a, method).remote(*args) for a in self.actors]
@@ -93,8 +99,11 @@ class ShardSet:
         while pending:
             left = end - time.monotonic()
             if left <= 0:
+                if not self.actors:
+                    raise ShardFailure(f"{what} not done in {deadline_s:.0f} s")
                 raise ShardFailure(self.diagnose_hang(refs, pending, deadline_s, what))
             ready, pending = ray.wait(pending, num_returns=1, timeout=min(1.0, left))
+            check_interrupt()
             for ref in ready:
                 try:
                     ray.get(ref)

@@ -11,17 +11,10 @@ import signal
 import sys
 import time
 
-from .cluster import SHARD_MEMORY, available_memory, connect, machine_cpus
+from .cluster import (SHARD_MEMORY, SIGNALLED, Interrupted, available_memory, check_interrupt, connect,
+                      machine_cpus, on_signal)
 
 INTERRUPT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived: stop, keep the rows so far, shut down."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def use_gpu(device: str) -> bool:
@@ -54,16 +47,13 @@ def private(ns) -> bool:
     return not (getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
 
 
-def on_signal(signum, _frame):
-    raise Interrupted(signum)
-
-
 def execute(ns, cases, fault) -> int:
     worlds = sorted({k.world for k in cases})
     why = preflight(ns, worlds)
     if why:
         print(f"sumonce run: {why}", file=sys.stderr)
         return 2
+    SIGNALLED.clear()
     old = {s: signal.signal(s, on_signal) for s in INTERRUPT_CODES}
     rows, cluster, t0 = [], None, time.time()
     try:
@@ -72,7 +62,9 @@ def execute(ns, cases, fault) -> int:
             signal.signal(s, on_signal)
         cluster.watch(lambda dead: f"sumonce run: cluster failure: the Ray cluster's {dead} died; "
                                    f"{len(rows)} of {len(cases)} row(s) finished (not printed)")
+        check_interrupt()
         code = run(ns, cases, fault, worlds, rows, cluster)
+        check_interrupt()
         return report(ns, rows, time.time() - t0) if code is None else code
     except Interrupted as e:
         name = signal.Signals(e.signum).name
