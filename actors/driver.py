@@ -135,9 +135,12 @@ class ShardSet:
         return self.liveness()[0]
 
     def diagnose_error(self, refs, err, what) -> str:
-        dead = self.dead_ranks()
+        dead, silent = self.liveness()
         if dead:
             return f"rank {', '.join(map(str, dead))} died during {what}"
+        if silent:  # the others gave up waiting for it in a collective
+            return (f"rank {', '.join(map(str, silent))} hung during {what}: it answers nothing, not "
+                    "even a ping (the process is stopped or stuck)")
         bad = []
         for r, ref in enumerate(refs):
             try:
