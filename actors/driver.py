@@ -15,6 +15,11 @@ from .cluster import check_interrupt, current
 from .shard import Shard
 
 
+SETUP_S = 120
+"""The least time actors get to start and form their process groups (tens of seconds on a few
+loaded cores)."""
+
+
 class PlacementError(ValueError):
     """The cluster cannot place this world (a user error: exit 2)."""
 
@@ -75,7 +80,8 @@ class ShardSet:
             except ShardFailure:
                 raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
             self.start_actors(world, use_gpu, cpus, timeout_s)
-            self.info = self.call("setup")
+            # NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds
+            self.info = self.call("setup", deadline_s=max(timeout_s, SETUP_S))
         except BaseException:
             self.stop()
             raise
@@ -130,9 +136,6 @@ class ShardSet:
             except GetTimeoutError:
                 silent.append(r)
         return dead, silent
-
-    def dead_ranks(self) -> list[int]:
-        return self.liveness()[0]
 
     def diagnose_error(self, refs, err, what) -> str:
         dead, silent = self.liveness()
