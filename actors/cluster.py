@@ -5,7 +5,9 @@ even by kill -9)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -193,14 +195,29 @@ def start_watchdog(tmp: str):
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
+def reachable(address: str) -> None:
+    """ConnectionError (one line) when host:port refuses: ray.init would retry for minutes."""
+    m = re.match(r"^(?:ray://)?\[?([^\]/]+?)\]?:(\d+)$", address.strip())
+    if not m:
+        return
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=5).close()
+    except OSError as e:
+        raise ConnectionError(f"{address} does not answer ({e.strerror or e})") from None
+
+
 def connect(num_cpus: int, address: str | None = None) -> Cluster:
     """Join `address` (or RAY_ADDRESS), or start a private cluster of `num_cpus` CPUs."""
     import ray
     if ray.is_initialized():  # an embedding program (or a test) connected already
         return Cluster("(this process's)", False)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # NOTE: the driver names the failed rank itself; Ray would also print every other rank's
+    # collective error (connection reset, timeout) as an "unhandled error" when its ref is dropped
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
+        reachable(address)
         ray.init(address=address, log_to_driver=False, namespace=f"sumonce-{os.getpid()}")
         _current.append(Cluster(address, False))
         return _current[-1]

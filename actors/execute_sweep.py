@@ -57,7 +57,13 @@ def execute(ns, cases, fault) -> int:
     old = {s: signal.signal(s, on_signal) for s in INTERRUPT_CODES}
     rows, cluster, t0 = [], None, time.time()
     try:
-        cluster = connect(getattr(ns, "num_cpus", None) or max(machine_cpus(), 1), getattr(ns, "address", None))
+        try:
+            cluster = connect(getattr(ns, "num_cpus", None) or max(machine_cpus(), 1), getattr(ns, "address", None))
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or "a private local cluster"
+            last = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
+            print(f"sumonce run: cannot use the Ray cluster ({where}): {last}", file=sys.stderr)
+            return 2
         for s in INTERRUPT_CODES:  # NOTE: again: ray.init installs its own (C++) SIGTERM handler
             signal.signal(s, on_signal)
         cluster.watch(lambda dead: f"sumonce run: cluster failure: the Ray cluster's {dead} died; "
