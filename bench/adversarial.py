@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN = ["run", "--gpu-arch", "cpu"]
+RUN = ["--gpu-arch", "cpu"]  # after "run"
 RAY_NOISE = ("Started a local Ray instance", "(raylet)", "INFO worker.py")
 
 

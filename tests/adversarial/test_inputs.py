@@ -39,9 +39,21 @@ def test_run_refuses(cli, argv, words):
 ])
 def test_oversized_worlds_refused_before_ray_starts(cli, argv):
     import ray
+    was = ray.is_initialized()  # (the session's shared cluster may be up already)
     line = one_line_2(cli(*argv), "world size")
     assert "GiB" in line or "CPUs" in line
-    assert not ray.is_initialized()
+    assert ray.is_initialized() == was
+
+
+def test_an_address_that_does_not_answer_is_one_line():
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root), RAY_AUTH_MODE="disabled")
+    p = subprocess.run([sys.executable, "-m", "sumonce.cli", "run", "--tp", "2", "--gpu-arch", "cpu",
+                        "--address", "127.0.0.1:1"], env=env, capture_output=True, text=True, timeout=120)
+    one_line_2((p.returncode, p.stdout, p.stderr), "127.0.0.1:1 does not answer")
 
 
 def test_the_sweep_names_num_cpus_where_the_machine_has_fewer_cpus(cli, monkeypatch):
