@@ -114,7 +114,7 @@ class ShardSet:
                 try:
                     ray.get(ref)
                 except Exception as e:  # noqa: BLE001
-                    raise ShardFailure(self.diagnose_error(refs, e, what)) from None
+                    raise ShardFailure(self.diagnose_error(refs, e, what, pending, deadline_s)) from None
             self.check_cluster()
         return ray.get(refs)
 
@@ -137,13 +137,16 @@ class ShardSet:
                 silent.append(r)
         return dead, silent
 
-    def diagnose_error(self, refs, err, what) -> str:
+    def diagnose_error(self, refs, err, what, pending=(), deadline_s: float = 0) -> str:
         dead, silent = self.liveness()
         if dead:
             return f"rank {', '.join(map(str, dead))} died during {what}"
         if silent:  # the others gave up waiting for it in a collective
             return (f"rank {', '.join(map(str, silent))} hung during {what}: it answers nothing, not "
                     "even a ping (the process is stopped or stuck)")
+        still = [r for r in pending if r not in ray.wait(list(pending), num_returns=len(pending), timeout=0)[0]]
+        if still:  # a collective timed out on some ranks while another never reached it
+            return self.diagnose_hang(refs, still, deadline_s, what)
         bad = []
         for r, ref in enumerate(refs):
             try:
