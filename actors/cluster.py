@@ -124,6 +124,10 @@ class Cluster:
 
     def __init__(self, address: str | None, private: bool, tmp: str | None = None, watchdog=None):
         self.address, self.private, self.tmp, self.watchdog = address, private, tmp, watchdog
+        self._pids: dict[str, int] = {}
+        # `reported`: the driver saw the cluster fail (the watch thread gives it longer to end
+        # cleanly); `printed`: the driver printed it (the watch thread then stays silent).
+        self.reported = self.printed = False
 
     def describe(self) -> str:
         return f"a private local cluster ({self.tmp})" if self.private else f"the cluster at {self.address}"
@@ -237,10 +241,6 @@ def connect(num_cpus: int, address: str | None = None) -> Cluster:
     return cluster
 
 
-Cluster._pids = {}
-Cluster.reported = Cluster.printed = False
-"""`reported`: the driver saw the failure (the watch thread gives it longer to end cleanly);
-`printed`: the driver printed it (the watch thread then stays silent)."""
 _current: list[Cluster] = []
 
 
