@@ -56,14 +56,18 @@ def test_an_address_that_does_not_answer_is_one_line():
     one_line_2((p.returncode, p.stdout, p.stderr), "127.0.0.1:1 does not answer")
 
 
-def test_the_sweep_names_num_cpus_where_the_machine_has_fewer_cpus(cli, monkeypatch):
-    from sumonce.actors import cluster
-    monkeypatch.setattr(cluster, "machine_cpus", lambda: 2)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    from sumonce.actors import execute_sweep
-    monkeypatch.setattr(execute_sweep, "machine_cpus", lambda: 2)
-    line = one_line_2(cli("run", "--sweep", "small", "--worlds", "2,4", "--models", "qwen3_moe"))
-    assert "--num-cpus 4" in line and "--worlds" in line
+def test_the_sweep_names_num_cpus_where_the_machine_has_fewer_cpus():
+    """A process pinned to one CPU (as on a one-core machine) runs a sweep whose largest world is 2."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]), RAY_AUTH_MODE="disabled")
+    env.pop("RAY_ADDRESS", None)
+    p = subprocess.run([sys.executable, "-m", "sumonce.cli", "run", "--sweep", "small", "--worlds", "2",
+                        "--models", "qwen3_moe"], env=env, capture_output=True, text=True, timeout=120,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}))
+    line = one_line_2((p.returncode, p.stdout, p.stderr), "world size 2 needs 2 CPUs")
+    assert "--num-cpus 2" in line and "--worlds" in line
 
 
 @pytest.mark.parametrize("argv,words", [
