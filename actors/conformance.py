@@ -66,11 +66,12 @@ def normed_problem(results, ref) -> str | None:
 
 
 def run_cases(cases, batch: int = 24, deadline_s: float = 120, use_gpu: bool = False,
-              fault: tuple | None = None, on_rows=None) -> list[Row]:
-    """Every case, grouped by world size: one shard set (and its process groups) per world."""
+              fault: tuple | None = None, on_rows=None, rows: list | None = None) -> list[Row]:
+    """Every case, grouped by world size: one shard set (and its process groups) per world.
+    `rows`: a list the rows are appended to as they finish (kept when the run is interrupted)."""
     # NOTE: the driver's reference is tiny; torch's thread pool on a few shared cores makes it ~100x slower.
     torch.set_num_threads(1)
-    rows, weights = [], {}
+    rows, weights = ([] if rows is None else rows), {}
     cases = sorted(cases, key=lambda k: k.world)
     for world, group in groupby(cases, key=lambda k: k.world):
         group = list(group)
@@ -78,13 +79,12 @@ def run_cases(cases, batch: int = 24, deadline_s: float = 120, use_gpu: bool = F
         try:
             for i in range(0, len(group), batch):
                 chunk = group[i: i + batch]
-                kill = fault[1] if fault and fault[0] == "kill" and i > 0 else None
-                hang = fault if fault and fault[0] == "hang" else None
-                per_rank = shards.call("run", chunk, hang, deadline_s=deadline_s, kill_rank=kill)
+                per_rank = shards.call("run", chunk, fault, deadline_s=deadline_s)
                 for j, case in enumerate(chunk):
-                    if case.seed not in weights:
-                        weights[case.seed] = make_weights(case.seed)
-                    rows.append(check(case, [per_rank[r][j] for r in range(world)], weights[case.seed]))
+                    key = (case.seed, world)
+                    if key not in weights:
+                        weights[key] = make_weights(case.seed, world=world)
+                    rows.append(check(case, [per_rank[r][j] for r in range(world)], weights[key]))
                 if on_rows:
                     on_rows(len(chunk))
         finally:

@@ -2,6 +2,7 @@
 rank that failed (died, raised, or did not reach a collective the others wait in)."""
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -10,7 +11,13 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+from .cluster import check_interrupt, current
 from .shard import Shard
+
+
+SETUP_S = 120
+"""The least time actors get to start and form their process groups (tens of seconds on a few
+loaded cores)."""
 
 
 class PlacementError(ValueError):
@@ -19,6 +26,10 @@ class PlacementError(ValueError):
 
 class ShardFailure(RuntimeError):
     """A shard died, raised or hung: the message names the rank."""
+
+
+class ClusterFailure(ShardFailure):
+    """The Ray cluster itself failed (a GCS or raylet died)."""
 
 
 def free_port() -> int:
@@ -42,56 +53,100 @@ def check_placeable(world: int, use_gpu: bool, cpus: float) -> None:
                              f"{ {k: have.get(k, 0) for k in need} }; allowed: world size <= {most}")
 
 
+def named(cls, opts: dict, name: str):
+    """The actor class with `name` (what `ray list actors` and the dashboard show); a suffix
+    where a run sharing this namespace holds the name."""
+    try:
+        ray.get_actor(name)
+        name = f"{name}-{os.urandom(3).hex()}"
+    except ValueError:
+        pass
+    return cls.options(name=name, **opts)
+
+
 class ShardSet:
     """`world` actors in one STRICT_PACK placement group, their process groups built once."""
 
-    def __init__(self, world: int, use_gpu: bool = False, cpus: float = 1, timeout_s: float = 120):
+    def __init__(self, world: int, use_gpu: bool = False, cpus: float = 1, timeout_s: float = 120,
+                 cluster=None):
         self.world, self.use_gpu, self.timeout_s = world, use_gpu, timeout_s
+        self.cluster = cluster if cluster is not None else current()
         check_placeable(world, use_gpu, cpus)
         self.pg = placement_group([bundle(use_gpu, cpus)] * world, strategy="STRICT_PACK")
         self.actors = []
         try:
-            ray.get(self.pg.ready(), timeout=timeout_s)
-        except GetTimeoutError:
+            try:
+                self.wait([self.pg.ready()], timeout_s, "placement")
+            except ShardFailure:
+                raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
+            self.start_actors(world, use_gpu, cpus, timeout_s)
+            # NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds
+            self.info = self.call("setup", deadline_s=max(timeout_s, SETUP_S))
+        except BaseException:
             self.stop()
-            raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
+            raise
+
+    def start_actors(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> None:
         init = f"tcp://127.0.0.1:{free_port()}"  # NOTE: one node (STRICT_PACK), rendezvous on loopback
         cls = ray.remote(Shard)
         for r in range(world):
             opts = dict(num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_concurrency=2,
                         scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=r))
-            self.actors.append(cls.options(**opts).remote(r, world, init, use_gpu, timeout_s))
-        self.info = self.call("setup")
+            self.actors.append(named(cls, opts, f"shard-w{world}-r{r}").remote(r, world, init, use_gpu, timeout_s))
 
-    def call(self, method: str, *args, deadline_s: float | None = None, kill_rank: int | None = None):
+    def call(self, method: str, *args, deadline_s: float | None = None):
         refs = [getattr(a, method).remote(*args) for a in self.actors]
-        if kill_rank is not None:
-            time.sleep(0.2)
-            ray.kill(self.actors[kill_rank])
         return self.wait(refs, deadline_s or self.timeout_s, method)
 
     def wait(self, refs, deadline_s: float, what: str) -> list:
-        ready, pending = ray.wait(refs, num_returns=len(refs), timeout=deadline_s)
-        if pending:
-            raise ShardFailure(self.diagnose_hang(refs, pending, deadline_s, what))
-        try:
-            return ray.get(refs)
-        except Exception as e:  # noqa: BLE001
-            raise ShardFailure(self.diagnose_error(refs, e, what)) from None
+        """Every result; a rank that fails is named as soon as Ray reports it (not at the
+        deadline), as is a dead GCS or raylet of a private cluster."""
+        end, pending = time.monotonic() + deadline_s, list(refs)
+        while pending:
+            left = end - time.monotonic()
+            if left <= 0:
+                if not self.actors:
+                    raise ShardFailure(f"{what} not done in {deadline_s:.0f} s")
+                raise ShardFailure(self.diagnose_hang(refs, pending, deadline_s, what))
+            ready, pending = ray.wait(pending, num_returns=1, timeout=min(1.0, left))
+            check_interrupt()
+            for ref in ready:
+                try:
+                    ray.get(ref)
+                except Exception as e:  # noqa: BLE001
+                    raise ShardFailure(self.diagnose_error(refs, e, what, pending, deadline_s)) from None
+            self.check_cluster()
+        return ray.get(refs)
 
-    def dead_ranks(self) -> list[int]:
-        dead = []
-        for r, a in enumerate(self.actors):
+    def check_cluster(self) -> None:
+        dead = self.cluster.dead_process() if self.cluster is not None else None
+        if dead:
+            self.cluster.reported = True
+            raise ClusterFailure(f"the Ray cluster's {dead} died")
+
+    def liveness(self) -> tuple[list[int], list[int]]:
+        """(dead ranks, ranks that do not answer: stopped or stuck)."""
+        pings = [a.ping.remote() for a in self.actors]
+        dead, silent = [], []
+        for r, ref in enumerate(pings):
             try:
-                ray.get(a.ping.remote(), timeout=10)
-            except (RayActorError, GetTimeoutError):
+                ray.get(ref, timeout=5)
+            except RayActorError:
                 dead.append(r)
-        return dead
+            except GetTimeoutError:
+                silent.append(r)
+        return dead, silent
 
-    def diagnose_error(self, refs, err, what) -> str:
-        dead = self.dead_ranks()
+    def diagnose_error(self, refs, err, what, pending=(), deadline_s: float = 0) -> str:
+        dead, silent = self.liveness()
         if dead:
             return f"rank {', '.join(map(str, dead))} died during {what}"
+        if silent:  # the others gave up waiting for it in a collective
+            return (f"rank {', '.join(map(str, silent))} hung during {what}: it answers nothing, not "
+                    "even a ping (the process is stopped or stuck)")
+        still = [r for r in pending if r not in ray.wait(list(pending), num_returns=len(pending), timeout=0)[0]]
+        if still:  # a collective timed out on some ranks while another never reached it
+            return self.diagnose_hang(refs, still, deadline_s, what)
         bad = []
         for r, ref in enumerate(refs):
             try:
@@ -101,9 +156,12 @@ class ShardSet:
         return "; ".join(f"rank {r} failed in {what}: {msg}" for r, msg in bad) or str(err)
 
     def diagnose_hang(self, refs, pending, deadline_s, what) -> str:
-        dead = self.dead_ranks()
+        dead, silent = self.liveness()
         if dead:
             return f"rank {', '.join(map(str, dead))} died during {what}"
+        if silent:
+            return (f"rank {', '.join(map(str, silent))} hung during {what}: no answer in "
+                    f"{deadline_s:.0f} s, nor to a ping (the process is stopped or stuck)")
         prog = []
         for a in self.actors:
             try:

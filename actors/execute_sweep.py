@@ -1,11 +1,20 @@
-"""The run itself: connect to Ray, check placement, run the cases with a progress bar, print the
-tables, clean up (actors, placement groups, and the cluster when this process started it)."""
+"""The run itself: refuse what the machine cannot hold, connect to Ray (cluster.py), run the cases
+with a progress bar (plain periodic lines when stdout is not a terminal), print the tables, clean
+up (actors, placement groups, and the cluster when this process started it).
+
+A shard that dies, hangs or raises, or a GCS/raylet that dies: one line, exit 3. SIGINT or SIGTERM:
+one line, the rows finished so far printed, the cluster shut down, exit 130 or 143."""
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 
-from .cluster import connect, disconnect
+from .cluster import (SHARD_MEMORY, SIGNALLED, Interrupted, available_memory, check_interrupt, connect,
+                      machine_cpus, on_signal)
+
+INTERRUPT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def use_gpu(device: str) -> bool:
@@ -15,48 +24,145 @@ def use_gpu(device: str) -> bool:
     return device == "gpu"
 
 
-def execute(ns, cases, fault) -> int:
+def preflight(ns, worlds: list[int]) -> str | None:
+    """Why this machine cannot hold the largest world (None when it can): checked before Ray
+    starts, so an oversized world costs nothing."""
+    top = max(worlds)
+    mem = available_memory()
+    if mem is not None and top * SHARD_MEMORY > mem:
+        most = max(0, mem // SHARD_MEMORY)
+        return (f"world size {top} needs about {top * SHARD_MEMORY / 2**30:.1f} GiB (300 MiB a shard); "
+                f"this machine has {mem / 2**30:.1f} GiB available; allowed: world size <= {most}")
+    if private(ns):
+        cpus = getattr(ns, "num_cpus", None) or machine_cpus()
+        if top > cpus:
+            return (f"world size {top} needs {top} CPUs; the private cluster has {cpus} "
+                    f"({'--num-cpus' if getattr(ns, 'num_cpus', None) else 'this machine'}); give "
+                    f"--num-cpus {top} (oversubscribing) or world sizes <= {cpus} (--worlds, --tp-size)")
+    return None
+
+
+def private(ns) -> bool:
     import ray
-    from rich.progress import Progress
+    return not (getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
+
+
+def execute(ns, cases, fault) -> int:
+    worlds = sorted({k.world for k in cases})
+    why = preflight(ns, worlds)
+    if why:
+        print(f"sumonce run: {why}", file=sys.stderr)
+        return 2
+    SIGNALLED.clear()
+    old = {s: signal.signal(s, on_signal) for s in INTERRUPT_CODES}
+    rows, cluster, t0 = [], None, time.time()
+    try:
+        try:
+            cluster = connect(getattr(ns, "num_cpus", None) or max(machine_cpus(), 1), getattr(ns, "address", None))
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or "a private local cluster"
+            last = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
+            print(f"sumonce run: cannot use the Ray cluster ({where}): {last}", file=sys.stderr)
+            return 2
+        for s in INTERRUPT_CODES:  # NOTE: again: ray.init installs its own (C++) SIGTERM handler
+            signal.signal(s, on_signal)
+        cluster.watch(lambda dead: f"sumonce run: cluster failure: the Ray cluster's {dead} died; "
+                                   f"{len(rows)} of {len(cases)} row(s) finished (not printed)")
+        check_interrupt()
+        code = run(ns, cases, fault, worlds, rows, cluster)
+        check_interrupt()
+        return report(ns, rows, time.time() - t0) if code is None else code
+    except Interrupted as e:
+        name = signal.Signals(e.signum).name
+        print(f"sumonce run: interrupted by {name}: {len(rows)} of {len(cases)} row(s) finished "
+              "(printed below); the cluster was shut down", file=sys.stderr)
+        if rows:
+            report(ns, rows, time.time() - t0)
+        return INTERRUPT_CODES[e.signum]
+    finally:
+        if cluster is not None:
+            cluster.close()
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run(ns, cases, fault, worlds, rows, cluster) -> int | None:
+    """The cases on the cluster; an exit code for a failure, None when every case ran."""
+    import ray
+    from ray.exceptions import RayError
 
     from .conformance import run_cases
-    from .driver import PlacementError, ShardFailure, check_placeable
+    from .driver import ClusterFailure, PlacementError, ShardFailure, check_placeable
     from .report import console
-    from rich.console import Console
-    err_console = Console(stderr=True, width=200)
-    as_json = getattr(ns, "json", False)  # `sumonce repro` has no --json
-    worlds = sorted({k.world for k in cases})
-    started = connect(num_cpus=max(worlds))
-    t0 = time.time()
     try:
         gpu = use_gpu(ns.device)
         for w in worlds:
             check_placeable(w, gpu, 1)
         # NOTE: with --json, stdout carries the document alone: the rest goes to stderr
-        (err_console if as_json else console).print(
-            f"{len(cases)} case(s), world size(s) {', '.join(map(str, worlds))}, "
-            f"{'GPU (nccl)' if gpu else 'CPU (gloo)'} shards, Ray {ray.__version__}")
-        with Progress(console=err_console if as_json else console, transient=True, disable=not ns.sweep) as bar:
-            task = bar.add_task("cases", total=len(cases))
-            rows = run_cases(cases, deadline_s=ns.timeout, use_gpu=gpu, fault=fault,
-                             on_rows=lambda n: bar.advance(task, n))
+        out = err_console(console) if getattr(ns, "json", False) else console
+        out.print(f"{len(cases)} case(s), world size(s) {', '.join(map(str, worlds))}, "
+                  f"{'GPU (nccl)' if gpu else 'CPU (gloo)'} shards, Ray {ray.__version__}, "
+                  f"on {cluster.describe()}")
+        with progress(out, len(cases), bool(ns.sweep)) as advance:
+            run_cases(cases, deadline_s=ns.timeout, use_gpu=gpu, fault=fault, on_rows=advance, rows=rows)
     except PlacementError as e:
         print(f"sumonce run: {e}", file=sys.stderr)
         return 2
+    except ClusterFailure as e:
+        print(f"sumonce run: cluster failure: {e}; {len(rows)} row(s) finished", file=sys.stderr, flush=True)
+        cluster.printed = True
+        return 3
     except ShardFailure as e:
         print(f"sumonce run: shard failure: {e}", file=sys.stderr)
         return 3
-    finally:
-        disconnect(started)
-    if as_json:
-        from sumonce.output import dump
-        from .output import run_document
-        dump(run_document(rows, time.time() - t0, gpu, ray.__version__))
-        return 0 if all(r.ok for r in rows) else 1
-    return report(ns, rows, time.time() - t0)
+    except RayError as e:
+        last = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
+        print(f"sumonce run: the Ray cluster failed: {type(e).__name__}: {last}", file=sys.stderr)
+        return 3
+    return None
+
+
+class progress:
+    """A rich bar on a terminal; elsewhere (job logs, pipes) one plain line per finished batch."""
+
+    def __init__(self, console, total: int, show: bool):
+        self.console, self.total, self.show, self.done, self.t0 = console, total, show, 0, time.time()
+        self.bar = None
+
+    def __enter__(self):
+        if self.show and self.console.is_terminal:
+            from rich.progress import Progress
+            self.bar = Progress(console=self.console, transient=True).__enter__()
+            self.task = self.bar.add_task("cases", total=self.total)
+        return self.advance
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.advance(self.task, n)
+        elif self.show:
+            print(f"progress: {self.done}/{self.total} cases, {time.time() - self.t0:.0f} s",
+                  file=self.console.file, flush=True)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def err_console(console):
+    """Where human-readable lines go when stdout carries the --json document."""
+    from rich.console import Console
+    return Console(stderr=True, width=console.width)
 
 
 def report(ns, rows, wall: float) -> int:
+    if getattr(ns, "json", False):  # `sumonce repro` has no --json
+        import ray
+        from sumonce.output import dump
+        from .output import run_document
+        dump(run_document(rows, wall, use_gpu(ns.device), ray.__version__))
+        return 0 if all(r.ok for r in rows) else 1
     from .report import console, row_table, summary_table
     bad = [r for r in rows if not r.ok]
     show_rows = ns.table == "rows" or (ns.table == "auto" and not ns.sweep)

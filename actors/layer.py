@@ -5,6 +5,7 @@ K = top-k. Weights come from a seed; nothing is downloaded.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -29,10 +30,16 @@ class Weights:
     norm: torch.Tensor     # [D] next layer's RMSNorm weight
 
 
-def make_weights(seed: int, dtype=torch.float32) -> Weights:
+def layer_dims(world: int) -> tuple[int, int, int]:
+    """Experts, intermediate and shared intermediate sized for a TP group of `world` ranks: the
+    least multiples of the defaults that every ep | world, moe_tp | world and world divide."""
+    return (math.lcm(EXPERTS, world), math.lcm(INTERMEDIATE, world), math.lcm(SHARED_INTERMEDIATE, world))
+
+
+def make_weights(seed: int, dtype=torch.float32, world: int = 1) -> Weights:
     g = torch.Generator().manual_seed(seed)
     r = lambda *shape, s=0.2: (torch.randn(*shape, generator=g) * s).to(dtype)
-    D, E, I, Is = HIDDEN, EXPERTS, INTERMEDIATE, SHARED_INTERMEDIATE
+    D, (E, I, Is) = HIDDEN, layer_dims(world)
     return Weights(r(D, E, s=1.0), r(E, D, I), r(E, D, I), r(E, I, D), r(D, Is), r(D, Is), r(Is, D),
                    1.0 + r(D, s=0.1))
 
@@ -85,7 +92,9 @@ def shared_expert(x, ws1, ws3, ws2) -> torch.Tensor:
 def shard_weights(w: Weights, ep: int, moe_tp: int, world: int, rank: int) -> dict:
     """This rank's slices: experts of EP rank a, intermediate slice b, shared slice `rank`."""
     a, b = coords(rank, moe_tp)["ep"], coords(rank, moe_tp)["moe_tp"]
-    El, Il, Is = EXPERTS // ep, INTERMEDIATE // moe_tp, SHARED_INTERMEDIATE // world
+    E, I, S = w.w1.shape[0], w.w1.shape[2], w.ws1.shape[1]
+    assert E % ep == 0 and I % moe_tp == 0 and S % world == 0, "weights not sized by layer_dims(world)"
+    El, Il, Is = E // ep, I // moe_tp, S // world
     e, i, s = slice(a * El, (a + 1) * El), slice(b * Il, (b + 1) * Il), slice(rank * Is, (rank + 1) * Is)
     return dict(first_expert=a * El, w1=w.w1[e, :, i].contiguous(), w3=w.w3[e, :, i].contiguous(),
                 w2=w.w2[e, i, :].contiguous(), ws1=w.ws1[:, s].contiguous(),

@@ -3,6 +3,9 @@ single-process reference; per-axis sum counts measured and compared with proto's
 
     python -m sumonce.actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
     python -m sumonce.actors.run --sweep small
+The cluster: --address (or RAY_ADDRESS, as `ray job submit` sets it) names one to join; without
+either, a private local cluster of --num-cpus CPUs (default: this machine's) with its own temp dir,
+shut down when the run ends (and, by a watchdog, when its driver dies).
 """
 from __future__ import annotations
 
@@ -28,12 +31,54 @@ from .fused_table import TABLE_ENV, TableError, load
 EXIT_CODES = """exit codes:
   0  every row conforms: measured sum counts equal proto's prediction
   1  a mismatch
-  2  bad input, before any actor starts (one line on stderr)
-  3  a shard died or hung"""
+  2  bad input, or a world this machine or cluster cannot hold, before any actor starts
+     (one line on stderr)
+  3  a shard died, hung or failed, or the Ray cluster did
+  130, 143  interrupted by SIGINT, SIGTERM (the rows finished so far are printed)"""
 
 
 class UsageError(ValueError):
     """Bad input: one line naming what is wrong and what is allowed."""
+
+
+SEED_MAX = 2**31 - 1
+TOKENS_MAX = 4096
+"""The most tokens a DP rank the actors' layer runs (its tensors stay small on any machine)."""
+
+
+def positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 1 <= n <= 2**20:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer from 1 to {2**20}")
+    return n
+
+
+def seed(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= n <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer from 0 to {SEED_MAX}")
+    return n
+
+
+def seconds(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < x <= 86400:  # NOTE: also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r}: give seconds, more than 0 and at most 86400")
+    return x
+
+
+def check_tokens(s) -> None:
+    if s.num_tokens > TOKENS_MAX:
+        raise UsageError(f"--num-tokens {s.num_tokens}: the actors' layer runs 0..{TOKENS_MAX} tokens a DP rank")
 
 
 def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
@@ -41,7 +86,7 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     add_config_flags(p)
     add_state_flags(p)
     a = p.add_argument_group("actors")
-    a.add_argument("--world-size", type=int, help="ranks (= --tp-size, which it sets when that is not given)")
+    a.add_argument("--world-size", type=positive, help="ranks (= --tp-size, which it sets when that is not given)")
     a.add_argument("--model", default="qwen3_moe", metavar="MODEL",
                    help=f"a catalogued model: {', '.join(sorted(catalogue.MODELS_BY_NAME))}")
     a.add_argument("--variant", help="the MoE forward method (default: every variant)")
@@ -55,8 +100,10 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     a.add_argument("--sweep", metavar=allowed(STATES), help="a conformance sweep")
     a.add_argument("--worlds", default="2,4", help="world sizes of the sweep")
     a.add_argument("--models", help="comma-separated models of the sweep (default: six)")
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--timeout", type=float, default=120, help="seconds any call to the shards may take")
+    a.add_argument("--seed", type=seed, default=0, help=f"weights and tokens (0..{SEED_MAX})")
+    a.add_argument("--timeout", type=seconds, default=120, help="seconds any call to the shards may take")
+    a.add_argument("--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a private local one)")
+    a.add_argument("--num-cpus", type=positive, help="CPUs of the private local cluster (default: this machine's)")
     a.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     a.add_argument("--table", choices=("auto", "rows", "summary"), default="auto")
     a.add_argument("--inject-fault", help="test hook: kill:RANK or hang:RANK")
@@ -74,6 +121,7 @@ def single_cases(ns, argv) -> list[Case]:
     if ns.architecture == catalogue.model("qwen3_moe").architectures[0] and ns.model != "qwen3_moe":
         ns.architecture = m.architectures[0]
     c, s, notes = config_from_namespace(ns)
+    check_tokens(s)
     for note in notes:
         print(f"note: {note}")
     if not semantics.in_scope(c, m):
@@ -102,10 +150,13 @@ def versions(ns, m) -> list[Version]:
 
 def sweep_cases(ns) -> list[Case]:
     try:
-        worlds = tuple(int(w) for w in ns.worlds.split(","))
-    except ValueError:
-        raise UsageError(f"--worlds {ns.worlds!r}: comma-separated integers, e.g. 2,4") from None
-    models = tuple(ns.models.split(",")) if ns.models else None
+        worlds = tuple(positive(w) for w in ns.worlds.split(","))
+    except argparse.ArgumentTypeError:
+        raise UsageError(f"--worlds {ns.worlds!r}: comma-separated integers from 1 to {2**20}, e.g. 2,4") from None
+    models = None if ns.models is None else tuple(ns.models.split(","))
+    if models is not None and not all(models):
+        raise UsageError(f"--models {ns.models!r}: comma-separated catalogued models, e.g. qwen3_moe,llama4 "
+                         "(leave the flag out for the default six)")
     for name in models or ():
         catalogue.model(name)
     cases = sweep(ns.sweep, worlds, models) if models else sweep(ns.sweep, worlds)
@@ -127,7 +178,14 @@ def parse(argv: list[str]):
         cases = sweep_cases(ns) if ns.sweep else single_cases(ns, argv)
     except KeyError as e:
         raise UsageError(e.args[0]) from None
-    return ns, cases, parse_fault(ns.inject_fault)
+    if not cases:
+        raise UsageError("no case to run: no valid, in-scope configuration for these worlds and models")
+    fault = parse_fault(ns.inject_fault)
+    smallest = min(k.world for k in cases)
+    if fault and fault[1] >= smallest:
+        raise UsageError(f"--inject-fault {ns.inject_fault}: rank {fault[1]} is not in world size "
+                         f"{smallest}; allowed: ranks 0..{smallest - 1}")
+    return ns, cases, fault
 
 
 def check_fused_table() -> None:

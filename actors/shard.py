@@ -3,6 +3,7 @@ device comes from Ray; process groups are created in `setup`, after Ray placed t
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import torch
@@ -35,7 +36,7 @@ class Shard:
 
     def _shard(self, seed: int, ep: int, moe_tp: int):
         if seed not in self._weights:
-            self._weights[seed] = make_weights(seed)
+            self._weights[seed] = make_weights(seed, world=self.world)
         key = (seed, ep, moe_tp)
         if key not in self._shards:
             sw = shard_weights(self._weights[seed], ep, moe_tp, self.world, self.rank)
@@ -43,8 +44,11 @@ class Shard:
         return self._weights[seed], self._shards[key]
 
     def run(self, cases: list, fault: tuple | None = None) -> list[dict]:
-        """Run each case; `fault` ("hang", rank) makes that rank stall (a test hook)."""
-        if fault and fault[0] == "hang" and fault[1] == self.rank:
+        """Run each case; `fault` (a test hook) makes rank fault[1] stall ("hang") or die as by
+        kill -9 ("kill") before its first collective."""
+        if fault and fault[1] == self.rank:
+            if fault[0] == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(3600)
         if self.use_gpu:
             # NOTE: the actor runs calls on a thread pool (max_concurrency=2) and the current CUDA

@@ -16,7 +16,7 @@ from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
 from .extract import REDUCE_CALLS, forward_roots, sites_in
 from .release import Release, read_release
-from .source import Source
+from .source import UTILS, Source
 from .verdict import AuditedSite
 from .release_world import AuditWorld
 
@@ -76,7 +76,14 @@ def audit(src: Source) -> Report:
     start = time.perf_counter()
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text)
-    rep = Report(src.label, src.root, read_release(w, text))
+    try:
+        release = read_release(w, text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        release, text = read_release(w, None), None
+        src.unread[UTILS] = f"does not parse ({getattr(e, 'msg', None) or type(e).__name__})"
+    rep = Report(src.label, src.root, release)
+    # NOTE: a file not read is a failure of the audit, reported beside the files that do not parse
+    rep.unparsed += [{"file": rel, "line": 0, "error": why} for rel, why in sorted(src.unread.items())]
     trees, reducing = {}, _reducing(src)
     for rel in src.models():
         rep.files += 1
@@ -89,12 +96,22 @@ def audit(src: Source) -> Report:
         except SyntaxError as e:
             if reduces:
                 rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
+        except ValueError as e:  # e.g. a NUL byte, on Pythons that do not call it a SyntaxError
+            if reduces:
+                rep.unparsed.append({"file": rel, "line": 0, "error": str(e)})
+        except (RecursionError, MemoryError):
+            if reduces:
+                rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     binds = bindings({rel: (t, b) for rel, (t, b, _r) in trees.items()})
     callers = _Callers(trees)
     judged = []
     for rel, (tree, body, reduces) in trees.items():
-        if reduces:
+        if not reduces:
+            continue
+        try:
             judged += _audit_file(w, rep, rel, tree, body, binds, callers)
+        except (RecursionError, MemoryError):
+            rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
     rep.sites = [site for site, _o in judged]
     rep.seconds = time.perf_counter() - start

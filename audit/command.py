@@ -23,11 +23,13 @@ EXIT_CODES = """exit codes:
   0  every site calls the helper or is equivalent to it (with --baseline: no site's verdict is new
      or changed against it; --compare and --write-baseline: written/printed)
   1  some site differs or is not understood (with --baseline: only new or changed ones count)
-  2  bad target, file or flag (one line on stderr)"""
+  2  bad target, file or flag (one line on stderr)
+  4  some file could not be read or parsed (each named, in the table, the JSON and the SARIF; the
+     other files were audited); a differing site still gives 1"""
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0], epilog=EXIT_CODES,
+    p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0], epilog=EXIT_CODES, allow_abbrev=False,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("target", nargs="?", help="SGLang tree, wheel, or sglang==X")
     p.add_argument("--json", action="store_true",
@@ -49,6 +51,12 @@ def main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.compare:
+            extra = [x for x, given in ((f"target {args.target!r}", args.target), ("--sarif", args.sarif),
+                                        ("--baseline", args.baseline), ("--write-baseline", args.write_baseline))
+                     if given]
+            if extra:
+                raise TargetError(f"--compare A B takes no {' or '.join(extra)}: it compares two targets "
+                                  "(only --json applies)")
             return _compare(*args.compare, as_json=args.json)
         if not args.target:
             raise TargetError("give a target: an SGLang tree, a wheel or sglang==X")
@@ -75,14 +83,16 @@ def _audit(args) -> int:
     bad = any(v.verdict.bad for v in rep.sites)
     if args.json:
         body = report.to_json(rep)
-        dump(document("audit", {**body, "passed": not bad, **({"baseline": gate} if gate else {})}))
+        dump(document("audit", {**body, "passed": not bad and not rep.unparsed, **({"baseline": gate} if gate else {})}))
     else:
         plain = args.format == "plain" or (args.format == "auto" and not sys.stdout.isatty())
         print(report.plain_table(rep) if plain else report.table(rep))
         print("\n".join(report.summary_lines(rep) + (baseline.lines(gate) if gate else [])))
     if args.write_baseline:
         return 0
-    return (0 if gate["passed"] else 1) if gate else (1 if bad else 0)
+    if (not gate["passed"]) if gate else bad:
+        return 1
+    return 4 if rep.unparsed else 0
 
 
 def _write_json(path: str, doc: dict) -> None:

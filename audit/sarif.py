@@ -19,6 +19,7 @@ from .baseline import BAD, site_keys
 from .verdict import SiteVerdict
 
 DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
+UNREAD = "source file not audited"
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "sumonceSite/v1"
@@ -42,6 +43,14 @@ RULES = {
         "help": ("Call should_skip_post_experts_all_reduce, or write the guard from the terms it understands "
                  "(group sizes, the F and R flags, Q, V, server arguments). The message names what was not "
                  "understood."),
+    },
+    UNREAD: {
+        "id": "SUMONCE003", "name": "SourceFileNotAudited", "level": "error",
+        "short": "A source file could not be read or parsed, so it was not audited",
+        "full": ("A model file (or layers/moe/utils.py) could not be read (a dangling or looping link, a FIFO, "
+                 "a directory, a NUL byte, a corrupt or encrypted wheel entry, a file over the size bound) or "
+                 "does not parse. The audit never passes what it did not read."),
+        "help": ("Fix or remove the file named in the message; the rest of the tree was still audited."),
     },
 }
 
@@ -90,6 +99,16 @@ def result(key: str, v, prefix: str, baseline_state: str | None) -> dict:
     return out
 
 
+def unread(u: dict, prefix: str) -> dict:
+    rule = RULES[UNREAD]
+    return {"ruleId": rule["id"], "ruleIndex": list(RULES).index(UNREAD), "level": rule["level"],
+            "message": {"text": f"{u['file']} was not audited: {u['error']}"},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": str(PurePosixPath(prefix + u["file"])), "uriBaseId": "SRCROOT"},
+                "region": {"startLine": max(1, u["line"])}}}],
+            "partialFingerprints": {FINGERPRINT: fingerprint(f"unread:{u['file']}")}}
+
+
 def sarif(rep, baseline: dict | None = None) -> dict:
     """The SARIF log of a report; with a baseline check, each result's baselineState."""
     prefix, srcroot = source_root(rep)
@@ -99,6 +118,7 @@ def sarif(rep, baseline: dict | None = None) -> dict:
         state.update({c["key"]: "updated" for c in baseline["changed"]})
     results = [result(k, v, prefix, state.get(k, "unchanged") if baseline else None)
                for k, v in site_keys(rep).items() if v.verdict in BAD]
+    results += [unread(u, prefix) for u in rep.unparsed]  # NOTE: a file not read is never a pass
     driver = {"name": "sumonce", "version": __version__, "semanticVersion": __version__,
               "fullName": f"sumonce audit {__version__}", "rules": [_rule(v) for v in RULES]}
     return {"$schema": SCHEMA_URI, "version": "2.1.0",

@@ -1,18 +1,26 @@
 """Where the audited SGLang source comes from: a source tree, a wheel, or `sglang==X` (fetched with
 `pip download --no-deps` into a cache). Model files are read straight from the wheel's zip.
+
+Reading is bounded and never trusted: a file that cannot be read (a dangling symlink or a symlink
+loop, a directory or FIFO with a .py name, a file over MAX_FILE bytes, a NUL byte, text that is not
+UTF-8, a wheel entry that is encrypted, corrupt or compressed by an unknown method) is recorded in
+`Source.unread` with the reason, never skipped silently; the other files are still read.
 """
 from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MODELS_DIR = "sglang/srt/models/"
 UTILS = "sglang/srt/layers/moe/utils.py"
+MAX_FILE = 8 << 20
+"""The most bytes a model file may have (SGLang's largest is a few hundred KiB)."""
 _SPEC = re.compile(r"^sglang==([0-9][0-9A-Za-z.+\-]*)$")
 
 
@@ -32,6 +40,8 @@ class Source:
     """relative path -> text, for the model files and the MoE utils."""
     root: str
     """Where the files live (a directory or a wheel), for SARIF and messages."""
+    unread: dict[str, str] = field(default_factory=dict)
+    """relative path -> why it could not be read (the audit reports each as a failure)."""
 
     def models(self) -> list[str]:
         return sorted(p for p in self.files if p.startswith(MODELS_DIR) and p.endswith(".py"))
@@ -44,28 +54,90 @@ def _wanted(rel: str) -> bool:
     return (rel.startswith(MODELS_DIR) and rel.endswith(".py") and rel.count("/") == 3) or rel == UTILS
 
 
+class Unreadable(Exception):
+    """One file that cannot be read: the message says why."""
+
+
+def decode(data: bytes) -> str:
+    if len(data) > MAX_FILE:
+        raise Unreadable(f"over {MAX_FILE} bytes, the most a model file may have")
+    if b"\0" in data:
+        raise Unreadable("holds a NUL byte (not Python source)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise Unreadable(f"not UTF-8 ({e.reason} at byte {e.start})") from None
+
+
+def read_file(path: Path) -> str:
+    """A regular file's text, bounded; Unreadable for anything else."""
+    try:
+        st = os.stat(path)  # follows symlinks: a loop or a dangling link fails here
+    except OSError as e:
+        what = "a symlink loop" if e.errno == 40 else "a dangling symlink" if path.is_symlink() else e.strerror
+        raise Unreadable(what) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise Unreadable("a directory, not a file")
+    if not stat.S_ISREG(st.st_mode):  # NOTE: before open(): a FIFO would block the audit
+        raise Unreadable("not a regular file (a FIFO, socket or device)")
+    if st.st_size > MAX_FILE:
+        raise Unreadable(f"{st.st_size} bytes, over the {MAX_FILE} a model file may have")
+    try:
+        with open(path, "rb") as f:
+            return decode(f.read(MAX_FILE + 1))
+    except OSError as e:
+        raise Unreadable(e.strerror or str(e)) from None
+
+
 def from_tree(path: Path) -> Source:
     base = next((b for b in (path, path / "python") if (b / MODELS_DIR).is_dir()), None)
     if base is None:
         raise TargetError(f"{path} is not an SGLang source tree (no sglang/srt/models or python/sglang/srt/models)")
-    files = {}
-    for f in sorted((base / MODELS_DIR).glob("*.py")):
-        files[MODELS_DIR + f.name] = f.read_text(encoding="utf-8-sig", errors="replace")
-    if (base / UTILS).is_file():
-        files[UTILS] = (base / UTILS).read_text(encoding="utf-8-sig", errors="replace")
-    return Source(str(path), files, str(base))
+    src = Source(str(path), {}, str(base))
+    names = sorted(n for n in os.listdir(base / MODELS_DIR) if n.endswith(".py"))
+    wanted = [MODELS_DIR + n for n in names]
+    if os.path.lexists(base / UTILS):
+        wanted.append(UTILS)
+    for rel in wanted:
+        try:
+            src.files[rel] = read_file(base / rel)
+        except Unreadable as e:
+            src.unread[rel] = str(e)
+    return src
+
+
+def read_entry(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    if info.flag_bits & 0x1:
+        raise Unreadable("an encrypted wheel entry")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        raise Unreadable(f"a wheel entry compressed by unknown method {info.compress_type}")
+    if info.file_size > MAX_FILE:
+        raise Unreadable(f"{info.file_size} bytes, over the {MAX_FILE} a model file may have")
+    try:
+        with z.open(info) as f:
+            return decode(f.read(MAX_FILE + 1))
+    except Unreadable:
+        raise
+    except Exception as e:  # noqa: BLE001 -- zlib.error, BadZipFile (CRC), EOFError, LZMAError, ...
+        raise Unreadable(f"a corrupt wheel entry ({type(e).__name__}: {str(e)[:100]})") from None
 
 
 def from_wheel(path: Path) -> Source:
+    src = Source(path.name, {}, str(path))
     try:
         with zipfile.ZipFile(path) as z:
-            names = [n for n in z.namelist() if _wanted(n)]
-            files = {n: z.read(n).decode("utf-8-sig", errors="replace") for n in names}
+            for info in z.infolist():
+                if not _wanted(info.filename):
+                    continue
+                try:
+                    src.files[info.filename] = read_entry(z, info)
+                except Unreadable as e:
+                    src.unread[info.filename] = str(e)
     except (zipfile.BadZipFile, OSError) as e:
         raise TargetError(f"{path} is not a readable wheel: {e}") from None
-    if not any(n.startswith(MODELS_DIR) for n in files):
+    if not any(n.startswith(MODELS_DIR) for n in (*src.files, *src.unread)):
         raise TargetError(f"{path} is not an SGLang wheel (no {MODELS_DIR})")
-    return Source(path.name, files, str(path))
+    return src
 
 
 def _cached_wheel(version: str) -> Path | None:
@@ -78,7 +150,11 @@ def fetch(version: str) -> Path:
     hit = _cached_wheel(version)
     if hit:
         return hit
-    cache_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise TargetError(f"cannot create the wheel cache {cache_dir()} ({e.strerror}); set SUMONCE_CACHE "
+                          "to a writable directory") from None
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "-q", "-d", str(cache_dir()), f"sglang=={version}"]
     try:

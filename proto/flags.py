@@ -29,27 +29,55 @@ class FlagError(ValueError):
 
 
 class _Parser(argparse.ArgumentParser):
+    """No abbreviations (`--tp-s 4` must not dodge the checks that name --tp-size); errors raise."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message):  # argparse would print usage and exit; callers decide instead
         raise FlagError(message)
 
 
+UPPER_CASE_CHOICES = (SpeculativeAlgorithm,)
+"""Enums whose SGLang choices are upper case: server_args.py (0.5.11, line 5367) lists
+--speculative-algorithm as DFLASH, EAGLE, EAGLE3, NEXTN, STANDALONE, NGRAM. The other choice lists
+(QUANTIZATION_CHOICES line 110, MOE_RUNNER_BACKEND_CHOICES line 179, the a2a Literal line 550)
+are lower case. argparse matches choices exactly, so case matters; "none" is sumonce's spelling of
+SGLang's default (no value)."""
+
+
+def spelling(e: Enum) -> str:
+    """The value as SGLang's command line spells it."""
+    if type(e) in UPPER_CASE_CHOICES and e.value != "none":
+        return e.value.upper()
+    return e.value
+
+
 def _choice(enum: type[Enum]):
     def parse(text: str):
-        value = "none" if text.lower() in ("none", "") else text.lower()
-        try:
-            return enum(value)
-        except ValueError:
-            allowed = ", ".join(e.value for e in enum)
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of: {allowed}") from None
+        for e in enum:
+            if text == spelling(e):
+                return e
+        allowed = ", ".join(spelling(e) for e in enum)
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of: {allowed} (case-sensitive, as SGLang)")
     parse.__name__ = enum.__name__
     return parse
 
 
+SIZE_MAX = 2**20
+"""A bound on every size flag: far above any real deployment, small enough that arithmetic on
+sizes stays cheap (2**31 GPUs would never be placed either)."""
+
+
 def _size(text: str) -> int:
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if abs(n) > SIZE_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range (at most {SIZE_MAX})")
+    return n
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -154,5 +182,5 @@ def to_flags(c: ServerConfig) -> list[str]:
         elif isinstance(value, bool):
             out.append("--" + f.name.replace("_", "-"))
         else:
-            out += ["--" + f.name.replace("_", "-"), str(value.value if isinstance(value, Enum) else value)]
+            out += ["--" + f.name.replace("_", "-"), spelling(value) if isinstance(value, Enum) else str(value)]
     return out

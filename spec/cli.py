@@ -29,6 +29,9 @@ ERA_NAMES = tuple(e.value for e in Era)
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
+
     def error(self, message):
         print(f"sumonce prove: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -89,13 +92,37 @@ def select(args) -> list:
     return props
 
 
+def writable_dir(folder: str) -> str | None:
+    """Why `folder` cannot take the counterexamples (None when it can): checked before the proofs."""
+    out = Path(folder)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        return f"--counterexamples {folder}: cannot create it ({e.strerror})"
+    if not out.is_dir() or not os.access(out, os.W_OK | os.X_OK):
+        return f"--counterexamples {folder}: not a writable directory"
+    return None
+
+
+def bad_arguments(args) -> str | None:
+    if args.timeout_ms < 1:
+        return "--timeout-ms must be at least 1"
+    if args.jobs < 1:
+        return f"--jobs {args.jobs}: give at least 1 worker process"
+    if args.only is not None and not args.only.strip():
+        return "--only '': give a glob, e.g. 'exactly-once:*' (see `sumonce prove --list`)"
+    if args.era != "all" and args.era not in ERA_NAMES:
+        return f"unknown --era {args.era!r}; allowed: {', '.join(ERA_NAMES)}, all"
+    if args.counterexamples is not None:
+        return writable_dir(args.counterexamples)
+    return None
+
+
 def prove_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.timeout_ms < 1:
-        print("sumonce prove: --timeout-ms must be at least 1", file=sys.stderr)
-        return 2
-    if args.era != "all" and args.era not in ERA_NAMES:
-        print(f"sumonce prove: unknown --era {args.era!r}; allowed: {', '.join(ERA_NAMES)}, all", file=sys.stderr)
+    why = bad_arguments(args)
+    if why:
+        print(f"sumonce prove: {why}", file=sys.stderr)
         return 2
     try:
         props = select(args)
@@ -107,12 +134,16 @@ def prove_main(argv: list[str]) -> int:
             print(f"{p.name}\t{p.kind.value}\t{p.expect.value}\t{p.meaning}")
         return 0
     start = time.perf_counter()
-    results = run_all(props, args.timeout_ms, jobs=max(1, args.jobs))
+    results = run_all(props, args.timeout_ms, jobs=args.jobs)
     from .eras import annotate_findings
     annotate_findings(results)
     wall = time.perf_counter() - start
     if args.counterexamples:
-        write_counterexamples(results, args.counterexamples)
+        try:
+            write_counterexamples(results, args.counterexamples)
+        except OSError as e:  # NOTE: checked up front; this is the folder changing during the proofs
+            print(f"sumonce prove: cannot write counterexamples to {args.counterexamples}: {e.strerror}",
+                  file=sys.stderr)
     if args.junit_xml:
         write_junit(results, wall, args.junit_xml)
     if args.json:

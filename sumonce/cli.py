@@ -72,6 +72,9 @@ def dispatch(argv: list[str]) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name in ("version", "--version"):
+        if rest:
+            print(f"sumonce {name}: unexpected argument(s) {' '.join(rest)!r}; it takes none", file=sys.stderr)
+            return 2
         from sumonce import __version__
         print(f"sumonce {__version__}")
         return 0

@@ -42,6 +42,6 @@ def test_json_and_sarif(capsys, tmp_path):
     s = json.loads(sarif.read_text())
     assert s["version"] == "2.1.0"
     flagged = [x for x in data["sites"] if x["verdict"] in ("differs", "not understood")]
-    assert len(s["runs"][0]["results"]) == len(flagged)
+    assert len(s["runs"][0]["results"]) == len(flagged) + len(data["unparsed"])
     loc = s["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"].endswith("shapes.py") and loc["region"]["startLine"] > 0
