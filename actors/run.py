@@ -46,24 +46,21 @@ TOKENS_MAX = 4096
 """The most tokens a DP rank the actors' layer runs (its tensors stay small on any machine)."""
 
 
-def positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 1 <= n <= 2**20:
-        raise argparse.ArgumentTypeError(f"{text!r}: give an integer from 1 to {2**20}")
-    return n
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer from lo to hi, else one line naming the range."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if not lo <= n <= hi:
+            raise argparse.ArgumentTypeError(f"{text!r}: give an integer from {lo} to {hi}")
+        return n
+    return parse
 
 
-def seed(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= n <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text!r}: give an integer from 0 to {SEED_MAX}")
-    return n
+positive = _int_in(1, 2**20)
+seed = _int_in(0, SEED_MAX)
 
 
 def seconds(text: str) -> float:

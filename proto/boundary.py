@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from .config import BoundaryReduction, DpPaddingMode, ForwardState, MoeA2ABackend, ServerConfig
+from . import predicates
 from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from .sites import Group
 
@@ -38,14 +39,7 @@ class ForwardContext:
 
 def should_use_dp_reduce_scatterv(c: ServerConfig) -> bool:
     """V at 0.5.23 (utils.py:730-748): as 0.5.11's, and attention TP 1 (tp == attn_dp, :747)."""
-    return (
-        not should_use_flashinfer_cutlass_moe_fp4_allgather(c)
-        and c.moe_a2a_backend == MoeA2ABackend.NONE
-        and c.enable_dp_attention
-        and c.attn_dp_size > 1
-        and c.tp_size == c.attn_dp_size
-        and c.ep_size == c.attn_dp_size
-    )
+    return predicates.should_use_dp_reduce_scatterv(c) and c.tp_size == c.attn_dp_size
 
 
 def is_moe_input_scattered_across_dp_ranks(c: ServerConfig) -> bool:

@@ -1,6 +1,5 @@
 """The adversarial suite: each test is an input or a fault a hostile user tried (issue 15), and
 each failed before the fix. `cli` runs a subcommand in this process, as `sumonce ...` would."""
-import os
 import warnings
 
 import pytest
@@ -30,17 +29,3 @@ def one_line_2(result, words=""):
     assert code == 2 and len(lines) == 1 and "Traceback" not in err, (code, err[-2000:])
     assert words in lines[0], lines[0]
     return lines[0]
-
-
-@pytest.fixture(scope="session")
-def ray_cluster():
-    """One shared local cluster for the tests that do not test isolation itself."""
-    import ray
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
-    yield ray
-    if started:
-        ray.shutdown()
