@@ -60,6 +60,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
     session = w.session()
     session.set_timeout(timeout_ms)
     solver = session.solver
+    floors = _floors(w, solver)
     solver.push()
     try:
         solver.add(*assumptions, formula)
@@ -71,12 +72,12 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
             solver.add(z3.Implies(literal, constraint))
         kept, model = _keep_greedily(solver, prefs, model)
         solver.add(*kept)
-        kept = set(kept)
-        names = _strings(formula, *assumptions)
+        kept = {k.get_id() for k in kept}
+        names = _Names(formula, *assumptions)
         for record in (w.c, w.s):
             for name, var, default in _fields(record):
-                if z3.Bool(f"default {record.prefix}.{name}") not in kept:
-                    model = _pin(solver, var, default, names, model)
+                if z3.Bool(f"default {record.prefix}.{name}").get_id() not in kept:
+                    model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         return model
     finally:
         solver.pop()
@@ -114,18 +115,24 @@ def _try(solver, constraint) -> z3.ModelRef | None:
         solver.pop()
 
 
-def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.ModelRef:
-    """Fix one setting the preferences left open to its first possible value; a model of it."""
+def _pin(solver, var, default, names, model: z3.ModelRef, floor: int | None) -> z3.ModelRef:
+    """Fix one setting the preferences left open to its first possible value; a model of it.
+    Its default was dropped (unsatisfiable with what was kept then, so with more now): not asked
+    again; an integer is never asked to go below `floor`, the least value validity allows."""
     if isinstance(default, bool):
         options = [z3.BoolVal(False), z3.BoolVal(True)]
     elif isinstance(default, Enum):
         options = [enum_value(m) for m in type(default)]
     elif isinstance(default, int):
-        model = _least(solver, var, model)
+        if floor is not None and floor == default:
+            floor += 1
+        model = _least(solver, var, model, floor)
         options = [model.eval(var, model_completion=True)]
     else:
-        options = [z3.StringVal(n) for n in names]
+        options = [z3.StringVal(n) for n in names.sorted()]
     for value in options:
+        if type(default) is not int and _is(value, default):
+            continue
         found = model if _holds(model, var == value) else _try(solver, var == value)
         if found is not None:
             solver.add(var == value)
@@ -133,15 +140,67 @@ def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.Model
     return model
 
 
-def _least(solver, var, model: z3.ModelRef) -> z3.ModelRef:
-    """A model in which an integer setting takes the smallest value it can here."""
+def _is(value, default) -> bool:
+    """Is the z3 value `value` the Python default (bool, enum member or string)?"""
+    if isinstance(default, bool):
+        return z3.is_true(value) == default
+    if isinstance(default, Enum):
+        return value.eq(enum_value(default))
+    return value.as_string() == default
+
+
+def _least(solver, var, model: z3.ModelRef, floor: int | None = None) -> z3.ModelRef:
+    """A model in which an integer setting takes the smallest value it can here (none is below
+    `floor`, so that is not asked)."""
     for _ in range(64):  # NOTE: a bound, should a setting ever be unbounded below
         least = model.eval(var, model_completion=True).as_long()
+        if floor is not None and least <= floor:
+            break
         smaller = _try(solver, var < least)
         if smaller is None:
             break
         model = smaller
     return model
+
+
+def _floors(w, solver) -> dict:
+    """id of each integer setting -> the least value validity allows (made once per world; a
+    side condition added later only raises it, so it stays a lower bound)."""
+    if getattr(w, "_floors", None) is None:
+        w._floors = {}
+        if not _sat(solver):
+            return w._floors
+        model = solver.model()
+        for record in (w.c, w.s):
+            for _, var, default in _fields(record):
+                if type(default) is int:
+                    found = _least_proved(solver, var, model)
+                    if found is not None:
+                        w._floors[var.get_id()] = found
+    return w._floors
+
+
+def _least_proved(solver, var, model: z3.ModelRef) -> int | None:
+    """The least value `var` takes under what the solver holds, or None if not found in 64 steps."""
+    for _ in range(64):
+        least = model.eval(var, model_completion=True).as_long()
+        smaller = _try(solver, var < least)
+        if smaller is None:
+            return least
+        model = smaller
+    return None
+
+
+class _Names:
+    """The string constants the formulas name, found only if a string setting needs them."""
+
+    def __init__(self, *formulas):
+        self.formulas, self._found = formulas, None
+
+    def sorted(self) -> list[str]:
+        if self._found is None:
+            self._found = _strings(*self.formulas)
+        return self._found
 
 
 def _strings(*formulas) -> list[str]:
