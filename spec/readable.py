@@ -71,7 +71,6 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         for literal, constraint in prefs.items():
             solver.add(z3.Implies(literal, constraint))
         kept, model = _keep_greedily(solver, prefs, model)
-        solver.add(*kept)
         kept = {k.get_id() for k in kept}
         names = _Names(formula, *assumptions)
         for record in (w.c, w.s):
@@ -89,14 +88,18 @@ def _holds(model: z3.ModelRef, constraint) -> bool:
 
 def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.ModelRef]:
     """The literals kept in order, each one satisfiable with those kept before it, and a model of
-    them. A literal the last model already satisfies is kept without asking the solver."""
+    them. A literal the last model already satisfies is kept without asking the solver. A kept
+    literal is asserted at once (kept literals are never taken back), so each question assumes
+    only the literal asked about."""
     kept = []
     for literal in prefs:
         if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
-        elif _sat(solver, *kept, literal):
-            kept.append(literal)
+            solver.add(literal)
+        elif _sat(solver, literal):
             model = solver.model()
+            kept.append(literal)
+            solver.add(literal)
     return kept, model
 
 
