@@ -39,10 +39,11 @@ def preferences(w) -> dict:
     return prefs
 
 
-def _preferences(w) -> dict:
-    """preferences(w), made once per world."""
+def _preferences(w) -> tuple[dict, list]:
+    """preferences(w) and each literal's implication, made once per world."""
     if getattr(w, "_preferences", None) is None:
-        w._preferences = preferences(w)
+        prefs = preferences(w)
+        w._preferences = prefs, [z3.Implies(literal, c) for literal, c in prefs.items()]
     return w._preferences
 
 
@@ -67,12 +68,11 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         if not _sat(solver):
             return None
         model = solver.model()
-        prefs = _preferences(w)
-        for literal, constraint in prefs.items():
-            solver.add(z3.Implies(literal, constraint))
+        prefs, implications = _preferences(w)
+        solver.add(*implications)
         kept, model = _keep_greedily(solver, prefs, model)
         kept = {k.get_id() for k in kept}
-        names = _Names(formula, *assumptions)
+        names = _Names(w, formula, *assumptions)
         for record in (w.c, w.s):
             for name, var, default in _fields(record):
                 if z3.Bool(f"default {record.prefix}.{name}").get_id() not in kept:
@@ -195,26 +195,36 @@ def _least_proved(solver, var, model: z3.ModelRef) -> int | None:
 
 
 class _Names:
-    """The string constants the formulas name, found only if a string setting needs them."""
+    """The string constants the formulas name (alphabetically), found only if a string setting
+    needs them."""
 
-    def __init__(self, *formulas):
-        self.formulas, self._found = formulas, None
+    def __init__(self, w, *formulas):
+        self.w, self.formulas, self._found = w, formulas, None
 
     def sorted(self) -> list[str]:
         if self._found is None:
-            self._found = _strings(*self.formulas)
+            if getattr(self.w, "_strings", None) is None:
+                self.w._strings = {}
+            self._found = sorted(set().union(*(_strings_in(f, self.w._strings) for f in self.formulas)))
         return self._found
 
 
-def _strings(*formulas) -> list[str]:
-    """The string constants the formulas name, in alphabetical order."""
-    seen, found, todo = set(), set(), list(formulas)
-    while todo:
-        e = todo.pop()
-        if e.get_id() in seen:
+def _strings_in(e, memo: dict) -> frozenset:
+    """The string constants in `e`; `memo` maps a term's id to (the term, its constants) and is
+    shared by every formula of a world (lifted formulas share most of their terms)."""
+    stack = [(e, None)]
+    while stack:
+        node, children = stack.pop()
+        key = node.get_id()
+        if key in memo:
             continue
-        seen.add(e.get_id())
-        if z3.is_string_value(e):
-            found.add(e.as_string())
-        todo.extend(e.children())
-    return sorted(found)
+        if children is None:
+            children = node.children()
+            stack.append((node, children))
+            stack.extend((c, None) for c in children if c.get_id() not in memo)
+            continue
+        found = {node.as_string()} if z3.is_string_value(node) else set()
+        for c in children:
+            found |= memo[c.get_id()][1]
+        memo[key] = (node, frozenset(found))
+    return memo[e.get_id()][1]
