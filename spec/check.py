@@ -107,7 +107,7 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
 
 def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     """A known finding: some (model, version) must fail exactly-once inside the region."""
-    affected, proved, first, seconds = [], set(), None, 0.0
+    affected, proved, models, first, seconds = [], set(), {}, None, 0.0
     for m, v in (pair for tier in p.targets if not affected for pair in tier):
         once = claims.exactly_once(m, v)
         scope = (claims.in_scope_inside(m, v, p.claim),)
@@ -119,12 +119,13 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
             proved.add((m, v))
         if verdict.status == Status.REFUTED:
             affected.append(f"{m.name}@{v.value}")
+            models[(m, v)] = model
             if first is None:
                 first = describe(w, model, p, once, m, v)
     if not affected:
         return Result(p, Status.PROVED, seconds,
                       "no longer fails anywhere: fixed? remove it from spec/findings.py")
-    reach, seconds2 = _reachable(w, p, timeout_ms, proved)
+    reach, seconds2 = _reachable(w, p, timeout_ms, proved, models)
     r = Result(p, Status.REFUTED, seconds + seconds2,
                f"fails for {', '.join(affected)}; {reach}; {p.status}", first)
     r.lift_ok = first["python_claim"] is False
@@ -132,12 +133,16 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     return r
 
 
-def _reachable(w: World, p: Property, timeout_ms: int, proved=frozenset()) -> tuple[str, float]:
+def _reachable(w: World, p: Property, timeout_ms: int, proved=frozenset(), models=None) -> tuple[str, float]:
     """Is the finding's failure reachable where the model can run the configuration (and the run
     proceeds)? The affected pairs are tried in order; the first that fails there is named. A pair
-    in `proved` holds in the whole region, so it holds where the model runs too: not asked again."""
+    in `proved` holds in the whole region, so it holds where the model runs too: not asked again;
+    a pair whose failing point in `models` is already one where the model runs needs no question."""
     seconds = 0.0
     for m, v in (pair for tier in p.targets for pair in tier if pair not in proved):
+        point = (models or {}).get((m, v))
+        if point is not None and _runs_at(w, point, claims.model_runs(m)):
+            return f"reachable ({m.name}@{v.value})", seconds
         scope = (claims.in_scope_inside(m, v, p.claim), claims.model_runs(m))
         verdict, _ = refute(w, claims.exactly_once(m, v), scope, timeout_ms, plain=False)
         seconds += verdict.seconds
@@ -146,6 +151,12 @@ def _reachable(w: World, p: Property, timeout_ms: int, proved=frozenset()) -> tu
         if verdict.status == Status.REFUTED:
             return f"reachable ({m.name}@{v.value})", seconds
     return "reached only where SGLang crashes or the model cannot run the configuration", seconds
+
+
+def _runs_at(w: World, point: z3.ModelRef, runs) -> bool:
+    """Does the scope `runs` hold at a point (and every lifted side condition with it)?"""
+    every = [lift_claim(w, runs), *w.lifter.side_conditions]
+    return all(z3.is_true(point.eval(x, model_completion=True)) for x in every)
 
 
 SIDE_CONDITIONS = Property("lifted-divisions-are-by-positive-sizes",
