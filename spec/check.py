@@ -47,7 +47,7 @@ def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> t
     if verdict.status != Status.REFUTED or not plain:
         return verdict, verdict.model
     try:
-        return verdict, near_defaults(w, z3.Not(claim), assumptions, timeout_ms) or verdict.model
+        return verdict, near_defaults(w, z3.Not(claim), assumptions, timeout_ms, verdict.model) or verdict.model
     except Unknown:
         return verdict, verdict.model
 

@@ -54,10 +54,13 @@ def _sat(solver, *assumed) -> bool:
     return result == z3.sat
 
 
-def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000) -> z3.ModelRef | None:
+def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000,
+                  start: z3.ModelRef | None = None) -> z3.ModelRef | None:
     """A point where `formula` holds under validity and `assumptions`, near the defaults; None if
     there is none. Raises Unknown if the solver gives up. Runs in a push/pop scope of the world's
-    session, which already holds validity."""
+    session, which already holds validity. `start`, a point the caller already has (e.g. the
+    refuting model), saves the first question if it satisfies them; the answer does not depend
+    on it."""
     session = w.session()
     session.set_timeout(timeout_ms)
     solver = session.solver
@@ -65,9 +68,12 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
     solver.push()
     try:
         solver.add(*assumptions, formula)
-        if not _sat(solver):
+        if start is not None and _satisfies(w, start, formula, *assumptions):
+            model = start
+        elif not _sat(solver):
             return None
-        model = solver.model()
+        else:
+            model = solver.model()
         prefs, implications = _preferences(w)
         solver.add(*implications)
         kept, model = _keep_greedily(solver, prefs, model)
@@ -80,6 +86,11 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         return model
     finally:
         solver.pop()
+
+
+def _satisfies(w, model: z3.ModelRef, *formulas) -> bool:
+    """Does the point satisfy the formulas and the world's validity (side conditions included)?"""
+    return all(_holds(model, f) for f in (*formulas, *w.valid()))
 
 
 def _holds(model: z3.ModelRef, constraint) -> bool:
