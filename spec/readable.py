@@ -101,16 +101,30 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
     """The literals kept in order, each one satisfiable with those kept before it, and a model of
     them. A literal the last model already satisfies is kept without asking the solver. A kept
     literal is asserted at once (kept literals are never taken back), so each question assumes
-    only the literal asked about."""
-    kept = []
-    for literal in prefs:
+    only the literals asked about. After `wait` literals in a row that the model missed were kept
+    anyway, the next question first asks for every literal left at once: if they are all
+    satisfiable together, the one-by-one pass would keep each of them (only the count of
+    questions changes); each time that fails, `wait` grows."""
+    kept, todo, streak, wait = [], list(prefs), 0, 1
+    for i, literal in enumerate(todo):
         if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
             solver.add(literal)
-        elif _sat(solver, literal):
+            continue
+        if streak >= wait:
+            if _sat(solver, *todo[i:]):
+                model = solver.model()
+                kept.extend(todo[i:])
+                solver.add(*todo[i:])
+                break
+            streak, wait = 0, wait + 1
+        if _sat(solver, literal):
             model = solver.model()
             kept.append(literal)
             solver.add(literal)
+            streak += 1
+        else:
+            streak = 0
     return kept, model
 
 
