@@ -7,13 +7,20 @@
    tp, dp, ep <= B and every value of the other settings these claims read, and F, R. Enumeration
    stops at CAP seconds; its total is then extrapolated from its rate (marked '~').
 
+With --trees A B ..., part 1 runs `python -m sumonce.cli prove` from each checkout in turn
+(PYTHONPATH=tree, run after run alternating, so a loaded machine weighs on each alike) and gives
+wall and CPU time (user + system, of the child) for each tree and era.
+
 usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11 0.5.23] [--cap 30] [--bounds 8 64 512]
+                                   [--trees DIR DIR ...]
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +44,34 @@ def prove_wall(runs: int, era: str = "all") -> list[float]:
         subprocess.run([exe, "prove", "--era", era], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return times
+
+
+def prove_once(tree: str, era: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one `sumonce prove --era era` from the checkout `tree`."""
+    env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "sumonce.cli", "prove", "--era", era], check=True,
+                   capture_output=True, env=env, cwd=tree)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def compare_trees(trees: list[str], eras: list[str], runs: int) -> dict:
+    """Each tree and era, run after run in turn; prints min and median wall and CPU."""
+    got = {(t, e): [] for t in trees for e in eras}
+    for _ in range(runs):
+        for e in eras:
+            for t in trees:
+                got[(t, e)].append(prove_once(t, e))
+    out = {}
+    for (t, e), rows in got.items():
+        wall, cpu = [r[0] for r in rows], [r[1] for r in rows]
+        print(f"{t} --era {e}: wall min {min(wall):.2f} median {statistics.median(wall):.2f} s; "
+              f"CPU min {min(cpu):.2f} median {statistics.median(cpu):.2f} s ({len(rows)} runs)")
+        out[f"{t} {e}"] = {"wall": wall, "cpu": cpu}
+    return out
 
 
 def z3_bounded(bound: int) -> tuple[float, bool]:
@@ -92,7 +127,13 @@ def main(argv=None) -> int:
     p.add_argument("--bounds", type=int, nargs="*", default=[8, 64, 512], help="none: skip part 2")
     p.add_argument("--eras", nargs="+", default=["all"], help="`sumonce prove --era` values to time")
     p.add_argument("--json", help="also write the numbers here")
+    p.add_argument("--trees", nargs="+", help="checkouts to time side by side (part 1 only)")
     args = p.parse_args(argv)
+    if args.trees:
+        walls = compare_trees(args.trees, args.eras, args.runs)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"trees": walls}, indent=1))
+        return 0
     walls = {}
     for era in args.eras:
         walls[era] = w = prove_wall(args.runs, era)

@@ -30,7 +30,13 @@ class Result:
 
 
 def lift_claim(w: World, fn) -> z3.BoolRef:
-    return z3.simplify(z3.And(True, w.lift(fn, w.c, w.s, w.F, w.R)))
+    """fn lifted on the world's c, s, F, R and simplified; the lift is memoised, and so is its
+    simplification (keyed on the lifted term, which the memo keeps alive)."""
+    lifted = z3.And(True, w.lift(fn, w.c, w.s, w.F, w.R))
+    hit = w.simplified.get(lifted.get_id())
+    if hit is None:
+        hit = w.simplified[lifted.get_id()] = (lifted, z3.simplify(lifted))
+    return hit[1]
 
 
 def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> tuple[solve.Verdict, z3.ModelRef | None]:
@@ -41,7 +47,7 @@ def refute(w: World, claim_fn, scopes, timeout_ms: int, plain: bool = True) -> t
     if verdict.status != Status.REFUTED or not plain:
         return verdict, verdict.model
     try:
-        return verdict, near_defaults(w, z3.Not(claim), assumptions, timeout_ms) or verdict.model
+        return verdict, near_defaults(w, z3.Not(claim), assumptions, timeout_ms, verdict.model) or verdict.model
     except Unknown:
         return verdict, verdict.model
 
@@ -101,7 +107,7 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
 
 def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     """A known finding: some (model, version) must fail exactly-once inside the region."""
-    affected, first, seconds = [], None, 0.0
+    affected, proved, models, first, seconds = [], set(), {}, None, 0.0
     for m, v in (pair for tier in p.targets if not affected for pair in tier):
         once = claims.exactly_once(m, v)
         scope = (claims.in_scope_inside(m, v, p.claim),)
@@ -109,14 +115,17 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
         seconds += verdict.seconds
         if verdict.status == Status.UNKNOWN:
             return Result(p, Status.UNKNOWN, seconds, f"unknown for {m.name}@{v.value}: {verdict.reason}")
+        if verdict.status == Status.PROVED:
+            proved.add((m, v))
         if verdict.status == Status.REFUTED:
             affected.append(f"{m.name}@{v.value}")
+            models[(m, v)] = model
             if first is None:
                 first = describe(w, model, p, once, m, v)
     if not affected:
         return Result(p, Status.PROVED, seconds,
                       "no longer fails anywhere: fixed? remove it from spec/findings.py")
-    reach, seconds2 = _reachable(w, p, timeout_ms)
+    reach, seconds2 = _reachable(w, p, timeout_ms, proved, models)
     r = Result(p, Status.REFUTED, seconds + seconds2,
                f"fails for {', '.join(affected)}; {reach}; {p.status}", first)
     r.lift_ok = first["python_claim"] is False
@@ -124,11 +133,16 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     return r
 
 
-def _reachable(w: World, p: Property, timeout_ms: int) -> tuple[str, float]:
+def _reachable(w: World, p: Property, timeout_ms: int, proved=frozenset(), models=None) -> tuple[str, float]:
     """Is the finding's failure reachable where the model can run the configuration (and the run
-    proceeds)? The affected pairs are tried in order; the first that fails there is named."""
+    proceeds)? The affected pairs are tried in order; the first that fails there is named. A pair
+    in `proved` holds in the whole region, so it holds where the model runs too: not asked again;
+    a pair whose failing point in `models` is already one where the model runs needs no question."""
     seconds = 0.0
-    for m, v in (pair for tier in p.targets for pair in tier):
+    for m, v in (pair for tier in p.targets for pair in tier if pair not in proved):
+        point = (models or {}).get((m, v))
+        if point is not None and _runs_at(w, point, claims.model_runs(m)):
+            return f"reachable ({m.name}@{v.value})", seconds
         scope = (claims.in_scope_inside(m, v, p.claim), claims.model_runs(m))
         verdict, _ = refute(w, claims.exactly_once(m, v), scope, timeout_ms, plain=False)
         seconds += verdict.seconds
@@ -137,6 +151,12 @@ def _reachable(w: World, p: Property, timeout_ms: int) -> tuple[str, float]:
         if verdict.status == Status.REFUTED:
             return f"reachable ({m.name}@{v.value})", seconds
     return "reached only where SGLang crashes or the model cannot run the configuration", seconds
+
+
+def _runs_at(w: World, point: z3.ModelRef, runs) -> bool:
+    """Does the scope `runs` hold at a point (and every lifted side condition with it)?"""
+    every = [lift_claim(w, runs), *w.lifter.side_conditions]
+    return all(z3.is_true(point.eval(x, model_completion=True)) for x in every)
 
 
 SIDE_CONDITIONS = Property("lifted-divisions-are-by-positive-sizes",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import inspect
 import operator
 import textwrap
@@ -57,6 +58,12 @@ class _Frame:
 
     def where(self, node) -> str:
         return f"{self.fn.__module__}.{self.fn.__qualname__} ({self.filename}:{self.line0 + getattr(node, 'lineno', 1)})"
+
+
+@functools.lru_cache(maxsize=None)
+def _signature(fn) -> inspect.Signature:
+    """inspect.signature, once per function (it is slow, and the lifter asks it on every call)."""
+    return inspect.signature(fn)
 
 
 class _SourceFrame:
@@ -145,7 +152,7 @@ class Lifter:
     def _lift(self, fn, args, kwargs):
         node, filename, line0 = self._parse(fn)
         try:
-            bound = inspect.signature(fn).bind(*args, **kwargs)
+            bound = _signature(fn).bind(*args, **kwargs)
         except TypeError as e:
             raise LiftError(f"{fn.__qualname__}: {e}") from None
         bound.apply_defaults()

@@ -39,10 +39,11 @@ def preferences(w) -> dict:
     return prefs
 
 
-def _preferences(w) -> dict:
-    """preferences(w), made once per world."""
+def _preferences(w) -> tuple[dict, list]:
+    """preferences(w) and each literal's implication, made once per world."""
     if getattr(w, "_preferences", None) is None:
-        w._preferences = preferences(w)
+        prefs = preferences(w)
+        w._preferences = prefs, [z3.Implies(literal, c) for literal, c in prefs.items()]
     return w._preferences
 
 
@@ -53,33 +54,43 @@ def _sat(solver, *assumed) -> bool:
     return result == z3.sat
 
 
-def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000) -> z3.ModelRef | None:
+def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000,
+                  start: z3.ModelRef | None = None) -> z3.ModelRef | None:
     """A point where `formula` holds under validity and `assumptions`, near the defaults; None if
     there is none. Raises Unknown if the solver gives up. Runs in a push/pop scope of the world's
-    session, which already holds validity."""
+    session, which already holds validity. `start`, a point the caller already has (e.g. the
+    refuting model), saves the first question if it satisfies them; the answer does not depend
+    on it."""
     session = w.session()
     session.set_timeout(timeout_ms)
     solver = session.solver
+    floors = _floors(w, solver)
     solver.push()
     try:
         solver.add(*assumptions, formula)
-        if not _sat(solver):
+        if start is not None and _satisfies(w, start, formula, *assumptions):
+            model = start
+        elif not _sat(solver):
             return None
-        model = solver.model()
-        prefs = _preferences(w)
-        for literal, constraint in prefs.items():
-            solver.add(z3.Implies(literal, constraint))
+        else:
+            model = solver.model()
+        prefs, implications = _preferences(w)
+        solver.add(*implications)
         kept, model = _keep_greedily(solver, prefs, model)
-        solver.add(*kept)
-        kept = set(kept)
-        names = _strings(formula, *assumptions)
+        kept = {k.get_id() for k in kept}
+        names = _Names(w, formula, *assumptions)
         for record in (w.c, w.s):
             for name, var, default in _fields(record):
-                if z3.Bool(f"default {record.prefix}.{name}") not in kept:
-                    model = _pin(solver, var, default, names, model)
+                if z3.Bool(f"default {record.prefix}.{name}").get_id() not in kept:
+                    model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         return model
     finally:
         solver.pop()
+
+
+def _satisfies(w, model: z3.ModelRef, *formulas) -> bool:
+    """Does the point satisfy the formulas and the world's validity (side conditions included)?"""
+    return all(_holds(model, f) for f in (*formulas, *w.valid()))
 
 
 def _holds(model: z3.ModelRef, constraint) -> bool:
@@ -88,14 +99,32 @@ def _holds(model: z3.ModelRef, constraint) -> bool:
 
 def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.ModelRef]:
     """The literals kept in order, each one satisfiable with those kept before it, and a model of
-    them. A literal the last model already satisfies is kept without asking the solver."""
-    kept = []
-    for literal in prefs:
+    them. A literal the last model already satisfies is kept without asking the solver. A kept
+    literal is asserted at once (kept literals are never taken back), so each question assumes
+    only the literals asked about. After `wait` literals in a row that the model missed were kept
+    anyway, the next question first asks for every literal left at once: if they are all
+    satisfiable together, the one-by-one pass would keep each of them (only the count of
+    questions changes); each time that fails, `wait` grows."""
+    kept, todo, streak, wait = [], list(prefs), 0, 1
+    for i, literal in enumerate(todo):
         if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
-        elif _sat(solver, *kept, literal):
-            kept.append(literal)
+            solver.add(literal)
+            continue
+        if streak >= wait:
+            if _sat(solver, *todo[i:]):
+                model = solver.model()
+                kept.extend(todo[i:])
+                solver.add(*todo[i:])
+                break
+            streak, wait = 0, wait + 1
+        if _sat(solver, literal):
             model = solver.model()
+            kept.append(literal)
+            solver.add(literal)
+            streak += 1
+        else:
+            streak = 0
     return kept, model
 
 
@@ -114,18 +143,24 @@ def _try(solver, constraint) -> z3.ModelRef | None:
         solver.pop()
 
 
-def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.ModelRef:
-    """Fix one setting the preferences left open to its first possible value; a model of it."""
+def _pin(solver, var, default, names, model: z3.ModelRef, floor: int | None) -> z3.ModelRef:
+    """Fix one setting the preferences left open to its first possible value; a model of it.
+    Its default was dropped (unsatisfiable with what was kept then, so with more now): not asked
+    again; an integer is never asked to go below `floor`, the least value validity allows."""
     if isinstance(default, bool):
         options = [z3.BoolVal(False), z3.BoolVal(True)]
     elif isinstance(default, Enum):
         options = [enum_value(m) for m in type(default)]
     elif isinstance(default, int):
-        model = _least(solver, var, model)
+        if floor is not None and floor == default:
+            floor += 1
+        model = _least(solver, var, model, floor)
         options = [model.eval(var, model_completion=True)]
     else:
-        options = [z3.StringVal(n) for n in names]
+        options = [z3.StringVal(n) for n in names.sorted()]
     for value in options:
+        if type(default) is not int and _is(value, default):
+            continue
         found = model if _holds(model, var == value) else _try(solver, var == value)
         if found is not None:
             solver.add(var == value)
@@ -133,10 +168,22 @@ def _pin(solver, var, default, names: list[str], model: z3.ModelRef) -> z3.Model
     return model
 
 
-def _least(solver, var, model: z3.ModelRef) -> z3.ModelRef:
-    """A model in which an integer setting takes the smallest value it can here."""
+def _is(value, default) -> bool:
+    """Is the z3 value `value` the Python default (bool, enum member or string)?"""
+    if isinstance(default, bool):
+        return z3.is_true(value) == default
+    if isinstance(default, Enum):
+        return value.eq(enum_value(default))
+    return value.as_string() == default
+
+
+def _least(solver, var, model: z3.ModelRef, floor: int | None = None) -> z3.ModelRef:
+    """A model in which an integer setting takes the smallest value it can here (none is below
+    `floor`, so that is not asked)."""
     for _ in range(64):  # NOTE: a bound, should a setting ever be unbounded below
         least = model.eval(var, model_completion=True).as_long()
+        if floor is not None and least <= floor:
+            break
         smaller = _try(solver, var < least)
         if smaller is None:
             break
@@ -144,15 +191,65 @@ def _least(solver, var, model: z3.ModelRef) -> z3.ModelRef:
     return model
 
 
-def _strings(*formulas) -> list[str]:
-    """The string constants the formulas name, in alphabetical order."""
-    seen, found, todo = set(), set(), list(formulas)
-    while todo:
-        e = todo.pop()
-        if e.get_id() in seen:
+def _floors(w, solver) -> dict:
+    """id of each integer setting -> the least value validity allows (made once per world; a
+    side condition added later only raises it, so it stays a lower bound)."""
+    if getattr(w, "_floors", None) is None:
+        w._floors = {}
+        if not _sat(solver):
+            return w._floors
+        model = solver.model()
+        for record in (w.c, w.s):
+            for _, var, default in _fields(record):
+                if type(default) is int:
+                    found = _least_proved(solver, var, model)
+                    if found is not None:
+                        w._floors[var.get_id()] = found
+    return w._floors
+
+
+def _least_proved(solver, var, model: z3.ModelRef) -> int | None:
+    """The least value `var` takes under what the solver holds, or None if not found in 64 steps."""
+    for _ in range(64):
+        least = model.eval(var, model_completion=True).as_long()
+        smaller = _try(solver, var < least)
+        if smaller is None:
+            return least
+        model = smaller
+    return None
+
+
+class _Names:
+    """The string constants the formulas name (alphabetically), found only if a string setting
+    needs them."""
+
+    def __init__(self, w, *formulas):
+        self.w, self.formulas, self._found = w, formulas, None
+
+    def sorted(self) -> list[str]:
+        if self._found is None:
+            if getattr(self.w, "_strings", None) is None:
+                self.w._strings = {}
+            self._found = sorted(set().union(*(_strings_in(f, self.w._strings) for f in self.formulas)))
+        return self._found
+
+
+def _strings_in(e, memo: dict) -> frozenset:
+    """The string constants in `e`; `memo` maps a term's id to (the term, its constants) and is
+    shared by every formula of a world (lifted formulas share most of their terms)."""
+    stack = [(e, None)]
+    while stack:
+        node, children = stack.pop()
+        key = node.get_id()
+        if key in memo:
             continue
-        seen.add(e.get_id())
-        if z3.is_string_value(e):
-            found.add(e.as_string())
-        todo.extend(e.children())
-    return sorted(found)
+        if children is None:
+            children = node.children()
+            stack.append((node, children))
+            stack.extend((c, None) for c in children if c.get_id() not in memo)
+            continue
+        found = {node.as_string()} if z3.is_string_value(node) else set()
+        for c in children:
+            found |= memo[c.get_id()][1]
+        memo[key] = (node, frozenset(found))
+    return memo[e.get_id()][1]

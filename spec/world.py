@@ -29,6 +29,7 @@ class World:
         self.state_valid = self.lift(semantics.forward_state_valid, self.c, self.s)
         self._session = None
         self._sides = 0
+        self.simplified: dict[int, tuple] = {}  # id of a lifted claim -> (it, z3.simplify(it))
 
     def lift(self, fn, *args, **kwargs):
         """fn lifted on symbolic arguments (memoised per world)."""
