@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import run
+
+
+@pytest.fixture
+def tree(tree):
+    """The fixture checkout without its unparsable model file: a file the audit cannot read fails
+    it with exit 4 whatever the baseline says (test_an_unread_file_fails_despite_the_baseline)."""
+    (tree / "python" / "sglang" / "srt" / "models" / "broken.py").unlink()
+    return tree
 
 
 def shapes(tree):
@@ -79,3 +89,12 @@ def test_a_file_that_is_not_a_baseline_is_one_line(tree, tmp_path, capsys):
         assert words in err and err.count("\n") == 1 and err.startswith("sumonce audit: ")
     assert run(["audit", str(tree), "--baseline", str(tmp_path / "none.json")])[0] == 2
     assert "cannot read the baseline" in capsys.readouterr().err
+
+
+def test_an_unread_file_fails_despite_the_baseline(tree, tmp_path):
+    """Issue 15: the audit never passes what it did not read, baseline or not (exit 4)."""
+    base = tmp_path / "b.json"
+    assert run(["audit", str(tree), "--write-baseline", str(base)])[0] == 0
+    (tree / "python" / "sglang" / "srt" / "models" / "broken.py").write_text("def broken(:\n    tensor_model_parallel_all_reduce(x)\n")
+    code, result = gate(tree, base)
+    assert code == 4 and result["passed"]
