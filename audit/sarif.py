@@ -118,7 +118,8 @@ def sarif(rep, baseline: dict | None = None) -> dict:
         state.update({c["key"]: "updated" for c in baseline["changed"]})
     results = [result(k, v, prefix, state.get(k, "unchanged") if baseline else None)
                for k, v in site_keys(rep).items() if v.verdict in BAD]
-    results += [unread(u, prefix) for u in rep.unparsed]  # NOTE: a file not read is never a pass
+    # NOTE: a file not read is never a pass; a baseline records verdicts, not files, so it is "new"
+    results += [unread(u, prefix) | ({"baselineState": "new"} if baseline else {}) for u in rep.unparsed]
     driver = {"name": "sumonce", "version": __version__, "semanticVersion": __version__,
               "fullName": f"sumonce audit {__version__}", "rules": [_rule(v) for v in RULES]}
     return {"$schema": SCHEMA_URI, "version": "2.1.0",
