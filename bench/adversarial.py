@@ -87,7 +87,7 @@ def input_cases(tmp: Path) -> list[tuple[str, list[str], str | int]]:
     runs += [["--sweep", "small", "--models", m] for m in ("", ",", "qwen3_moe,", "gpt5")]
     runs += [RUN + ["--world-size", "0"], RUN + ["--tp", "2", "--num-cpus", "0"], RUN + ["--tp", str(2**40)],
              RUN + ["--tp", "1048576", "--ep", "1048576"], RUN + ["--tp", "0"], RUN + ["--tp", "4", "--ep", "3"],
-             RUN + ["--tp", "2", "--version", "v9"], RUN + ["--tp", "2", "--variant", "nope"],
+             RUN + ["--tp", "2", "--guard-version", "v9"], RUN + ["--tp", "2", "--variant", "nope"],
              RUN + ["--tp", "2", "--device", "tpu"], ["--sweep", "huge"], RUN + ["--tp", "-4"],
              RUN + ["--tp", "2", "--attn-cp-size", "2"], RUN + ["--tp", "2", "--moe-a2a-backend", "deepep"]]
     cases += [(f"run {' '.join(a)}", ["run", *a], 2) for a in runs]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP = ["--sweep", "small", "--worlds", "2", "--models", "qwen3_moe,llama4,minimax_m2", "--num-cpus", "2"]
-ONE = ["--gpu-arch", "cpu", "--version", "helper"]
+ONE = ["--gpu-arch", "cpu", "--guard-version", "helper"]
 
 
 def helpers():

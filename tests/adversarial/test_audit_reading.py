@@ -80,7 +80,7 @@ BAD = [bad_symlink_loop, bad_dangling, bad_directory, bad_fifo, bad_nul, bad_syn
 
 
 def audit(capsys, target, *flags):
-    from sumonce.audit.cli import main
+    from sumonce.audit.command import main
     code = main([str(target), "--json", *flags])
     out, err = capsys.readouterr()
     return code, json.loads(out), err
@@ -96,8 +96,9 @@ def test_an_unread_tree_file_fails_the_audit(capsys, tmp_path, make):
     assert code == 4, (code, err)
     (entry,) = [u for u in data["unparsed"] if u["file"] == rel]
     assert why in entry["error"], entry
-    results = json.loads(sarif.read_text())["runs"][0]["results"]
-    assert any(r["ruleId"] == "source-file-not-audited" and rel in r["message"]["text"] for r in results)
+    run = json.loads(sarif.read_text())["runs"][0]
+    (rule,) = [r["id"] for r in run["tool"]["driver"]["rules"] if r["name"] == "SourceFileNotAudited"]
+    assert any(r["ruleId"] == rule and rel in r["message"]["text"] for r in run["results"])
 
 
 @pytest.mark.parametrize("make", [bad_fifo, bad_nul, bad_dangling], ids=["fifo", "nul", "dangling"])
