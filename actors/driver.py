@@ -79,12 +79,27 @@ class ShardSet:
                 self.wait([self.pg.ready()], timeout_s, "placement")
             except ShardFailure:
                 raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
-            self.start_actors(world, use_gpu, cpus, timeout_s)
-            # NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds
-            self.info = self.call("setup", deadline_s=max(timeout_s, SETUP_S))
+            self.info = self.start(world, use_gpu, cpus, timeout_s)
         except BaseException:
             self.stop()
             raise
+
+    def start(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> list:
+        """Start the actors and build their process groups; each rank's setup info.
+
+        NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds. The
+        rendezvous port is picked free here and bound later by rank 0, so another process can take
+        it in between, and on a loaded machine one rank can miss the rendezvous: one retry on fresh
+        actors and a fresh port before the failure is reported (faults are injected after setup)."""
+        for attempt in (1, 2):
+            self.start_actors(world, use_gpu, cpus, timeout_s)
+            try:
+                return self.call("setup", deadline_s=max(timeout_s, SETUP_S))
+            except ShardFailure:
+                if attempt == 2:
+                    raise
+                self.kill_actors()
+        raise AssertionError("unreachable")
 
     def start_actors(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> None:
         init = f"tcp://127.0.0.1:{free_port()}"  # NOTE: one node (STRICT_PACK), rendezvous on loopback
@@ -175,13 +190,16 @@ class ShardSet:
         return (f"rank {', '.join(map(str, late))} did not reach {name} within {deadline_s:.0f} s during "
                 f"{what}" + (f" (waiting in it: rank {', '.join(map(str, waiting))})" if waiting else ""))
 
-    def stop(self) -> None:
+    def kill_actors(self) -> None:
         for a in self.actors:
             try:
                 ray.kill(a)
             except Exception:  # noqa: BLE001
                 pass
         self.actors = []
+
+    def stop(self) -> None:
+        self.kill_actors()
         try:
             remove_placement_group(self.pg)
         except Exception:  # noqa: BLE001
