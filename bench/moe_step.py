@@ -33,8 +33,7 @@ from sumonce.actors.fused_calibrate import EPS, group_times, machine_info, run_f
 from sumonce.actors.fused_table import BUCKETS, Shape, Table, allowed, choose, load  # noqa: E402
 from sumonce.proto import ForwardState, ServerConfig, catalogue  # noqa: E402
 from sumonce.proto.config import GpuArch  # noqa: E402
-from sumonce.proto.semantics import (After, after_experts, block_fusion, block_reduce_scatter,  # noqa: E402
-                                     next_layer_group, site_runs)
+from sumonce.proto.semantics import (After, after_experts, next_layer_group, site_runs)
 from sumonce.proto.communicator import scatters_hidden_states  # noqa: E402
 from sumonce.proto.sites import Group, Version  # noqa: E402
 

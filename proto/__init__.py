@@ -25,7 +25,7 @@ from .semantics import SumCounts, exactly_once, sum_counts
 from .sites import Axis, Group, Path, Site, Version
 from .validation import RULES, ConfigError, validate
 
-from sumonce import __version__  # one version, the package's
+from sumonce import __version__  # noqa: F401 (one version, the package's, re-exported)
 
 __all__ = [
     "MODELS", "MODELS_BY_NAME", "SITES", "model", "should_allreduce_fusion", "use_reduce_scatter",

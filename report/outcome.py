@@ -2,10 +2,8 @@
 
 `classify` is the ONE place that maps proto's result (validation, then proto.semantics' verdict
 per MoE variant) to an outcome; the map, the witness cells and the agreement check call it, the
-sweep's bars its per-layer half `from_counts`. proto on this branch yields once / twice / never
-per axis and refusal; issue 11 adds proto.semantics.layer_outcome with mixed tokens and crashes,
-which `layer` uses where it exists (checked against issue 11's branch: the map then shows both).
-All six outcomes are in the legend and the colour scale either way.
+sweep's bars its per-layer half `from_counts`. A layer's outcome is proto.semantics.layer_outcome
+(once, double, missing, mixes tokens, crash); validation adds the sixth, refused.
 """
 from __future__ import annotations
 
@@ -63,21 +61,15 @@ class Cell:
 SEVERITY = (Outcome.CRASHES, Outcome.MIXES_TOKENS, Outcome.TWICE, Outcome.NEVER, Outcome.ONCE)
 
 
-# proto.semantics.Outcome's members (issue 11 adds it, with layer_outcome) -> the page's outcome.
-PROTO_OUTCOMES = {"ONCE": Outcome.ONCE, "DOUBLE": Outcome.TWICE, "MISSING": Outcome.NEVER,
-                  "MIXES_TOKENS": Outcome.MIXES_TOKENS, "CRASH": Outcome.CRASHES}
+# proto.semantics.Outcome -> the page's outcome.
+PROTO_OUTCOMES = {semantics.Outcome.ONCE: Outcome.ONCE, semantics.Outcome.DOUBLE: Outcome.TWICE,
+                  semantics.Outcome.MISSING: Outcome.NEVER, semantics.Outcome.MIXES_TOKENS: Outcome.MIXES_TOKENS,
+                  semantics.Outcome.CRASH: Outcome.CRASHES}
 
 
 def layer(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> Outcome:
-    """proto's verdict on one MoE variant: proto.semantics.layer_outcome where proto has it (it
-    knows mixed tokens and crashes), else the counts (proto before issue 11)."""
-    # NOTE: transitional: once issue 11's layer_outcome is merged, the counts branch can go
-    proto_outcome = getattr(semantics, "layer_outcome", None)
-    if proto_outcome is not None:
-        return PROTO_OUTCOMES[proto_outcome(c, s, m, variant, version).name]
-    if semantics.exactly_once(c, s, m, variant, version):
-        return Outcome.ONCE
-    return from_counts(c, semantics.sum_counts(c, s, m, variant, version))
+    """proto's verdict on one MoE variant (it knows mixed tokens and crashes)."""
+    return PROTO_OUTCOMES[semantics.layer_outcome(c, s, m, variant, version)]
 
 
 def from_counts(c: ServerConfig, n: SumCounts) -> Outcome:

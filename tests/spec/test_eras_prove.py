@@ -18,7 +18,7 @@ from sumonce.spec import check, cli
 from sumonce.spec.differences import DIFFERENCES, QWEN3_23
 from sumonce.spec.eras import AMD_ONLY, CP_ONLY, FIXED_BY_23748, STILL_IN_0523, era_0523_properties
 from sumonce.spec.findings import FINDINGS
-from sumonce.spec.properties import Expect, Kind, all_properties
+from sumonce.spec.properties import Expect, all_properties
 from sumonce.spec.world import World
 
 

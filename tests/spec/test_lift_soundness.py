@@ -3,7 +3,7 @@ what the Python function returns there."""
 import z3
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from sumonce.proto import communicator, guards, predicates, semantics, validation
+from sumonce.proto import communicator, predicates, semantics, validation
 from sumonce.proto.catalogue import MODELS
 from sumonce.proto.config import (AUTO_FUSION_ARCHITECTURES, DpPaddingMode, ForwardState, GpuArch, MoeA2ABackend,
                           MoeRunnerBackend, Quantization, ServerConfig, SpeculativeAlgorithm)

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-import z3
 
 from sumonce.spec import check, cli, lift
 from sumonce.spec.properties import Expect, Kind, Property, all_properties
