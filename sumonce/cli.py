@@ -26,7 +26,9 @@ SUBCOMMANDS = {
 EXIT_CODES = """exit codes (each command's --help gives its own):
   0  success          1  a check failed (a property, an audited site, a conformance row)
   2  bad input (one line on stderr, never a traceback)
-  3  `sumonce run`: a shard died or hung        141  the reader closed the pipe (| head)"""
+  3  `sumonce run`: a shard died or hung, or the Ray cluster failed
+  4  `sumonce audit`: a file could not be read or parsed (named; the rest audited)
+  130, 143  `sumonce run` interrupted by SIGINT, SIGTERM      141  the reader closed the pipe (| head)"""
 BROKEN_PIPE = 141
 
 
