@@ -15,8 +15,15 @@ from .config import BoundaryReduction, MoeA2ABackend, ServerConfig, SpeculativeA
 
 
 class Era(StrEnum):
-    """Named by the release whose wheel the facts were read from."""
+    """Named by the release whose wheel the facts were read from (the era's first release, except
+    0.5.23, read from the newest). Shapes and ranges: docs/ERAS.md section 1."""
+    V0_5_10 = "0.5.10.post1"
     V0_5_11 = "0.5.11"
+    V0_5_15 = "0.5.15"
+    V0_5_16 = "0.5.16"
+    V0_5_17 = "0.5.17"
+    V0_5_20 = "0.5.20"
+    V0_5_21 = "0.5.21"
     V0_5_23 = "0.5.23"
 
 
@@ -107,7 +114,83 @@ ERA_0_5_23 = EraFacts(
         Fact("sglang/srt/arg_groups/parallel_hook.py", 441, "assert cfg.dwdp_size == cfg.tp_size, (", "dwdp needs dwdp == tp"),
     ))
 
-ERAS = {Era.V0_5_11: ERA_0_5_11, Era.V0_5_23: ERA_0_5_23}
+ERA_0_5_10 = EraFacts(
+    Era.V0_5_10, ("0.5.10.post1",),
+    "no helper: hand-written guards in each model file",
+    "each model file guards its own all-reduce (proto.guards' legacy guards, without V: V does not exist yet)",
+    (
+        Fact(U, 278, "def should_use_flashinfer_cutlass_moe_fp4_allgather():", "Q exists, same conditions as 0.5.11"),
+    ))
+
+ERA_0_5_15 = EraFacts(
+    Era.V0_5_15, ("0.5.15", "0.5.15.post1"),
+    "#23748 keyword helper, plus the flashinfer a2a term",
+    "skip(p, R, F) = F or R or V or (p and Q) or a2a == flashinfer",
+    (
+        Fact(U, 440, "def should_skip_post_experts_all_reduce(", "the helper, the same three keywords"),
+        Fact(U, 476, "if get_moe_a2a_backend().is_flashinfer():", "new last test: the flashinfer a2a combine sums"),
+    ))
+
+ERA_0_5_16 = EraFacts(
+    Era.V0_5_16, ("0.5.16",),
+    "one-argument helper reading the per-forward context (F and R)",
+    "skip(p) = ctx.F or ctx.R or V or (p and Q) or a2a == flashinfer; the decoder publishes ctx from its communicator",
+    (
+        Fact(U, 465, "def should_skip_post_experts_all_reduce(*, is_tp_path: bool) -> bool:", "the one-argument helper"),
+        Fact(U, 491, "if should_skip_mlp_all_reduce():", "first test: the context's flags"),
+        Fact(U, 462, "return f.fuse_mlp_allreduce or f.mlp_reduce_scatter", "ctx.F or ctx.R"),
+        Fact("sglang/srt/models/qwen3_moe.py", 837, "with get_forward().scoped(", "a decoder publishes F and R"),
+        Fact("sglang/srt/layers/communicator.py", 758, "def should_use_reduce_scatter(self, forward_batch: ForwardBatch):", "R's source"),
+        Fact("sglang/srt/layers/communicator.py", 776, "def should_fuse_mlp_allreduce_with_next_layer(", "F's source"),
+    ))
+
+ERA_0_5_17 = EraFacts(
+    Era.V0_5_17, ("0.5.17", "0.5.18", "0.5.19"),
+    "one-argument context helper, plus dwdp and pplx terms; V needs attention TP 1",
+    "skip(p) = ctx.F or ctx.R or dwdp > 1 or V' or (p and Q) or a2a in {flashinfer, pplx}; V' = V and tp == attn_dp",
+    (
+        Fact(U, 509, "if get_parallel().dwdp_size > 1:", "new test: dwdp > 1"),
+        Fact(U, 517, "if get_moe_a2a_backend().is_pplx():", "new test: the pplx a2a combine sums"),
+        Fact(U, 465, "and get_parallel().tp_size == get_parallel().attn_dp_size", "V: attention TP 1"),
+    ))
+
+ERA_0_5_20 = EraFacts(
+    Era.V0_5_20, ("0.5.20",),
+    "one-argument context helper, plus the flashinfer_megamoe term",
+    "as 0.5.17, or a2a == flashinfer_megamoe",
+    (
+        Fact(U, 714, "def should_skip_post_experts_all_reduce(*, is_tp_path: bool) -> bool:", "the one-argument helper"),
+        Fact(U, 754, "if get_moe_a2a_backend().is_flashinfer_megamoe():", "new last test: flashinfer_megamoe"),
+    ))
+
+ERA_0_5_21 = EraFacts(
+    Era.V0_5_21, ("0.5.21",),
+    "post_experts_output_is_complete; model files sum through reduce_moe_output; the stage boundary publishes F and R",
+    "complete(p) = dwdp > 1 or (p and Q) or a2a in {flashinfer, pplx, flashinfer_megamoe}; skip(p) = ctx.F or ctx.R or complete(p)",
+    (
+        Fact(U, 741, "def post_experts_output_is_complete(*, is_tp_path: bool) -> bool:", "complete(p)"),
+        Fact(U, 751, "if is_tp_path and should_use_flashinfer_cutlass_moe_fp4_allgather():", "Q completes the TP path only"),
+        Fact(U, 767, "return should_skip_mlp_all_reduce() or post_experts_output_is_complete(", "skip = ctx or complete"),
+        Fact(U, 738, "return f.fuse_mlp_allreduce or f.mlp_reduce_scatter", "ctx.F or ctx.R"),
+        Fact(U, 772, "def reduce_moe_output(hidden_states: torch.Tensor) -> torch.Tensor:", "reduce_moe_output"),
+        Fact(U, 786, "def should_add_replicated_moe_output() -> bool:", "the replicated shared expert's rule"),
+        Fact(EXIT, 183, "mlp_reduce_scatter = self._ffn_leaves_sum_to_reduce_scatter(steps, dp_step)", "the boundary publishes R"),
+        Fact(FACTORIES, 96, 'use_reduce_scatterv = strategy in ("rsv", "rs+rsv") and can_move_output', "boundary_reduction gates V"),
+    ))
+
+ERAS = {e.era: e for e in (ERA_0_5_10, ERA_0_5_11, ERA_0_5_15, ERA_0_5_16, ERA_0_5_17, ERA_0_5_20, ERA_0_5_21,
+                           ERA_0_5_23)}
+
+RELEASE_ERA = {r: e.era for e in ERAS.values() for r in e.releases}
+"""Every registry release from 0.5.10.post1 to 0.5.23 -> its era (docs/eras.json, "releases")."""
+
+
+def era_of_release(version: str) -> Era:
+    """The era a registry release belongs to; ValueError names the known range."""
+    try:
+        return RELEASE_ERA[version]
+    except KeyError:
+        raise ValueError(f"no era for sglang {version}; known releases: {', '.join(RELEASE_ERA)}") from None
 
 NEW_A2A = (MoeA2ABackend.PPLX, MoeA2ABackend.FLASHINFER_MEGAMOE)
 

@@ -20,12 +20,11 @@ from .catalogue_file import CatalogueError, catalogue_properties, load_models
 from .check import Result, run_all
 from .junit import write_junit
 from .output import FORMATS, plain_format, print_results, prove_document
-from .properties import all_properties
+from .properties import all_properties, era_tables
 from .solve import DEFAULT_TIMEOUT_MS
 
-from sumonce.proto.eras import Era
 
-ERA_NAMES = tuple(e.value for e in Era)
+ERA_NAMES = tuple(era_tables())  # the eras with a property table (proto.eras.Era values)
 
 
 class _Parser(argparse.ArgumentParser):

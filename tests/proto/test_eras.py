@@ -16,7 +16,7 @@ from sumonce.proto import boundary as b
 from sumonce.proto import models_0523 as m23
 from sumonce.proto.catalogue import MODELS
 from sumonce.proto.config import BoundaryReduction, DpPaddingMode, ForwardState, MoeA2ABackend, ServerConfig
-from sumonce.proto.eras import ERAS, Era, accepts, era_of
+from sumonce.proto.eras import ERAS, RELEASE_ERA, Era, accepts, era_of, era_of_release
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V11
 from sumonce.proto.sites import Group
 from sumonce.proto.validation import validate
@@ -120,8 +120,19 @@ def test_accepts_and_era_names():
     assert not accepts(Era.V0_5_23, ServerConfig(dwdp_size=2))  # handle_dwdp: dwdp_size == tp_size
     assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))
     assert era_of("0.5.23") == Era.V0_5_23
-    with pytest.raises(ValueError, match="known: 0.5.11, 0.5.23, all"):
-        era_of("0.5.17")
+    assert era_of("0.5.17") == Era.V0_5_17
+    with pytest.raises(ValueError, match="known: 0.5.10.post1, 0.5.11, .*0.5.23, all"):
+        era_of("0.5.18")  # a release, not an era's name
+
+
+def test_every_release_has_one_era():
+    """The 17 registry releases 0.5.10.post1 - 0.5.23 (docs/eras.json) each map to one era."""
+    import json
+    doc = json.loads((Path(__file__).parents[2] / "docs" / "eras.json").read_text())
+    assert sorted(RELEASE_ERA) == sorted(doc["releases"])
+    assert len(RELEASE_ERA) == 17 and era_of_release("0.5.18") == Era.V0_5_17
+    with pytest.raises(ValueError, match="no era for sglang 0.6.0; known releases: 0.5.10.post1"):
+        era_of_release("0.6.0")
 
 
 def test_every_catalogued_model_has_a_0_5_23_entry():
