@@ -184,6 +184,11 @@ class ServerConfig:
     with all experts (0.5.23 layers/moe/utils.py:769). Absent in 0.5.11 (proto.eras.accepts)."""
     boundary_reduction: BoundaryReduction = BoundaryReduction.AUTO
     """0.5.21+: the reduce-scatters a stage boundary may use (BoundaryReduction)."""
+    shared_expert_tp1: bool = False
+    """The environment switch SGLANG_SHARED_EXPERT_TP1=1 (0.5.12+, 0.5.12 environ.py:637; absent
+    in 0.5.10.post1 and 0.5.11): the MoE blocks that read it build their shared expert with tp 1,
+    replicated on every rank (proto.shared_expert). SGLang refuses no combination with it; it only
+    relaxes the quantized-weight block-size check (0.5.23 moe_ep_setup.py:168)."""
 
     @property
     def attn_dp_size(self) -> int:

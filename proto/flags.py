@@ -112,6 +112,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-flashinfer", dest="flashinfer_available", action="store_false",
                    help="flashinfer is not importable on the server")
     g.add_argument("--h20-device", action="store_true", help="the GPU is an H20 (no fusion auto-enable)")
+    g.add_argument("--shared-expert-tp1", action="store_true",
+                   help="the environment switch SGLANG_SHARED_EXPERT_TP1=1 (0.5.12+): a replicated shared expert")
 
 
 def add_state_flags(p: argparse.ArgumentParser) -> None:

@@ -218,4 +218,11 @@ def all_properties(known_findings: bool = True, era: str = "all") -> list[Proper
     for name, build in era_tables().items():
         if era in ("all", name):
             out += build(known_findings)
-    return out
+    return out + shared_expert_hook(era)
+
+
+def shared_expert_hook(era: str) -> list[Property]:
+    """issue 16's replicated shared expert (spec.shared_expert), per era; kept apart from
+    era_tables so that the eras' tables and this table merge without touching each other."""
+    from .shared_expert import shared_expert_properties
+    return shared_expert_properties(era)

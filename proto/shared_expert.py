@@ -1,0 +1,273 @@
+"""The replicated shared expert (SGLANG_SHARED_EXPERT_TP1): how many times each release counts it.
+
+With the switch on, a MoE block builds its shared expert with tp 1: every TP rank holds the whole
+shared output r. Whatever sums the MoE output over TP must count r once: added on one rank when a
+later sum is owed, on every rank when the output is already complete. `replicated_count` is that
+count in one rank's final output, per era and per the block's rule (`Adds`):
+
+  EVERY_RANK       0.5.12 - 0.5.20: every rank adds r after the block's TP all-reduce, which the
+                   helper may skip because a later step sums (F, R, V): that sum then counts r once
+                   per rank of its group.
+  HELPER           0.5.21 (and 0.5.22+ blocks built with reduce_results=True): the block sums unless
+                   the helper skips; should_add_replicated_moe_output adds r on TP rank 0 only when
+                   a later step still sums.
+  TO_PARTIAL       0.5.22+ blocks whose stage boundary sums (reduce_results=False):
+                   adds_replicated_output_to_partial adds r on rank 0 only while a TP sum is owed;
+                   the FFN exit then sums over TP, or declares the output complete.
+
+Facts per release are in READERS (file:line of the switch's read and of the add, re-read from the
+wheels by tests/proto/test_shared_expert_wheels.py); paths under sglang/srt/. Which files read the
+switch: DeepseekV2MoE in models/deepseek_v2.py from 0.5.12, LagunaMoE in models/laguna.py from
+0.5.15; deepseek_v4 (0.5.12+), hunyuan_v4 and hunyuan_v4_nextn (0.5.20+) build DeepseekV2MoE (HOSTS).
+
+Scope (in_scope): moe_dp_size 1 (every later sum then spans the TP group, 0.5.23 utils.py:900), and
+moe_a2a_backend none, or, for laguna (one forward for every backend), a combine the era's helper
+names. deepseek_v2's a2a backends take forward_deepep (0.5.23 deepseek_v2.py:997), not modelled.
+Before 0.5.21 the decoder's F and R are proto.communicator's (0.5.11's; 0.5.18 turning F off for
+hybrid EP x MoE-TP layouts, communicator.py:828, is not modelled: it changes which group, not
+whether r is over-counted).
+
+NOTE: written in the subset spec/ lifts (see proto.config).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from . import boundary, decisions
+from .communicator import scatters_hidden_states, should_allreduce_fusion, use_reduce_scatter
+from .config import ForwardState, MoeA2ABackend, ServerConfig
+from .eras import Era, Fact, RELEASE_ERA
+from .predicates import should_use_dp_reduce_scatterv as V_0511
+from .semantics import After, next_layer_group, next_layer_step
+from .sites import Group
+
+
+class Adds(StrEnum):
+    """Where a block adds the replicated output r (the module docstring)."""
+    EVERY_RANK = "every rank adds it after the block's (skippable) TP all-reduce"
+    HELPER = "should_add_replicated_moe_output, after the block's own sum"
+    TO_PARTIAL = "adds_replicated_output_to_partial; the stage boundary sums"
+
+
+M = "sglang/srt/models/"
+READ_DSV2 = "or envs.SGLANG_SHARED_EXPERT_TP1.get()"
+READ_LAGUNA = "self._shared_expert_tp1 = envs.SGLANG_SHARED_EXPERT_TP1.get()"
+ADD_EVERY_DSV2 = "if shared_output is not None and self._shared_expert_tp1:"
+ADD_EVERY_LAGUNA = "if self._shared_expert_tp1:"
+ADD_HELPER_DSV2 = "and should_add_replicated_moe_output()"
+ADD_HELPER_LAGUNA = "if self._shared_expert_tp1 and should_add_replicated_moe_output():"
+ADD_PARTIAL_DSV2 = "and self._adds_replicated_output()"
+ADD_PARTIAL_LAGUNA = "if self._shared_expert_tp1 and adds_replicated_output_to_partial():"
+
+# (release, model file, line reading the switch, line adding r, that line's text); deepseek_v2's
+# add is forward_normal's (forward_normal_dual_stream adds the same way).
+_ROWS = (
+    ("0.5.12", "deepseek_v2", 606, 921, ADD_EVERY_DSV2),
+    ("0.5.12.post1", "deepseek_v2", 606, 921, ADD_EVERY_DSV2),
+    ("0.5.13", "deepseek_v2", 694, 1044, ADD_EVERY_DSV2),
+    ("0.5.13.post1", "deepseek_v2", 694, 1044, ADD_EVERY_DSV2),
+    ("0.5.14", "deepseek_v2", 703, 1076, ADD_EVERY_DSV2),
+    ("0.5.15", "deepseek_v2", 710, 1144, ADD_EVERY_DSV2),
+    ("0.5.15", "laguna", 191, 242, ADD_EVERY_LAGUNA),
+    ("0.5.15.post1", "deepseek_v2", 718, 1152, ADD_EVERY_DSV2),
+    ("0.5.15.post1", "laguna", 191, 242, ADD_EVERY_LAGUNA),
+    ("0.5.16", "deepseek_v2", 723, 1142, ADD_EVERY_DSV2),
+    ("0.5.16", "laguna", 184, 231, ADD_EVERY_LAGUNA),
+    ("0.5.17", "deepseek_v2", 735, 1189, ADD_EVERY_DSV2),
+    ("0.5.17", "laguna", 184, 231, ADD_EVERY_LAGUNA),
+    ("0.5.18", "deepseek_v2", 738, 1178, ADD_EVERY_DSV2),
+    ("0.5.18", "laguna", 185, 232, ADD_EVERY_LAGUNA),
+    ("0.5.19", "deepseek_v2", 750, 1202, ADD_EVERY_DSV2),
+    ("0.5.19", "laguna", 186, 233, ADD_EVERY_LAGUNA),
+    ("0.5.20", "deepseek_v2", 725, 1178, ADD_EVERY_DSV2),
+    ("0.5.20", "laguna", 186, 233, ADD_EVERY_LAGUNA),
+    ("0.5.21", "deepseek_v2", 765, 1391, ADD_HELPER_DSV2),
+    ("0.5.21", "laguna", 186, 230, ADD_HELPER_LAGUNA),
+    ("0.5.22", "deepseek_v2", 819, 1398, ADD_PARTIAL_DSV2),
+    ("0.5.22", "laguna", 182, 225, ADD_PARTIAL_LAGUNA),
+    ("0.5.23", "deepseek_v2", 886, 1458, ADD_PARTIAL_DSV2),
+    ("0.5.23", "laguna", 183, 226, ADD_PARTIAL_LAGUNA),
+)
+_RULE_OF_ADD = {ADD_EVERY_DSV2: Adds.EVERY_RANK, ADD_EVERY_LAGUNA: Adds.EVERY_RANK,
+                ADD_HELPER_DSV2: Adds.HELPER, ADD_HELPER_LAGUNA: Adds.HELPER,
+                ADD_PARTIAL_DSV2: Adds.TO_PARTIAL, ADD_PARTIAL_LAGUNA: Adds.TO_PARTIAL}
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One model file reading the switch in one release."""
+    release: str
+    model: str
+    reads: Fact
+    adds: Fact
+    rule: Adds
+
+    @property
+    def era(self) -> Era:
+        return RELEASE_ERA[self.release]
+
+
+def _reader(release: str, model: str, read: int, add: int, text: str) -> Reader:
+    path = M + model + ".py"
+    read_text = READ_DSV2 if model == "deepseek_v2" else READ_LAGUNA
+    return Reader(release, model, Fact(path, read, read_text, "reads SGLANG_SHARED_EXPERT_TP1"),
+                  Fact(path, add, text, "adds the replicated shared output"), _RULE_OF_ADD[text])
+
+
+READERS = tuple(_reader(*row) for row in _ROWS)
+"""Every (release, model file) reading the switch; 0.5.10.post1 and 0.5.11 have none (no
+SGLANG_SHARED_EXPERT_TP1 in their environ.py)."""
+
+HOSTS = (
+    ("deepseek_v4", "0.5.12", "self.mlp = deepseek_v2.DeepseekV2MoE(", True),
+    ("hunyuan_v4", "0.5.20", "self.mlp = DeepseekV2MoE(", False),
+    ("hunyuan_v4_nextn", "0.5.20", "self.mlp = DeepseekV2MoE(", False),
+)
+"""Model files that build deepseek_v2's block (from which release; the line's text; its
+reduce_results from 0.5.22, the first release where the block reads it: deepseek_v4 keeps the
+default True, 0.5.23 deepseek_v4.py:3155; hunyuan_v4 passes False, 0.5.23 hunyuan_v4.py:625,
+hunyuan_v4_nextn.py:64). Their own files do not read the switch (deepseek_v4.py names it in a
+comment only, 0.5.20 deepseek_v4.py:322)."""
+
+
+def readers(era: Era) -> tuple[str, ...]:
+    """The model files reading the switch in some release of `era`."""
+    out = ()
+    for r in READERS:
+        if r.era == era and r.model not in out:
+            out = out + (r.model,)
+    return out
+
+
+def rule(era: Era, reduce_results: bool = False) -> Adds:
+    """The era's rule; from 0.5.22 deepseek_v2's block picks by reduce_results (0.5.23
+    deepseek_v2.py:1463-1467), laguna's always adds to the partial (0.5.23 laguna.py:226)."""
+    if era == Era.V0_5_21:
+        return Adds.HELPER
+    if era == Era.V0_5_23:
+        return Adds.HELPER if reduce_results else Adds.TO_PARTIAL
+    return Adds.EVERY_RANK
+
+
+def completing_a2a(era: Era) -> tuple:
+    """The a2a combines the era's helper names as summing (proto.decisions)."""
+    if era == Era.V0_5_10 or era == Era.V0_5_11:
+        return ()
+    if era == Era.V0_5_15 or era == Era.V0_5_16:
+        return (MoeA2ABackend.FLASHINFER,)
+    if era == Era.V0_5_17:
+        return (MoeA2ABackend.FLASHINFER, MoeA2ABackend.PPLX)
+    return boundary.COMPLETING_A2A
+
+
+ARCHITECTURES = {
+    "deepseek_v2": ("DeepseekV2ForCausalLM", "DeepseekV3ForCausalLM", "DeepseekV32ForCausalLM"),
+    "laguna": ("LagunaForCausalLM",),
+}
+"""EntryClass of each reader (0.5.12 deepseek_v2.py:2582, 0.5.15 laguna.py:856; the same in 0.5.23)."""
+
+
+def in_scope(era: Era, model: str, c: ServerConfig) -> bool:
+    """The switch on, the model's architecture, moe_dp_size 1, a2a none (or, for laguna, a
+    combine the helper names)."""
+    a2a_ok = (c.moe_a2a_backend == MoeA2ABackend.NONE
+              or (model == "laguna" and c.moe_a2a_backend in completing_a2a(era)))
+    return (c.shared_expert_tp1 and c.architecture in ARCHITECTURES[model] and c.moe_dp_size == 1
+            and a2a_ok)
+
+
+def group_size(c: ServerConfig, g: Group) -> int:
+    if g == Group.TP:
+        return c.tp_size
+    if g == Group.EP:
+        return c.ep_size
+    return c.moe_tp_size
+
+
+def v_of(era: Era, c: ServerConfig) -> bool:
+    """V as the era's helper reads it: attention TP 1 required from 0.5.17 (utils.py:465)."""
+    if era == Era.V0_5_11 or era == Era.V0_5_15 or era == Era.V0_5_16:
+        return V_0511(c)
+    return boundary.should_use_dp_reduce_scatterv(c)
+
+
+def later_sum_size(era: Era, c: ServerConfig, s: ForwardState) -> int:
+    """Before 0.5.21: the ranks whose copies the decoder's step after the block sums (0: none).
+    As proto.semantics.after_experts for a decoder with a communicator (deepseek_v2, laguna)."""
+    if should_allreduce_fusion(c, s):
+        after = next_layer_step(c, s)
+        if after == After.NEXT_LAYER_DECLINED or after == After.STAGE_BOUNDARY:
+            return 0
+        return group_size(c, next_layer_group(c, after))
+    if scatters_hidden_states(c) and v_of(era, c):
+        return c.tp_size
+    if use_reduce_scatter(c, s, True):
+        return c.tp_size
+    return 0
+
+
+def count_every_rank(era: Era, c: ServerConfig, s: ForwardState) -> int:
+    """0.5.12 - 0.5.20: r added on every rank after the block's all-reduce (0.5.20
+    deepseek_v2.py:1178, laguna.py:233); a skipped all-reduce's later sum counts each copy."""
+    F = should_allreduce_fusion(c, s)
+    R = use_reduce_scatter(c, s, True)
+    skip = decisions.HELPERS[era](c, True, R, F)
+    n = later_sum_size(era, c, s)
+    if c.tp_size == 1 or not skip or n == 0:
+        return 1
+    return n
+
+
+def should_add_replicated_moe_output_0_5_21(c: ServerConfig, F: bool, R: bool, tp_rank: int) -> bool:
+    """0.5.21 utils.py:786-797: summed later = skip(True) and not complete(True); rank 0 only then."""
+    summed_later = decisions.skip_0_5_21(c, True, R, F) and not decisions.complete_0_5_21(c, True)
+    return not (c.tp_size > 1 and summed_later and tp_rank != 0)
+
+
+def adds_after_block_sum(era: Era, c: ServerConfig, F: bool, R: bool, tp_rank: int) -> bool:
+    if era == Era.V0_5_21:
+        return should_add_replicated_moe_output_0_5_21(c, F, R, tp_rank)
+    return boundary.should_add_replicated_moe_output(c, boundary.ForwardContext(R), tp_rank)
+
+
+def count_helper(era: Era, c: ServerConfig, F: bool, R: bool, tp_rank: int) -> int:
+    """HELPER: the block sums unless skip(True) (0.5.21 utils.py:772-783, post_experts_all_reduce);
+    a skip for F or R leaves the sum to a later step over TP, which counts every rank's copy."""
+    mine = 1 if adds_after_block_sum(era, c, F, R, tp_rank) else 0
+    skip = decisions.HELPERS[era](c, True, R, F)
+    complete = (decisions.complete_0_5_21(c, True) if era == Era.V0_5_21
+                else boundary.post_experts_output_is_complete(c, is_tp_path=True))
+    if c.tp_size == 1 or not skip or complete:
+        return mine
+    first = 1 if adds_after_block_sum(era, c, F, R, 0) else 0
+    other = 1 if adds_after_block_sum(era, c, F, R, 1) else 0
+    return first + (c.tp_size - 1) * other
+
+
+def count_to_partial(c: ServerConfig, s: ForwardState, tp_rank: int) -> int:
+    """TO_PARTIAL (0.5.22+): adds_replicated_output_to_partial (0.5.23 utils.py:825-835), then the
+    FFN exit: complete (no sum) or a sum over TP in every other exit (proto.boundary.ffn_exit)."""
+    mine = 1 if boundary.adds_replicated_output_to_partial(c, tp_rank) else 0
+    if boundary.ffn_exit(c, s) == boundary.Exit.COMPLETE:
+        return mine
+    first = 1 if boundary.adds_replicated_output_to_partial(c, 0) else 0
+    other = 1 if boundary.adds_replicated_output_to_partial(c, 1) else 0
+    return first + (c.tp_size - 1) * other
+
+
+def replicated_count(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool,
+                     tp_rank: int) -> int:
+    """Times r is counted in TP rank `tp_rank`'s final output (every rank other than 0 behaves
+    as rank 1). F and R: the context flags from 0.5.21; before, the decoder's (from c and s)."""
+    if how == Adds.EVERY_RANK:
+        return count_every_rank(era, c, s)
+    if how == Adds.HELPER:
+        return count_helper(era, c, F, R, tp_rank)
+    return count_to_partial(c, s, tp_rank)
+
+
+def counted_once(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool) -> bool:
+    """r counted exactly once on TP rank 0 and on every other rank."""
+    return (replicated_count(era, how, c, s, F, R, 0) == 1
+            and (c.tp_size == 1 or replicated_count(era, how, c, s, F, R, 1) == 1))
