@@ -138,3 +138,26 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
 
 def with_seed(cases: list[Case], seed: int) -> list[Case]:
     return [replace(k, seed=seed) for k in cases]
+
+
+def shared_expert_cases() -> list:
+    """SGLANG_SHARED_EXPERT_TP1 cases (actors.replicated): per era, a configuration where a later
+    sum is owed (F, V or R) and one where the block sums; proto.shared_expert predicts the count."""
+    from sumonce.proto.eras import Era
+    from .replicated import SharedCase
+    dsv3 = dict(architecture="DeepseekV3ForCausalLM", shared_expert_tp1=True, disable_piecewise_cuda_graph=True)
+    laguna = dict(architecture="LagunaForCausalLM", shared_expert_tp1=True)
+    s, max_len = ForwardState(num_tokens=5), ForwardState(num_tokens=5, dp_padding_mode=DpPaddingMode.MAX_LEN)
+    fused = ServerConfig(tp_size=2, **dsv3)  # F: fusion auto-enabled for DeepSeek V3 on SM90
+    unfused = ServerConfig(tp_size=2, enforce_disable_flashinfer_allreduce_fusion=True, **dsv3)
+    v = ServerConfig(tp_size=2, dp_size=2, ep_size=2, enable_dp_attention=True, **dsv3)
+    r = ServerConfig(tp_size=2, dp_size=2, enable_dp_attention=True, **laguna)
+    hybrid, tp4 = ServerConfig(tp_size=4, ep_size=2, **dsv3), ServerConfig(tp_size=4, **dsv3)
+    return [SharedCase("deepseek_v2", Era.V0_5_11, fused, s), SharedCase("deepseek_v2", Era.V0_5_20, v, s),
+            SharedCase("deepseek_v2", Era.V0_5_20, unfused, s), SharedCase("laguna", Era.V0_5_17, r, max_len),
+            SharedCase("deepseek_v2", Era.V0_5_20, tp4, s),
+            SharedCase("deepseek_v2", Era.V0_5_21, fused, s, F=True), SharedCase("laguna", Era.V0_5_21, r, max_len, R=True),
+            SharedCase("deepseek_v2", Era.V0_5_23, fused, s), SharedCase("deepseek_v2", Era.V0_5_23, v, s),
+            SharedCase("deepseek_v2", Era.V0_5_23, hybrid, s),
+            SharedCase("deepseek_v4", Era.V0_5_23, v, s, reduce_results=True, R=True),
+            SharedCase("laguna", Era.V0_5_23, r, max_len)]

@@ -94,6 +94,9 @@ def dp_reduce_scatterv(comm, x, c, s, dp_starts):
 
 
 def run_layer(comm, case, weights, sw, dev) -> dict:
+    if case.config.shared_expert_tp1:  # issue 16: the replicated shared expert's own layer
+        from .replicated import run_replicated
+        return run_replicated(comm, case, weights, sw, dev)
     c, s, m = case.config, case.state, catalogue.model(case.model)
     comm.set_layout(c.moe_tp_size, c.attn_tp_size)
     d = attn_dp_rank(comm.rank, c.attn_tp_size)

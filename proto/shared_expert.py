@@ -177,12 +177,25 @@ def in_scope(era: Era, model: str, c: ServerConfig) -> bool:
             and a2a_ok)
 
 
-def group_size(c: ServerConfig, g: Group) -> int:
-    if g == Group.TP:
-        return c.tp_size
-    if g == Group.EP:
+class LaterSum(StrEnum):
+    """What sums the block's output after the block (and after r was added)."""
+    NONE = "nothing: the output is complete, or the block summed it"
+    FUSED_EP = "next layer's fused all-reduce + RMSNorm over EP"
+    FUSED_MOE_TP = "next layer's (fused or unfused) all-reduce over MoE-TP"
+    FUSED_TP = "next layer's aiter all-reduce over TP"
+    REDUCE_SCATTERV = "DP-attention reduce-scatterv over TP"
+    REDUCE_SCATTER = "communicator reduce-scatter over TP"
+    TP_SUM = "a later sum over the whole TP group (0.5.21+: fused or deferred, reduce-scatter(v), boundary)"
+
+
+def later_size(c: ServerConfig, later: LaterSum) -> int:
+    if later == LaterSum.NONE:
+        return 0
+    if later == LaterSum.FUSED_EP:
         return c.ep_size
-    return c.moe_tp_size
+    if later == LaterSum.FUSED_MOE_TP:
+        return c.moe_tp_size
+    return c.tp_size
 
 
 def v_of(era: Era, c: ServerConfig) -> bool:
@@ -192,31 +205,40 @@ def v_of(era: Era, c: ServerConfig) -> bool:
     return boundary.should_use_dp_reduce_scatterv(c)
 
 
-def later_sum_size(era: Era, c: ServerConfig, s: ForwardState) -> int:
-    """Before 0.5.21: the ranks whose copies the decoder's step after the block sums (0: none).
-    As proto.semantics.after_experts for a decoder with a communicator (deepseek_v2, laguna)."""
+def decoder_later_sum(era: Era, c: ServerConfig, s: ForwardState) -> LaterSum:
+    """Before 0.5.21: the decoder's step after the block, as proto.semantics.after_experts for a
+    decoder with a communicator (deepseek_v2, laguna): F hands the output to the next layer; else
+    the reduce-scatterv (V) or the reduce-scatter (R)."""
     if should_allreduce_fusion(c, s):
         after = next_layer_step(c, s)
         if after == After.NEXT_LAYER_DECLINED or after == After.STAGE_BOUNDARY:
-            return 0
-        return group_size(c, next_layer_group(c, after))
+            return LaterSum.NONE
+        g = next_layer_group(c, after)
+        if g == Group.EP:
+            return LaterSum.FUSED_EP
+        return LaterSum.FUSED_TP if g == Group.TP else LaterSum.FUSED_MOE_TP
     if scatters_hidden_states(c) and v_of(era, c):
-        return c.tp_size
+        return LaterSum.REDUCE_SCATTERV
     if use_reduce_scatter(c, s, True):
-        return c.tp_size
-    return 0
+        return LaterSum.REDUCE_SCATTER
+    return LaterSum.NONE
 
 
-def count_every_rank(era: Era, c: ServerConfig, s: ForwardState) -> int:
-    """0.5.12 - 0.5.20: r added on every rank after the block's all-reduce (0.5.20
-    deepseek_v2.py:1178, laguna.py:233); a skipped all-reduce's later sum counts each copy."""
-    F = should_allreduce_fusion(c, s)
-    R = use_reduce_scatter(c, s, True)
-    skip = decisions.HELPERS[era](c, True, R, F)
-    n = later_sum_size(era, c, s)
-    if c.tp_size == 1 or not skip or n == 0:
-        return 1
-    return n
+def complete_of(era: Era, c: ServerConfig) -> bool:
+    """post_experts_output_is_complete(is_tp_path=True): 0.5.21's (utils.py:741), else 0.5.23's."""
+    if era == Era.V0_5_21:
+        return decisions.complete_0_5_21(c, True)
+    return boundary.post_experts_output_is_complete(c, is_tp_path=True)
+
+
+def block_sums(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool) -> bool:
+    """The block's own TP all-reduce runs (r is added after it). EVERY_RANK reads the decoder's
+    F and R; HELPER the context's; TO_PARTIAL never sums in the block (reduce_results=False)."""
+    if how == Adds.TO_PARTIAL or c.tp_size == 1:
+        return False
+    F2 = should_allreduce_fusion(c, s) if how == Adds.EVERY_RANK else F
+    R2 = use_reduce_scatter(c, s, True) if how == Adds.EVERY_RANK else R
+    return not decisions.HELPERS[era](c, True, R2, F2)
 
 
 def should_add_replicated_moe_output_0_5_21(c: ServerConfig, F: bool, R: bool, tp_rank: int) -> bool:
@@ -225,46 +247,52 @@ def should_add_replicated_moe_output_0_5_21(c: ServerConfig, F: bool, R: bool, t
     return not (c.tp_size > 1 and summed_later and tp_rank != 0)
 
 
-def adds_after_block_sum(era: Era, c: ServerConfig, F: bool, R: bool, tp_rank: int) -> bool:
+def adds(era: Era, how: Adds, c: ServerConfig, F: bool, R: bool, tp_rank: int) -> bool:
+    """This rank adds r: always before 0.5.21 (0.5.20 deepseek_v2.py:1178, laguna.py:233);
+    should_add_replicated_moe_output (0.5.21 utils.py:786; 0.5.23 utils.py:811); or
+    adds_replicated_output_to_partial (0.5.23 utils.py:825)."""
+    if how == Adds.EVERY_RANK:
+        return True
+    if how == Adds.TO_PARTIAL:
+        return boundary.adds_replicated_output_to_partial(c, tp_rank)
     if era == Era.V0_5_21:
         return should_add_replicated_moe_output_0_5_21(c, F, R, tp_rank)
     return boundary.should_add_replicated_moe_output(c, boundary.ForwardContext(R), tp_rank)
 
 
-def count_helper(era: Era, c: ServerConfig, F: bool, R: bool, tp_rank: int) -> int:
-    """HELPER: the block sums unless skip(True) (0.5.21 utils.py:772-783, post_experts_all_reduce);
-    a skip for F or R leaves the sum to a later step over TP, which counts every rank's copy."""
-    mine = 1 if adds_after_block_sum(era, c, F, R, tp_rank) else 0
-    skip = decisions.HELPERS[era](c, True, R, F)
-    complete = (decisions.complete_0_5_21(c, True) if era == Era.V0_5_21
-                else boundary.post_experts_output_is_complete(c, is_tp_path=True))
-    if c.tp_size == 1 or not skip or complete:
-        return mine
-    first = 1 if adds_after_block_sum(era, c, F, R, 0) else 0
-    other = 1 if adds_after_block_sum(era, c, F, R, 1) else 0
-    return first + (c.tp_size - 1) * other
-
-
-def count_to_partial(c: ServerConfig, s: ForwardState, tp_rank: int) -> int:
-    """TO_PARTIAL (0.5.22+): adds_replicated_output_to_partial (0.5.23 utils.py:825-835), then the
-    FFN exit: complete (no sum) or a sum over TP in every other exit (proto.boundary.ffn_exit)."""
-    mine = 1 if boundary.adds_replicated_output_to_partial(c, tp_rank) else 0
+def later_sum(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool) -> LaterSum:
+    """EVERY_RANK: the decoder's step, when the block skipped. HELPER: a skip for the context's
+    F or R leaves the sum to a later step over TP (the boundary publishes them only then, 0.5.21
+    exit.py:183; the fused group is TP in scope, utils.py:845). TO_PARTIAL: the FFN exit sums over
+    TP unless it declares the output complete (proto.boundary.ffn_exit)."""
+    if c.tp_size == 1:
+        return LaterSum.NONE
+    if how == Adds.EVERY_RANK:
+        if block_sums(era, how, c, s, F, R):
+            return LaterSum.NONE
+        return decoder_later_sum(era, c, s)
+    if how == Adds.HELPER:
+        skip = decisions.HELPERS[era](c, True, R, F)
+        return LaterSum.TP_SUM if skip and not complete_of(era, c) else LaterSum.NONE
     if boundary.ffn_exit(c, s) == boundary.Exit.COMPLETE:
-        return mine
-    first = 1 if boundary.adds_replicated_output_to_partial(c, 0) else 0
-    other = 1 if boundary.adds_replicated_output_to_partial(c, 1) else 0
-    return first + (c.tp_size - 1) * other
+        return LaterSum.NONE
+    return LaterSum.TP_SUM
 
 
 def replicated_count(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool,
                      tp_rank: int) -> int:
-    """Times r is counted in TP rank `tp_rank`'s final output (every rank other than 0 behaves
-    as rank 1). F and R: the context flags from 0.5.21; before, the decoder's (from c and s)."""
-    if how == Adds.EVERY_RANK:
-        return count_every_rank(era, c, s)
-    if how == Adds.HELPER:
-        return count_helper(era, c, F, R, tp_rank)
-    return count_to_partial(c, s, tp_rank)
+    """Times r is counted in TP rank `tp_rank`'s final output (every rank other than 0 behaves as
+    rank 1). With no later sum, the rank's own add; a later sum over TP counts every rank's add; a
+    sum over EP or MoE-TP (before 0.5.21, where every rank adds) counts its group's size."""
+    mine = 1 if adds(era, how, c, F, R, tp_rank) else 0
+    later = later_sum(era, how, c, s, F, R)
+    if later == LaterSum.NONE:
+        return mine
+    if later_size(c, later) == c.tp_size:
+        first = 1 if adds(era, how, c, F, R, 0) else 0
+        other = 1 if adds(era, how, c, F, R, 1) else 0
+        return first + (c.tp_size - 1) * other
+    return later_size(c, later) * mine
 
 
 def counted_once(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R: bool) -> bool:

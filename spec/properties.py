@@ -222,7 +222,8 @@ def all_properties(known_findings: bool = True, era: str = "all") -> list[Proper
 
 
 def shared_expert_hook(era: str) -> list[Property]:
-    """issue 16's replicated shared expert (spec.shared_expert), per era; kept apart from
-    era_tables so that the eras' tables and this table merge without touching each other."""
+    """issue 16's replicated shared expert (spec.shared_expert), for each era that has a table;
+    kept apart from era_tables so that the eras' tables and this table merge without touching
+    each other (an era's shared-expert properties join `prove` when its table lands)."""
     from .shared_expert import shared_expert_properties
-    return shared_expert_properties(era)
+    return [p for p in shared_expert_properties(era) if p.era in era_tables()]

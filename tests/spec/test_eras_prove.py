@@ -40,7 +40,7 @@ def test_the_0_5_23_table_passes_with_its_counts(era23):
     assert code == 0 and all(r["passed"] and r["lift_ok"] for r in rows.values())
     counts = {}
     for r in rows.values():
-        if r["era"] == "0.5.23":
+        if r["era"] == "0.5.23" and not r["property"].startswith("shared-once:"):  # spec.shared_expert's
             counts[r["kind"]] = counts.get(r["kind"], 0) + 1
     assert counts == {"lemma": 5, "no-drift": 2, "exactly-once": 15, "finding": 9, "difference": 15}
     assert all(n.endswith("@0.5.23") for n, r in rows.items()
