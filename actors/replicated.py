@@ -5,7 +5,8 @@ its routed partial from its own expert slice; then, step by step as proto.shared
 the case's era: the block's TP all-reduce (block_sums), r added where `adds` says, the later sum
 (later_sum). The driver measures how many times r is in each rank's rows (the least-squares
 multiple of r left once the routed reference is taken off) and compares it with proto's
-replicated_count and with the reference that counts it once.
+replicated_count and with the reference that counts it once. Not executed here: the FP4
+all-gather (Q) and a2a combines, where the output is complete (proved in spec.shared_expert).
 Shapes: T = tokens, D = hidden.
 """
 from __future__ import annotations
@@ -66,9 +67,13 @@ def run_replicated(comm, case: SharedCase, weights: Weights, sw: dict, dev) -> d
         x_d, ids, dp_starts = dp_gather(comm, x_d, c, s, dev)
     out = shard_output(x_d, weights.router.to(dev), sw, with_shared=False)
     r = shared_expert(x_d, weights.ws1.to(dev), weights.ws3.to(dev), weights.ws2.to(dev))
+    mine = se.adds(era, how, c, case.F, case.R, comm.rank)
+    before = how == se.Adds.BEFORE_GUARD  # r joins the routed output before the block's sum
+    if before and mine:
+        out = out + r
     if se.block_sums(era, how, c, s, case.F, case.R):
         out = comm.all_reduce(out.clone(), Group.TP, "block all-reduce")
-    if se.adds(era, how, c, case.F, case.R, comm.rank):
+    if mine and not before:
         out = out + r
     later = se.later_sum(era, how, c, s, case.F, case.R)
     if later in LATER_GROUP:

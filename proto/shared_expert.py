@@ -39,12 +39,14 @@ from .communicator import scatters_hidden_states, should_allreduce_fusion, use_r
 from .config import ForwardState, MoeA2ABackend, ServerConfig
 from .eras import Era, Fact, RELEASE_ERA
 from .predicates import should_use_dp_reduce_scatterv as V_0511
+from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from .semantics import After, next_layer_group, next_layer_step
 from .sites import Group
 
 
 class Adds(StrEnum):
     """Where a block adds the replicated output r (the module docstring)."""
+    BEFORE_GUARD = "r added before the block's guarded all-reduce (0.5.10.post1; replicated only under Q)"
     EVERY_RANK = "every rank adds it after the block's (skippable) TP all-reduce"
     HELPER = "should_add_replicated_moe_output, after the block's own sum"
     TO_PARTIAL = "adds_replicated_output_to_partial; the stage boundary sums"
@@ -142,7 +144,12 @@ def readers(era: Era) -> tuple[str, ...]:
 
 def rule(era: Era, reduce_results: bool = False) -> Adds:
     """The era's rule; from 0.5.22 deepseek_v2's block picks by reduce_results (0.5.23
-    deepseek_v2.py:1463-1467), laguna's always adds to the partial (0.5.23 laguna.py:226)."""
+    deepseek_v2.py:1463-1467), laguna's always adds to the partial (0.5.23 laguna.py:226).
+    0.5.10.post1 adds r with the routed output, before the guard (deepseek_v2.py:694-695); so does
+    0.5.11 (deepseek_v2.py:746-747), where r is replicated only under Q, which skips the block's
+    sum: there the two rules count alike, and the era keeps 0.5.12's."""
+    if era == Era.V0_5_10:
+        return Adds.BEFORE_GUARD
     if era == Era.V0_5_21:
         return Adds.HELPER
     if era == Era.V0_5_23:
@@ -168,12 +175,20 @@ ARCHITECTURES = {
 """EntryClass of each reader (0.5.12 deepseek_v2.py:2582, 0.5.15 laguna.py:856; the same in 0.5.23)."""
 
 
+def replicated(era: Era, model: str, c: ServerConfig) -> bool:
+    """The block builds its shared expert with tp 1: the switch (from 0.5.12), or for deepseek_v2
+    the FP4 all-gather Q on its a2a-none path, in every release (0.5.10.post1 deepseek_v2.py:465,
+    0.5.12 deepseek_v2.py:605, 0.5.23 deepseek_v2.py:885)."""
+    return ((c.shared_expert_tp1 and era != Era.V0_5_10)
+            or (model == "deepseek_v2" and should_use_flashinfer_cutlass_moe_fp4_allgather(c)))
+
+
 def in_scope(era: Era, model: str, c: ServerConfig) -> bool:
-    """The switch on, the model's architecture, moe_dp_size 1, a2a none (or, for laguna, a
-    combine the helper names)."""
+    """A replicated shared expert, the model's architecture, moe_dp_size 1, a2a none (or, for
+    laguna, a combine the helper names)."""
     a2a_ok = (c.moe_a2a_backend == MoeA2ABackend.NONE
               or (model == "laguna" and c.moe_a2a_backend in completing_a2a(era)))
-    return (c.shared_expert_tp1 and c.architecture in ARCHITECTURES[model] and c.moe_dp_size == 1
+    return (replicated(era, model, c) and c.architecture in ARCHITECTURES[model] and c.moe_dp_size == 1
             and a2a_ok)
 
 
@@ -199,7 +214,10 @@ def later_size(c: ServerConfig, later: LaterSum) -> int:
 
 
 def v_of(era: Era, c: ServerConfig) -> bool:
-    """V as the era's helper reads it: attention TP 1 required from 0.5.17 (utils.py:465)."""
+    """V as the era's helper reads it: none in 0.5.10.post1; attention TP 1 required from 0.5.17
+    (utils.py:465)."""
+    if era == Era.V0_5_10:
+        return False
     if era == Era.V0_5_11 or era == Era.V0_5_15 or era == Era.V0_5_16:
         return V_0511(c)
     return boundary.should_use_dp_reduce_scatterv(c)
@@ -236,8 +254,12 @@ def block_sums(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R
     F and R; HELPER the context's; TO_PARTIAL never sums in the block (reduce_results=False)."""
     if how == Adds.TO_PARTIAL or c.tp_size == 1:
         return False
-    F2 = should_allreduce_fusion(c, s) if how == Adds.EVERY_RANK else F
-    R2 = use_reduce_scatter(c, s, True) if how == Adds.EVERY_RANK else R
+    decoder = how == Adds.EVERY_RANK or how == Adds.BEFORE_GUARD
+    F2 = should_allreduce_fusion(c, s) if decoder else F
+    R2 = use_reduce_scatter(c, s, True) if decoder else R
+    if how == Adds.BEFORE_GUARD:
+        # 0.5.10.post1 deepseek_v2.py:696-700: tp > 1, not F, not R, not Q.
+        return not F2 and not R2 and not should_use_flashinfer_cutlass_moe_fp4_allgather(c)
     return not decisions.HELPERS[era](c, True, R2, F2)
 
 
@@ -251,7 +273,7 @@ def adds(era: Era, how: Adds, c: ServerConfig, F: bool, R: bool, tp_rank: int) -
     """This rank adds r: always before 0.5.21 (0.5.20 deepseek_v2.py:1178, laguna.py:233);
     should_add_replicated_moe_output (0.5.21 utils.py:786; 0.5.23 utils.py:811); or
     adds_replicated_output_to_partial (0.5.23 utils.py:825)."""
-    if how == Adds.EVERY_RANK:
+    if how == Adds.EVERY_RANK or how == Adds.BEFORE_GUARD:
         return True
     if how == Adds.TO_PARTIAL:
         return boundary.adds_replicated_output_to_partial(c, tp_rank)
@@ -267,7 +289,7 @@ def later_sum(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: bool, R:
     TP unless it declares the output complete (proto.boundary.ffn_exit)."""
     if c.tp_size == 1:
         return LaterSum.NONE
-    if how == Adds.EVERY_RANK:
+    if how == Adds.EVERY_RANK or how == Adds.BEFORE_GUARD:
         if block_sums(era, how, c, s, F, R):
             return LaterSum.NONE
         return decoder_later_sum(era, c, s)
@@ -285,6 +307,8 @@ def replicated_count(era: Era, how: Adds, c: ServerConfig, s: ForwardState, F: b
     rank 1). With no later sum, the rank's own add; a later sum over TP counts every rank's add; a
     sum over EP or MoE-TP (before 0.5.21, where every rank adds) counts its group's size."""
     mine = 1 if adds(era, how, c, F, R, tp_rank) else 0
+    if how == Adds.BEFORE_GUARD and block_sums(era, how, c, s, F, R):
+        return c.tp_size * mine  # added before the block's own all-reduce
     later = later_sum(era, how, c, s, F, R)
     if later == LaterSum.NONE:
         return mine

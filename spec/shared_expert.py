@@ -55,9 +55,10 @@ def explain(era: Era, how: se.Adds):
 
 
 def _prop(era: Era, model: str, how: se.Adds, scopes, expect: Expect, meaning: str, suffix: str = ""):
-    releases = ", ".join(r.release for r in se.READERS if r.era == era and r.model == model) or "0.5.22, 0.5.23"
-    return Property(f"shared-once:{model}{suffix}@{era.value}", meaning,
-                    f"SGLANG_SHARED_EXPERT_TP1=1, releases {releases}", Kind.ONCE, once(era, how), scopes,
+    releases = ", ".join(r.release for r in se.READERS if r.era == era and r.model == model)
+    what = (f"SGLANG_SHARED_EXPERT_TP1=1, releases {releases or '0.5.22, 0.5.23'}" if suffix != ":fp4-allgather"
+            else "the FP4 all-gather, the switch off, every release of the era")
+    return Property(f"shared-once:{model}{suffix}@{era.value}", meaning, what, Kind.ONCE, once(era, how), scopes,
                     expect=expect, era=era.value, explain=explain(era, how),
                     upstream=ISSUE_31475 if expect == Expect.REFUTED and not suffix else "")
 
@@ -74,8 +75,18 @@ def readers_properties(era: Era) -> list[Property]:
     return out
 
 
+def under_q(era: Era):
+    """deepseek_v2 with the FP4 all-gather and the switch off: its shared expert is replicated."""
+    def in_scope(c, s, F, R):
+        return accepts(era, c) and se.in_scope(era, "deepseek_v2", c) and not c.shared_expert_tp1
+    return in_scope
+
+
 def era_properties(era: Era) -> list[Property]:
     out = readers_properties(era)
+    out.append(_prop(era, "deepseek_v2", se.rule(era), (under_q(era),), Expect.HOLDS,
+                     "Under the FP4 all-gather (Q) deepseek_v2's shared expert is replicated even without "
+                     "the switch; the output is complete, every rank adds it once.", suffix=":fp4-allgather"))
     if era == Era.V0_5_23:
         out.append(_prop(era, "deepseek_v4", se.rule(era, reduce_results=True), (scope(era, "deepseek_v2"),),
                          Expect.HOLDS, "deepseek_v4 builds deepseek_v2's block with reduce_results=True: "

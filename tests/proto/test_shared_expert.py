@@ -124,3 +124,26 @@ def test_the_switch_as_a_flag_round_trips():
     c, _, _ = parse_flags(["--tp", "2", "--shared-expert-tp1"])
     assert c.shared_expert_tp1 and "--shared-expert-tp1" in to_flags(c)
     assert se.readers(Era.V0_5_10) == () and se.readers(Era.V0_5_21) == ("deepseek_v2", "laguna")
+
+
+Q_LINES = {"0.5.10.post1": 465, "0.5.12": 605, "0.5.23": 885}
+BEFORE_GUARD_LINES = {"0.5.10.post1": 695, "0.5.11": 747}
+
+
+@pytest.mark.parametrize("release", sorted(Q_LINES))
+def test_q_replicates_deepseek_v2s_shared_expert(release):
+    with wheel(release) as z:
+        lines = z.read("sglang/srt/models/deepseek_v2.py").decode().splitlines()
+    assert "or should_use_flashinfer_cutlass_moe_fp4_allgather()" in lines[Q_LINES[release] - 1]
+    if release in BEFORE_GUARD_LINES:
+        assert "final_hidden_states += shared_output" in lines[BEFORE_GUARD_LINES[release] - 1]
+
+
+def test_before_the_helper_q_counts_it_once_and_a_block_sum_would_count_it_tp_times():
+    q = ServerConfig(tp_size=4, dp_size=4, ep_size=4, enable_dp_attention=True, quantization=Quantization.MODELOPT_FP4,
+                     moe_runner_backend=MoeRunnerBackend.FLASHINFER_CUTLASS, architecture="DeepseekV3ForCausalLM")
+    assert se.rule(Era.V0_5_10) == se.Adds.BEFORE_GUARD and se.replicated(Era.V0_5_10, "deepseek_v2", q)
+    assert counts(Era.V0_5_10, q) == [1, 1]
+    plain = ServerConfig(tp_size=4, enforce_disable_flashinfer_allreduce_fusion=True, architecture="DeepseekV3ForCausalLM")
+    assert not se.replicated(Era.V0_5_10, "deepseek_v2", ServerConfig(tp_size=4, **DSV3))
+    assert counts(Era.V0_5_10, plain) == [4, 4]  # what adding before the block's sum would do

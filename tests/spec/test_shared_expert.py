@@ -24,7 +24,8 @@ def test_one_property_per_reader_and_era():
     for e in Era:
         for m in se.readers(e):
             assert f"shared-once:{m}@{e.value}" in names
-    assert "shared-once:deepseek_v4@0.5.23" in names and len(PROPS) == 15
+        assert f"shared-once:deepseek_v2:fp4-allgather@{e.value}" in names
+    assert "shared-once:deepseek_v4@0.5.23" in names and len(PROPS) == 23
 
 
 @pytest.mark.parametrize("p", PROPS, ids=lambda p: p.name)
@@ -43,9 +44,10 @@ def test_expected_verdict(world, p):
 
 
 def test_refuted_eras_are_exactly_the_pre_helper_ones():
+    assert all(p.expect == Expect.HOLDS for p in PROPS if ":fp4-allgather" in p.name)
     refuted = {p.era for p in PROPS if p.expect == Expect.REFUTED and ":other-a2a" not in p.name}
     assert refuted == {"0.5.11", "0.5.15", "0.5.16", "0.5.17", "0.5.20"}
-    assert all(p.upstream.endswith("/31475") for p in PROPS if p.era in refuted and ":other-a2a" not in p.name)
+    assert all(p.upstream.endswith("/31475") for p in PROPS if p.expect == Expect.REFUTED and ":other-a2a" not in p.name)
 
 
 def test_prove_runs_them_for_every_era_with_a_table():
