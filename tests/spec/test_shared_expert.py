@@ -57,3 +57,10 @@ def test_prove_runs_them_for_every_era_with_a_table():
     assert {"0.5.11", "0.5.23"} <= set(era_tables())
     assert {p.name for p in all_properties(era="0.5.23") if p.name.startswith("shared-once")} == \
         {p.name for p in PROPS if p.era == "0.5.23"}
+
+
+def test_the_doc_counts_what_the_table_holds():
+    from pathlib import Path
+    doc = (Path(__file__).parents[2] / "docs" / "SHARED_EXPERT.md").read_text()
+    assert f"holds all {len(PROPS)}" in doc
+    assert f"({len(__import__('sumonce.actors.cases', fromlist=['x']).shared_expert_cases())} cases" in doc
