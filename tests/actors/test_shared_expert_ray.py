@@ -2,6 +2,8 @@
 adds it per proto.shared_expert's rule for the case's era, and the count measured from the output
 equals proto's prediction: tp times (or the fused group's size) in 0.5.12 - 0.5.20 where a later
 sum is owed, once from 0.5.21."""
+from pathlib import Path
+
 import pytest
 
 from sumonce.actors.cases import shared_expert_cases
@@ -18,6 +20,8 @@ def rows(ray_cluster):
 
 def test_every_case_measures_what_proto_predicts(rows):
     assert len(rows) == len(shared_expert_cases()) == 12
+    doc = (Path(__file__).parents[2] / "docs" / "SHARED_EXPERT.md").read_text()
+    assert "(12 cases" in doc and "Measured = predicted in all 12" in doc
     bad = [(r.case.model, r.case.era.value, r.predicted, r.measured, r.residual) for r in rows if not r.ok]
     assert not bad
 
