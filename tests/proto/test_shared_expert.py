@@ -62,11 +62,21 @@ def test_hosts_build_deepseek_v2s_block_and_do_not_read_the_switch(model, since,
 
 
 def test_eras_facts_in_docs_corrected():
-    """docs/ERAS.md (before this branch) said deepseek_v4 reads the switch 0.5.15 - 0.5.22 and
-    laguna only in 0.5.23; the wheels say laguna from 0.5.15 and deepseek_v4 never (a comment)."""
+    """docs/ERAS.md section 2 says the switch is read by "deepseek_v2 and laguna in 0.5.23 (0.5.12 -
+    0.5.14: deepseek_v2; 0.5.15 - 0.5.22 also deepseek_v4)", and docs/eras.json lists deepseek_v4
+    among the readers of 0.5.15 - 0.5.22: the wheels say laguna reads it from 0.5.15, and
+    deepseek_v4.py only names it in a comment (its block is deepseek_v2's, which reads it)."""
+    import json
+    eras = json.loads((Path(__file__).parents[2] / "docs" / "eras.json").read_text())["releases"]
+    for release, facts in eras.items():
+        recorded = {r.model for r in se.READERS if r.release == release}
+        assert set(facts["shared_expert_tp1_readers"]) - {"deepseek_v4"} == recorded
     assert {r.release for r in se.READERS if r.model == "laguna"} >= {"0.5.15", "0.5.20", "0.5.22"}
-    assert not [r for r in se.READERS if r.model == "deepseek_v4"]
+    assert "deepseek_v4" in eras["0.5.20"]["shared_expert_tp1_readers"]
     assert "deepseek_v4" not in model_files_reading_the_switch("0.5.20")
+    with wheel("0.5.20") as z:
+        line = z.read("sglang/srt/models/deepseek_v4.py").decode().splitlines()[321]
+    assert line.lstrip().startswith("#") and "SGLANG_SHARED_EXPERT_TP1" in line
 
 
 DSV3 = dict(architecture="DeepseekV3ForCausalLM", shared_expert_tp1=True)
