@@ -157,3 +157,48 @@ def test_before_the_helper_q_counts_it_once_and_a_block_sum_would_count_it_tp_ti
     plain = ServerConfig(tp_size=4, enforce_disable_flashinfer_allreduce_fusion=True, architecture="DeepseekV3ForCausalLM")
     assert not se.replicated(Era.V0_5_10, "deepseek_v2", ServerConfig(tp_size=4, **DSV3))
     assert counts(Era.V0_5_10, plain) == [4, 4]  # what adding before the block's sum would do
+
+
+def small_configs():
+    """Valid configurations with the switch on, tp 1 - 4, every ep, DP attention off/on, fusion
+    off/on, each a2a backend laguna may run in scope, plus the FP4 all-gather."""
+    from sumonce.proto.validation import violations
+    for tp in (1, 2, 4):
+        for ep in [d for d in (1, 2, 4) if tp % d == 0]:
+            for dp in [0] + [d for d in (2, 4) if tp % d == 0]:
+                for fusion in (False, True):
+                    for a2a in (MoeA2ABackend.NONE, MoeA2ABackend.FLASHINFER, MoeA2ABackend.PPLX):
+                        for arch in ("DeepseekV3ForCausalLM", "LagunaForCausalLM"):
+                            c = ServerConfig(tp_size=tp, ep_size=tp if a2a != MoeA2ABackend.NONE else ep,
+                                             dp_size=max(dp, 1), enable_dp_attention=dp > 0, moe_a2a_backend=a2a,
+                                             enforce_disable_flashinfer_allreduce_fusion=not fusion,
+                                             enable_flashinfer_allreduce_fusion=fusion, architecture=arch,
+                                             moe_runner_backend=MoeRunnerBackend.FLASHINFER_CUTLASS
+                                             if a2a == MoeA2ABackend.FLASHINFER else MoeRunnerBackend.AUTO,
+                                             quantization=Quantization.MODELOPT_FP4
+                                             if a2a == MoeA2ABackend.FLASHINFER else Quantization.NONE,
+                                             shared_expert_tp1=True)
+                            if not violations(c):
+                                yield c
+
+
+STATES = (ForwardState(num_tokens=5), ForwardState(num_tokens=5, dp_padding_mode=DpPaddingMode.MAX_LEN),
+          ForwardState(num_tokens=5, next_norm_fused=False), ForwardState(num_tokens=5, is_last_layer=True))
+
+
+@pytest.mark.parametrize("era", (Era.V0_5_21, Era.V0_5_23))
+def test_fixed_eras_count_once_on_every_small_configuration(era):
+    """The concrete check beside spec's proof (a lift bug would show as a disagreement)."""
+    from sumonce.proto.eras import accepts
+    seen = 0
+    for c in small_configs():
+        for model in se.ARCHITECTURES:
+            if not (accepts(era, c) and se.in_scope(era, model, c)):
+                continue
+            for s in STATES:
+                for F in (False, True):
+                    for R in (False, True):
+                        for rr in (False, True) if model == "deepseek_v2" else (False,):
+                            assert se.counted_once(era, se.rule(era, rr), c, s, F, R), (model, c, s, F, R)
+                            seen += 1
+    assert seen > 100
