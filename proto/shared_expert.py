@@ -62,34 +62,35 @@ ADD_HELPER_LAGUNA = "if self._shared_expert_tp1 and should_add_replicated_moe_ou
 ADD_PARTIAL_DSV2 = "and self._adds_replicated_output()"
 ADD_PARTIAL_LAGUNA = "if self._shared_expert_tp1 and adds_replicated_output_to_partial():"
 
-# (release, model file, line reading the switch, line adding r, that line's text); deepseek_v2's
-# add is forward_normal's (forward_normal_dual_stream adds the same way).
+# (release, model file, line reading the switch, line adding r, line of the block's own sum (0:
+# none), the add line's text); deepseek_v2's are forward_normal's (forward_normal_dual_stream
+# does the same).
 _ROWS = (
-    ("0.5.12", "deepseek_v2", 606, 921, ADD_EVERY_DSV2),
-    ("0.5.12.post1", "deepseek_v2", 606, 921, ADD_EVERY_DSV2),
-    ("0.5.13", "deepseek_v2", 694, 1044, ADD_EVERY_DSV2),
-    ("0.5.13.post1", "deepseek_v2", 694, 1044, ADD_EVERY_DSV2),
-    ("0.5.14", "deepseek_v2", 703, 1076, ADD_EVERY_DSV2),
-    ("0.5.15", "deepseek_v2", 710, 1144, ADD_EVERY_DSV2),
-    ("0.5.15", "laguna", 191, 242, ADD_EVERY_LAGUNA),
-    ("0.5.15.post1", "deepseek_v2", 718, 1152, ADD_EVERY_DSV2),
-    ("0.5.15.post1", "laguna", 191, 242, ADD_EVERY_LAGUNA),
-    ("0.5.16", "deepseek_v2", 723, 1142, ADD_EVERY_DSV2),
-    ("0.5.16", "laguna", 184, 231, ADD_EVERY_LAGUNA),
-    ("0.5.17", "deepseek_v2", 735, 1189, ADD_EVERY_DSV2),
-    ("0.5.17", "laguna", 184, 231, ADD_EVERY_LAGUNA),
-    ("0.5.18", "deepseek_v2", 738, 1178, ADD_EVERY_DSV2),
-    ("0.5.18", "laguna", 185, 232, ADD_EVERY_LAGUNA),
-    ("0.5.19", "deepseek_v2", 750, 1202, ADD_EVERY_DSV2),
-    ("0.5.19", "laguna", 186, 233, ADD_EVERY_LAGUNA),
-    ("0.5.20", "deepseek_v2", 725, 1178, ADD_EVERY_DSV2),
-    ("0.5.20", "laguna", 186, 233, ADD_EVERY_LAGUNA),
-    ("0.5.21", "deepseek_v2", 765, 1391, ADD_HELPER_DSV2),
-    ("0.5.21", "laguna", 186, 230, ADD_HELPER_LAGUNA),
-    ("0.5.22", "deepseek_v2", 819, 1398, ADD_PARTIAL_DSV2),
-    ("0.5.22", "laguna", 182, 225, ADD_PARTIAL_LAGUNA),
-    ("0.5.23", "deepseek_v2", 886, 1458, ADD_PARTIAL_DSV2),
-    ("0.5.23", "laguna", 183, 226, ADD_PARTIAL_LAGUNA),
+    ("0.5.12", "deepseek_v2", 606, 921, 918, ADD_EVERY_DSV2),
+    ("0.5.12.post1", "deepseek_v2", 606, 921, 918, ADD_EVERY_DSV2),
+    ("0.5.13", "deepseek_v2", 694, 1044, 1041, ADD_EVERY_DSV2),
+    ("0.5.13.post1", "deepseek_v2", 694, 1044, 1041, ADD_EVERY_DSV2),
+    ("0.5.14", "deepseek_v2", 703, 1076, 1073, ADD_EVERY_DSV2),
+    ("0.5.15", "deepseek_v2", 710, 1144, 1141, ADD_EVERY_DSV2),
+    ("0.5.15", "laguna", 191, 242, 241, ADD_EVERY_LAGUNA),
+    ("0.5.15.post1", "deepseek_v2", 718, 1152, 1149, ADD_EVERY_DSV2),
+    ("0.5.15.post1", "laguna", 191, 242, 241, ADD_EVERY_LAGUNA),
+    ("0.5.16", "deepseek_v2", 723, 1142, 1139, ADD_EVERY_DSV2),
+    ("0.5.16", "laguna", 184, 231, 230, ADD_EVERY_LAGUNA),
+    ("0.5.17", "deepseek_v2", 735, 1189, 1186, ADD_EVERY_DSV2),
+    ("0.5.17", "laguna", 184, 231, 230, ADD_EVERY_LAGUNA),
+    ("0.5.18", "deepseek_v2", 738, 1178, 1175, ADD_EVERY_DSV2),
+    ("0.5.18", "laguna", 185, 232, 231, ADD_EVERY_LAGUNA),
+    ("0.5.19", "deepseek_v2", 750, 1202, 1199, ADD_EVERY_DSV2),
+    ("0.5.19", "laguna", 186, 233, 232, ADD_EVERY_LAGUNA),
+    ("0.5.20", "deepseek_v2", 725, 1178, 1175, ADD_EVERY_DSV2),
+    ("0.5.20", "laguna", 186, 233, 232, ADD_EVERY_LAGUNA),
+    ("0.5.21", "deepseek_v2", 765, 1391, 1385, ADD_HELPER_DSV2),
+    ("0.5.21", "laguna", 186, 230, 229, ADD_HELPER_LAGUNA),
+    ("0.5.22", "deepseek_v2", 819, 1398, 1392, ADD_PARTIAL_DSV2),
+    ("0.5.22", "laguna", 182, 225, 0, ADD_PARTIAL_LAGUNA),
+    ("0.5.23", "deepseek_v2", 886, 1458, 1452, ADD_PARTIAL_DSV2),
+    ("0.5.23", "laguna", 183, 226, 0, ADD_PARTIAL_LAGUNA),
 )
 _RULE_OF_ADD = {ADD_EVERY_DSV2: Adds.EVERY_RANK, ADD_EVERY_LAGUNA: Adds.EVERY_RANK,
                 ADD_HELPER_DSV2: Adds.HELPER, ADD_HELPER_LAGUNA: Adds.HELPER,
@@ -103,6 +104,8 @@ class Reader:
     model: str
     reads: Fact
     adds: Fact
+    sums: Fact | None
+    """The block's own all-reduce (None: the stage boundary sums, 0.5.22+ laguna)."""
     rule: Adds
 
     @property
@@ -110,11 +113,20 @@ class Reader:
         return RELEASE_ERA[self.release]
 
 
-def _reader(release: str, model: str, read: int, add: int, text: str) -> Reader:
-    path = M + model + ".py"
+SUM_TEXT = {("deepseek_v2", Adds.EVERY_RANK): "final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)",
+            ("laguna", Adds.EVERY_RANK): "final = tensor_model_parallel_all_reduce(final)",
+            ("laguna", Adds.HELPER): "final = reduce_moe_output(final)"}
+"""The block's sum before the add; deepseek_v2 from 0.5.21 (0.5.22+: under reduce_results) calls
+post_experts_all_reduce."""
+
+
+def _reader(release: str, model: str, read: int, add: int, summed: int, text: str) -> Reader:
+    path, rule_ = M + model + ".py", _RULE_OF_ADD[text]
     read_text = READ_DSV2 if model == "deepseek_v2" else READ_LAGUNA
+    sum_text = SUM_TEXT.get((model, rule_), "final_hidden_states = post_experts_all_reduce(final_hidden_states)")
+    sums = Fact(path, summed, sum_text, "the block's own all-reduce, before the add") if summed else None
     return Reader(release, model, Fact(path, read, read_text, "reads SGLANG_SHARED_EXPERT_TP1"),
-                  Fact(path, add, text, "adds the replicated shared output"), _RULE_OF_ADD[text])
+                  Fact(path, add, text, "adds the replicated shared output"), sums, rule_)
 
 
 READERS = tuple(_reader(*row) for row in _ROWS)

@@ -46,8 +46,12 @@ def test_readers_are_exactly_the_wheels(release):
 def test_every_reader_fact_is_on_its_line(reader):
     with wheel(reader.release) as z:
         lines = z.read(reader.reads.file).decode().splitlines()
-    for f in (reader.reads, reader.adds):
+    for f in (reader.reads, reader.adds) + ((reader.sums,) if reader.sums else ()):
         assert f.text in lines[f.line - 1], f"{reader.release} {f.file}:{f.line} does not say {f.text!r}"
+    if reader.sums:  # every release adds r after the block's own sum, in the same forward
+        assert 0 < reader.adds.line - reader.sums.line < 8
+    else:
+        assert reader.rule == se.Adds.TO_PARTIAL and reader.model == "laguna"
 
 
 @pytest.mark.parametrize("model, since, text, reduce_results", se.HOSTS)
