@@ -94,7 +94,7 @@ def dp_reduce_scatterv(comm, x, c, s, dp_starts):
 
 
 def run_layer(comm, case, weights, sw, dev) -> dict:
-    if case.config.shared_expert_tp1:  # issue 16: the replicated shared expert's own layer
+    if getattr(case, "replicated_shared_expert", False):  # issue 16: actors.replicated.SharedCase
         from .replicated import run_replicated
         return run_replicated(comm, case, weights, sw, dev)
     c, s, m = case.config, case.state, catalogue.model(case.model)

@@ -42,6 +42,10 @@ class SharedCase:
     R: bool = False
     seed: int = 0
 
+    replicated_shared_expert = True
+    """What actors.execute.run_layer dispatches on (a plain Case with the switch on runs the 0.5.11
+    era's layer, whose releases do not read the switch)."""
+
     @property
     def world(self) -> int:
         return self.config.tp_size

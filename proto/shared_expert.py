@@ -130,8 +130,9 @@ def v_of(era: Era, c: ServerConfig) -> bool:
 
 def decoder_later_sum(era: Era, c: ServerConfig, s: ForwardState) -> LaterSum:
     """Before 0.5.21: the decoder's step after the block, as proto.semantics.after_experts for a
-    decoder with a communicator (deepseek_v2, laguna): F hands the output to the next layer; else
-    the reduce-scatterv (V) or the reduce-scatter (R)."""
+    decoder with a communicator (deepseek_v2, laguna): F hands the output to the next layer, whose
+    fused kernel sums over EP when moe_ep > 1, else MoE-TP (0.5.12 flashinfer_comm_fusion.py:528,
+    0.5.20 :702); else the reduce-scatterv (V) or the reduce-scatter (R)."""
     if should_allreduce_fusion(c, s):
         after = next_layer_step(c, s)
         if after == After.NEXT_LAYER_DECLINED or after == After.STAGE_BOUNDARY:
