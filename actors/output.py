@@ -12,7 +12,8 @@ from sumonce.proto.serial import to_dict
 def row_json(r) -> dict:
     k = r.case
     err = r.measured.max_err
-    return {"world": k.world, "model": k.model, "variant": k.variant, "version": k.version.value,
+    return {"world": k.world, "era": k.era.value, "model": k.model, "variant": k.variant,
+            "version": k.version.value if k.version is not None else None,
             "config": to_dict(k.config), "flags": " ".join(to_flags(k.config)), "state": to_dict(k.state),
             "after": r.after, "predicted": {"ep": r.predicted.ep, "moe_tp": r.predicted.moe_tp},
             "measured": {"ep": r.measured.ep, "moe_tp": r.measured.moe_tp},
