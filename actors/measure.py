@@ -6,7 +6,9 @@ share r's index on every other axis, of their previous buffers at the step's sou
 candidate that explains every rank's numbers is what the step summed; an axis's count is the
 number of steps that summed it. A sum whose members held different real tokens at the rows it
 added (their previous entries' ids differ) *mixes tokens*: neither a double nor a missing sum, and
-counted apart. Shapes: T = tokens, D = hidden.
+counted apart. The experts call's own output is compared with the reference's shard partials,
+and with their sums over each candidate: a rank that computed more than its shard (dwdp: every
+expert on its own rows) holds a complete output, counted as that sum. Shapes: T = tokens, D = hidden.
 """
 from __future__ import annotations
 
@@ -98,8 +100,10 @@ def first_step(out: Measured, traces, ref, cands, world, moe_tp) -> None:
     if len(hits) > 1:
         hits = [used] if used in hits else [()] if () in hits else hits
     if len(hits) != 1:
-        bad = next((r for r, t in enumerate(traces) if not matches(t[0], ref.partials[r])), 0)
-        out.problem = out.problem or f"rank {bad}: experts output differs from the reference shard"
+        bad = [r for r, t in enumerate(traces)
+               if not any(matches(t[0], sum(ref.partials[q] for q in group_of(r, ax, world, moe_tp))) for ax in cands)]
+        out.problem = out.problem or (f"rank {bad[0]}: experts output differs from the reference shard" if bad else
+                                      "the ranks' experts outputs are different sums of the reference shards")
         return
     if hits[0]:
         out.steps.append(("experts", hits[0]))
