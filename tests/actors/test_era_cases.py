@@ -77,3 +77,21 @@ def test_the_prediction_is_the_case_eras(cases_0523):
     for k in cases_0523[:50]:
         m = models_0523.era_model(k.model)
         assert predicted(k) == (models_0523.sum_counts(k.config, k.state, m), models_0523.mixes_tokens(k.config, m))
+
+
+def test_proto_groups_and_outcome_agree_with_its_counts(cases_0523):
+    """The functions added to proto.models_0523 for the actors and the report restate nothing:
+    the all-reduces they name sum exactly the axes proto counts, and layer_outcome is exactly_once."""
+    from sumonce.proto.semantics import Outcome
+    from sumonce.proto.sites import GROUP_AXES
+
+    def axes(groups):
+        return Counter(a.value for g in groups for a in GROUP_AXES[g])
+
+    for k in cases_0523:
+        c, s, m = k.config, k.state, models_0523.era_model(k.model)
+        owed = boundary.sum_post_experts_output(c)
+        assert axes(models_0523.sum_now_groups(c)) == Counter({"ep": owed.ep, "moe_tp": owed.moe_tp}) - Counter()
+        block = models_0523.block_counts(c)
+        assert axes(models_0523.block_groups(c)) == Counter({"ep": block.ep, "moe_tp": block.moe_tp}) - Counter()
+        assert (models_0523.layer_outcome(c, s, m) == Outcome.ONCE) == models_0523.exactly_once(c, s, m)
