@@ -11,6 +11,7 @@ from sumonce.proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunne
                           ServerConfig)
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.eras import Era
 from sumonce.proto.sites import Version
 from sumonce.proto.semantics import after_experts
 from sumonce.proto.validation import violations
@@ -32,10 +33,18 @@ class Case:
     config: ServerConfig
     state: ForwardState
     seed: int = 0
+    era: Era = Era.V0_5_11
+    """0.5.11: variant and version name the guards run; 0.5.23: variant names where the model
+    sums (proto.models_0523.SumsAt), version is None (one decision per era)."""
 
     @property
     def world(self) -> int:
         return self.config.tp_size
+
+    @property
+    def label(self) -> str:
+        """The guard version (0.5.11 era) or the era (0.5.23), for tables."""
+        return self.version.value if self.version is not None else f"era {self.era.value}"
 
 
 def actors_scope(c: ServerConfig) -> str | None:
@@ -108,11 +117,19 @@ def decision_key(case: Case) -> tuple:
             after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes)
 
 
-def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
-    """The named sweep: every valid, in-scope combination, one case per distinct decision key
-    ("small"), or every combination ("full")."""
+def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, eras=(Era.V0_5_11, Era.V0_5_23)) -> list[Case]:
+    """The named sweep in each era: every valid, in-scope combination, one case per distinct
+    decision key ("small"), or every combination ("full")."""
     if name not in STATES:
         raise KeyError(f"unknown sweep {name!r}; sweeps: {', '.join(STATES)}")
+    out = sweep_0511(name, worlds, models) if Era.V0_5_11 in eras else []
+    if Era.V0_5_23 in eras:
+        from .cases_0523 import sweep_0523
+        out += sweep_0523(name, worlds, models)
+    return out
+
+
+def sweep_0511(name: str, worlds, models) -> list[Case]:
     out, seen = [], set()
     for world in worlds:
         for mname in models:

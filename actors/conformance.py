@@ -1,6 +1,6 @@
 """Conformance: run cases on shard sets, measure each axis's sum count, and whether a sum mixed
-tokens, from the real output, and compare them with proto's prediction (proto.semantics.sum_counts
-and mixes_tokens)."""
+tokens, from the real output, and compare them with proto's prediction in the case's era
+(actors.eras.predicted: proto.semantics for 0.5.11, proto.models_0523 for 0.5.23)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,10 +8,10 @@ from itertools import groupby
 
 import torch
 
-from sumonce.proto import catalogue, semantics
 from sumonce.proto.semantics import SumCounts
 
 from .driver import ShardSet
+from .eras import predicted
 from .layer import make_weights
 from .measure import Measured, measure
 from .reference import reference
@@ -34,9 +34,8 @@ def tolerance(ref) -> float:
 
 
 def check(case, results: list[dict], weights) -> Row:
-    c, m = case.config, catalogue.model(case.model)
-    pred = semantics.sum_counts(c, case.state, m, case.variant, case.version)
-    pred_mixes = semantics.mixes_tokens(c, case.state, m, case.variant, case.version)
+    c = case.config
+    pred, pred_mixes = predicted(case)
     ref = reference(case, weights)
     got = measure(case, [r["trace"] for r in results], ref)
     problem = got.problem

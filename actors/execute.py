@@ -1,4 +1,5 @@
-"""One shard's run of one MoE layer, step by step as SGLang runs it, every decision from proto.
+"""One shard's run of one MoE layer, step by step as SGLang runs it, every decision from proto
+(the 0.5.11 era here; the 0.5.23 era's run is execute_0523.py).
 Shapes: T = tokens, D = hidden. Each reduction or scatter appends a trace entry
 {step, src (row positions in the previous entry's buffer), ids (global token ids), values}
 from which the driver measures what each real collective summed.
@@ -10,6 +11,7 @@ import torch
 from sumonce.proto import catalogue, semantics
 from sumonce.proto.alignment import gathers_tokens, tokens_vary_at_sites
 from sumonce.proto.communicator import scatters_hidden_states
+from sumonce.proto.eras import Era
 from sumonce.proto.layout import attn_dp_rank
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from sumonce.proto.sites import GROUP_AXES, Group
@@ -97,6 +99,9 @@ def run_layer(comm, case, weights, sw, dev) -> dict:
     if getattr(case, "replicated_shared_expert", False):  # issue 16: actors.replicated.SharedCase
         from .replicated import run_replicated
         return run_replicated(comm, case, weights, sw, dev)
+    if case.era == Era.V0_5_23:
+        from .execute_0523 import run_layer as run_0523  # NOTE: it reuses this file's collectives
+        return run_0523(comm, case, weights, sw, dev)
     c, s, m = case.config, case.state, catalogue.model(case.model)
     comm.set_layout(c.moe_tp_size, c.attn_tp_size)
     d = attn_dp_rank(comm.rank, c.attn_tp_size)

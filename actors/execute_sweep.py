@@ -174,5 +174,7 @@ def report(ns, rows, wall: float) -> int:
         console.print(row_table(bad, "mismatches"))
     impls = sorted({r.impl for r in rows if r.impl != "-"})
     console.print(f"next-layer all-reduce implementations that ran: {', '.join(impls) or 'none'}")
-    console.print(f"{len(rows)} rows, {len(bad)} mismatch(es), {wall:.1f} s")
+    from .output import per_era
+    eras = "; ".join(f"era {e}: {n['rows']} rows, {n['mismatches']} mismatch(es)" for e, n in per_era(rows).items())
+    console.print(f"{len(rows)} rows, {len(bad)} mismatch(es), {wall:.1f} s ({eras})")
     return 1 if bad else 0

@@ -6,7 +6,9 @@ share r's index on every other axis, of their previous buffers at the step's sou
 candidate that explains every rank's numbers is what the step summed; an axis's count is the
 number of steps that summed it. A sum whose members held different real tokens at the rows it
 added (their previous entries' ids differ) *mixes tokens*: neither a double nor a missing sum, and
-counted apart. Shapes: T = tokens, D = hidden.
+counted apart. The experts call's own output is compared with the reference's shard partials,
+and with their sums over each candidate: a rank that computed more than its shard (dwdp: every
+expert on its own rows) holds a complete output, counted as that sum. Shapes: T = tokens, D = hidden.
 """
 from __future__ import annotations
 
@@ -71,13 +73,42 @@ def mixes_tokens(prev_ids, cur, axes, world, moe_tp) -> bool:
     return False
 
 
-def check_experts(traces, ref) -> str | None:
-    for r, t in enumerate(traces):
-        e = t[0]
-        keep = e["ids"] >= 0
-        if not torch.allclose(e["values"][keep], ref.partials[r][e["ids"][keep]], atol=ATOL, rtol=RTOL):
-            return f"rank {r}: experts output differs from the reference shard"
-    return None
+def matches(e: dict, full: torch.Tensor) -> bool:
+    """A trace entry's real rows equal `full` [T_global, D] at their token ids."""
+    keep = e["ids"] >= 0
+    return torch.allclose(e["values"][keep], full[e["ids"][keep]], atol=ATOL, rtol=RTOL)
+
+
+def experts_axes(traces, ref, cands, world, moe_tp) -> list[tuple]:
+    """Which sums of the reference's shard partials the experts call's outputs are: () for each
+    rank's own partial (the usual EP x MoE-TP shard); a sum over axes where every rank computed
+    more than its shard (every expert on its own rows: the output is complete already)."""
+    hits = []
+    for ax in cands:
+        if all(matches(t[0], sum(ref.partials[q] for q in group_of(r, ax, world, moe_tp)))
+               for r, t in enumerate(traces)):
+            hits.append(ax)
+            if ax == ():
+                break  # NOTE: the usual case; a sum is only tried when the shard's partial fails
+    return hits
+
+
+def first_step(out: Measured, traces, ref, cands, world, moe_tp) -> None:
+    """The experts call: its output is the shard's partial, or a complete sum (counted)."""
+    hits = experts_axes(traces, ref, cands, world, moe_tp)
+    used = tuple(traces[0][0].get("axes", ()))
+    if len(hits) > 1:
+        hits = [used] if used in hits else [()] if () in hits else hits
+    if len(hits) != 1:
+        bad = [r for r, t in enumerate(traces)
+               if not any(matches(t[0], sum(ref.partials[q] for q in group_of(r, ax, world, moe_tp))) for ax in cands)]
+        out.problem = out.problem or (f"rank {bad[0]}: experts output differs from the reference shard" if bad else
+                                      "the ranks' experts outputs are different sums of the reference shards")
+        return
+    if hits[0]:
+        out.steps.append(("experts", hits[0]))
+        for axis in hits[0]:
+            setattr(out, axis, getattr(out, axis) + 1)
 
 
 def measure(case, traces: list[list[dict]], ref) -> Measured:
@@ -87,7 +118,7 @@ def measure(case, traces: list[list[dict]], ref) -> Measured:
     live = [a for a, size in (("ep", c.ep_size), ("moe_tp", moe_tp)) if size > 1]
     cands = [ax for k in range(len(live) + 1) for ax in combinations(live, k)]
     out = Measured(0 if c.ep_size > 1 else None, 0 if moe_tp > 1 else None)
-    out.problem = check_experts(traces, ref)
+    first_step(out, traces, ref, cands, world, moe_tp)
     names = [[e["step"] for e in t] for t in traces]
     if any(n != names[0] for n in names):
         out.problem = out.problem or "ranks ran different steps"

@@ -6,7 +6,8 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from sumonce.proto import catalogue
+from sumonce.proto import boundary, catalogue
+from sumonce.proto.eras import Era
 from sumonce.proto.semantics import decoder_fusion
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
@@ -32,16 +33,24 @@ def state_text(s) -> str:
     return " ".join(bits)
 
 
+def qvf(case) -> str:
+    """Q, V and F as the case's era defines them (0.5.23: V needs attention TP 1; no F, the
+    boundary defers instead)."""
+    c, s = case.config, case.state
+    if case.era == Era.V0_5_23:
+        return "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", boundary.should_use_dp_reduce_scatterv(c)))) + "-"
+    F = decoder_fusion(c, s, catalogue.model(case.model))
+    return "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", V(c)), ("F", F)))
+
+
 def row_table(rows, title: str) -> Table:
     t = Table(title=title)
-    for col in ("model", "version", "layout", "QVF", "state", "after the sites", "predicted ep,moe_tp",
+    for col in ("model", "guards / era", "layout", "QVF", "state", "after the experts", "predicted ep,moe_tp",
                 "measured ep,moe_tp", "mixes (pred/meas)", "max err", "impl", "ok"):
         t.add_column(col)
     for r in rows:
         c, s = r.case.config, r.case.state
-        F = decoder_fusion(c, s, catalogue.model(r.case.model))
-        flags = "".join(x if v else "." for x, v in (("Q", Q(c)), ("V", V(c)), ("F", F)))
-        t.add_row(r.case.model, r.case.version.value, layout(c), flags, state_text(s), r.after,
+        t.add_row(r.case.model, r.case.label, layout(c), qvf(r.case), state_text(s), r.after,
                   f"{r.predicted.ep},{r.predicted.moe_tp}", f"{fmt(r.measured.ep)},{fmt(r.measured.moe_tp)}",
                   f"{'Y' if r.predicted_mixes else '.'}/{'Y' if r.measured.mixes else '.'}",
                   f"{r.measured.max_err:.2g}", r.impl, "yes" if r.ok else f"NO {r.problem or 'count mismatch'}")
@@ -49,14 +58,14 @@ def row_table(rows, title: str) -> Table:
 
 
 def summary_table(rows) -> Table:
-    t = Table(title="conformance: measured sum counts vs proto.semantics.sum_counts")
-    for col in ("world", "model", "version", "rows", "exactly once", "double", "missing", "mixes tokens",
+    t = Table(title="conformance: measured sum counts vs proto's (0.5.11: proto.semantics; 0.5.23: proto.models_0523)")
+    for col in ("world", "model", "guards / era", "rows", "exactly once", "double", "missing", "mixes tokens",
                 "mismatches"):
-        t.add_column(col, justify="right" if col not in ("model", "version") else "left")
+        t.add_column(col, justify="right" if col not in ("model", "guards / era") else "left")
     groups = Counter()
     stats = {}
     for r in rows:
-        key = (r.case.world, r.case.model, r.case.version.value)
+        key = (r.case.world, r.case.model, r.case.label)
         groups[key] += 1
         st = stats.setdefault(key, Counter())
         counts = [n for n in (r.measured.ep, r.measured.moe_tp) if n is not None]

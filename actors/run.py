@@ -16,7 +16,11 @@ import warnings
 
 warnings.filterwarnings("ignore", message=".*NumPy.*")  # NOTE: torch without numpy warns at import
 
-from sumonce.proto import catalogue, semantics
+from dataclasses import replace
+
+from sumonce.proto import catalogue, models_0523, semantics
+from sumonce.proto.config import MoeA2ABackend
+from sumonce.proto.eras import Era, accepts
 from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
 from sumonce.proto.sites import Version
 from sumonce.proto.validation import ConfigError
@@ -25,6 +29,7 @@ from sumonce import __version__
 from sumonce.helptext import allowed, show_allowed
 
 from .cases import STATES, Case, actors_scope, sweep
+from .eras import DEFAULT_ERA, RUN_ERAS, era_arg
 from .fused_table import TABLE_ENV, TableError, load
 
 
@@ -86,7 +91,10 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     a.add_argument("--world-size", type=positive, help="ranks (= --tp-size, which it sets when that is not given)")
     a.add_argument("--model", default="qwen3_moe", metavar="MODEL",
                    help=f"a catalogued model: {', '.join(sorted(catalogue.MODELS_BY_NAME))}")
-    a.add_argument("--variant", help="the MoE forward method (default: every variant)")
+    a.add_argument("--era", metavar=allowed(e.value for e in RUN_ERAS),
+                   help=f"the SGLang era whose decisions the shards execute (default: {DEFAULT_ERA.value}, the "
+                        "newest release's; 0.5.11 when --guard-version or --variant is given; a sweep: both)")
+    a.add_argument("--variant", help="the MoE forward method (0.5.11 era; default: every variant)")
     a.add_argument("--guard-version", dest="version", metavar=allowed(v.value for v in Version),
                    help="the guards to run: the helper's, the legacy ones at da175b96, or those before "
                         "an upstream fix (default: every version the model has)")
@@ -121,6 +129,11 @@ def single_cases(ns, argv) -> list[Case]:
     check_tokens(s)
     for note in notes:
         print(f"note: {note}")
+    era = single_era(ns)
+    if not accepts(era, c):
+        raise UsageError(f"the {era.value} era refuses this configuration; allowed: {ERA_RULES[era]}")
+    if era == Era.V0_5_23:
+        return [case_0523(ns, c, s)]
     if not semantics.in_scope(c, m):
         raise UsageError(f"out of scope: {m.name} needs --moe-a2a-backend none and --architecture in "
                          f"{', '.join(m.architectures)}")
@@ -132,6 +145,47 @@ def single_cases(ns, argv) -> list[Case]:
     if bad:
         raise UsageError(f"unknown variant {bad[0]!r} of {m.name}; variants: {', '.join(m.variants)}")
     return [Case(m.name, v, ver, c, s, ns.seed) for v in variants for ver in versions(ns, m)]
+
+
+ERA_RULES = {Era.V0_5_11: "no pplx or flashinfer_megamoe a2a, --dwdp-size 1, --boundary-reduction auto "
+                          "(settings of later releases; proto.eras.accepts)",
+             Era.V0_5_23: "--dwdp-size 1, or --dwdp-size = --tp-size with --pp-size 1 and no speculative "
+                          "decoding (proto.eras.accepts)"}
+
+
+def era_option(text: str) -> Era:
+    try:
+        return era_arg(text)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def single_era(ns) -> Era:
+    """--era, else 0.5.11 where the guards are named (--guard-version, --variant: that era's
+    notions), else the newest release's era."""
+    era = era_option(ns.era) if ns.era else None
+    guards = [f for f, v in (("--guard-version", ns.version), ("--variant", ns.variant)) if v]
+    if era == Era.V0_5_23 and guards:
+        raise UsageError(f"{guards[0]} names the 0.5.11 era's guards; the 0.5.23 era has one decision "
+                         "(the stage boundary's): leave it out, or give --era 0.5.11")
+    return era or (Era.V0_5_11 if guards else DEFAULT_ERA)
+
+
+def case_0523(ns, c, s) -> Case:
+    m = models_0523.era_model(ns.model)
+    if not models_0523.in_scope(c, m):
+        raise UsageError(f"out of scope in the 0.5.23 era: {m.name} needs --architecture in "
+                         f"{', '.join(m.architectures)}, --moe-a2a-backend none, a CUDA or CPU --gpu-arch, "
+                         "--moe-dp-size 1 and --attn-cp-size 1 (a2a backends are out of the actors' scope)")
+    if c.moe_a2a_backend != MoeA2ABackend.NONE:
+        raise UsageError(f"--moe-a2a-backend {c.moe_a2a_backend.value}: out of the actors' scope (its "
+                         "dispatch and combine are GPU kernels with no gloo counterpart); allowed: none")
+    why = actors_scope(c)
+    if why:
+        raise UsageError(f"out of the actors' scope: they need {why}")
+    if not models_0523.state_in_scope(c, s):
+        raise UsageError("out of scope in the 0.5.23 era: an input-scattered batch (--attn-tp-input-scattered)")
+    return Case(m.name, m.sums_at.value, None, c, s, ns.seed, Era.V0_5_23)
 
 
 def versions(ns, m) -> list[Version]:
@@ -156,8 +210,9 @@ def sweep_cases(ns) -> list[Case]:
                          "(leave the flag out for the default six)")
     for name in models or ():
         catalogue.model(name)
-    cases = sweep(ns.sweep, worlds, models) if models else sweep(ns.sweep, worlds)
-    return [Case(k.model, k.variant, k.version, k.config, k.state, ns.seed) for k in cases]
+    eras = (era_option(ns.era),) if ns.era else RUN_ERAS
+    cases = sweep(ns.sweep, worlds, models, eras) if models else sweep(ns.sweep, worlds, eras=eras)
+    return [replace(k, seed=ns.seed) for k in cases]
 
 
 def parse_fault(text):

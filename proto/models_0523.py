@@ -23,6 +23,7 @@ from .boundary import (
     Exit,
     ForwardContext,
     SumCounts,
+    can_merge_post_experts_all_reduce,
     ffn_exit,
     is_moe_input_scattered_across_dp_ranks,
     post_experts_all_reduce,
@@ -31,6 +32,7 @@ from .boundary import (
 )
 from .catalogue import MODELS
 from .config import ForwardState, MoeA2ABackend, ServerConfig
+from .semantics import Outcome, forward_state_valid
 from .sites import Group
 
 
@@ -149,3 +151,68 @@ def exactly_once(c: ServerConfig, s: ForwardState, m: EraModel) -> bool:
     n = sum_counts(c, s, m)
     return (not mixes_tokens(c, m) and (c.ep_size == 1 or n.ep == 1)
             and (c.moe_tp_size == 1 or n.moe_tp == 1))
+
+
+# What an executor runs (actors/), and the layer's outcome (report/): the same facts as above.
+
+
+def gathers_tokens(c: ServerConfig, m: EraModel) -> bool:
+    """The boundary's prepare step gathers DP attention's tokens before the FFN: the sparse FFN
+    computes on the attention's full rows unless it runs on the rank's own rows
+    (layer_boundary/factories.py:124-129, _ffn_on_rank_rows; the gather, prepare.py:183-225).
+    hunyuan_v3's decoder has no gather (hunyuan_v3.py:369)."""
+    return (c.attn_dp_size > 1 and m.gathers_for_dp_attention
+            and not is_moe_input_scattered_across_dp_ranks(c))
+
+
+def sum_groups(c: ServerConfig, n: SumCounts) -> tuple[Group, ...]:
+    """The all-reduces _post_experts_sum (utils.py:881-897) runs for the owed axes `n`: one over
+    the TP group when both are owed and mergeable (:890), else EP (:894), then MoE-TP (:896)."""
+    if n.ep > 0 and n.moe_tp > 0 and can_merge_post_experts_all_reduce(c):
+        return (Group.TP,)
+    if n.ep > 0 and n.moe_tp > 0:
+        return (Group.EP, Group.MOE_TP)
+    if n.ep > 0:
+        return (Group.EP,)
+    if n.moe_tp > 0:
+        return (Group.MOE_TP,)
+    return ()
+
+
+def sum_now_groups(c: ServerConfig) -> tuple[Group, ...]:
+    """Exit.SUM_NOW: sum_post_experts_output's all-reduces (utils.py:868-878)."""
+    return sum_groups(c, sum_post_experts_output(c))
+
+
+def block_groups(c: ServerConfig) -> tuple[Group, ...]:
+    """hunyuan_v3's block: post_experts_all_reduce's all-reduces (utils.py:851-865), nothing
+    published (hunyuan_v3.py:190, 215)."""
+    return sum_groups(c, block_counts(c))
+
+
+def state_in_scope(c: ServerConfig, s: ForwardState) -> bool:
+    """A forward the 0.5.23 model covers: valid (proto.semantics.forward_state_valid) and not an
+    input-scattered batch (the exit's CP / input-scattered reduce-scatter, exit.py:115, is outside
+    proto.boundary's scope)."""
+    return forward_state_valid(c, s) and not s.attn_tp_input_scattered
+
+
+def layer_outcome(c: ServerConfig, s: ForwardState, m: EraModel) -> Outcome:
+    """proto.semantics.layer_outcome's counterpart in the 0.5.23 era (no crash is known there):
+    mixes tokens, else by the per-axis counts."""
+    if mixes_tokens(c, m):
+        return Outcome.MIXES_TOKENS
+    n = sum_counts(c, s, m)
+    if c.ep_size > 1 and n.ep == 0 or c.moe_tp_size > 1 and n.moe_tp == 0:
+        return Outcome.MISSING
+    if c.ep_size > 1 and n.ep > 1 or c.moe_tp_size > 1 and n.moe_tp > 1:
+        return Outcome.DOUBLE
+    return Outcome.ONCE
+
+
+def era_model(name: str) -> EraModel:
+    """The 0.5.23 entry of a catalogued model; KeyError names the known ones."""
+    for m in MODELS_0523:
+        if m.name == name:
+            return m
+    raise KeyError(f"unknown model {name!r}; models: {', '.join(m.name for m in MODELS_0523)}")

@@ -43,7 +43,7 @@ def _inputs(args):
     releases = audit_view.run(args.audit) if args.audit else []
     found, witnesses = proofs.run_proofs(jobs=max(1, args.jobs))
     inputs = page.Inputs(mapdata.build(found, witnesses), releases, rows,
-                         sweep.bars(rows) if rows else "", perfs)
+                         sweep.bars(rows) if rows else "", perfs, era_maps=mapdata.build_era())
     inputs.seconds = time.perf_counter() - start
     return inputs
 
@@ -63,15 +63,15 @@ def main(argv: list[str]) -> int:
     except (UsageError, PerfError, SweepError, TargetError) as e:
         print(f"sumonce report: {e}", file=sys.stderr)
         return 2
-    from .page import render, summary
+    from .page import era_summary, render, summary
     html = render(inputs)
     try:
         out.write_text(html, encoding="utf-8")
     except OSError as e:
         print(f"sumonce report: cannot write {args.out}: {e.strerror}", file=sys.stderr)
         return 2
-    s = summary(inputs.maps)
+    s, e = summary(inputs.maps), era_summary(inputs.era_maps)
     print(f"wrote {out} ({len(html.encode()) / 1024:.0f} KiB, {inputs.seconds:.1f} s): {s['cells']} squares, "
-          f"{s['wrong']} wrong; z3 {s['proved']} proved, {s['refuted']} refuted; "
+          f"{s['wrong']} wrong (0.5.11 guards; 0.5.23 era: {e['cells']} squares, {e['wrong']} wrong); z3 {s['proved']} proved, {s['refuted']} refuted; "
           f"{s['disagree']} squares contradict a proof")
     return 1 if s["disagree"] or s["unexpected"] else 0

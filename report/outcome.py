@@ -3,7 +3,9 @@
 `classify` is the ONE place that maps proto's result (validation, then proto.semantics' verdict
 per MoE variant) to an outcome; the map, the witness cells and the agreement check call it, the
 sweep's bars its per-layer half `from_counts`. A layer's outcome is proto.semantics.layer_outcome
-(once, double, missing, mixes tokens, crash); validation adds the sixth, refused.
+(once, double, missing, mixes tokens, crash); validation adds the sixth, refused. `classify_0523`
+is its counterpart for the 0.5.23 era (proto.models_0523.layer_outcome; refused also where that
+era's releases refuse the configuration, or proto.models_0523 does not cover it).
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from sumonce.proto import semantics
+from sumonce.proto import models_0523, semantics
+from sumonce.proto.eras import Era, accepts
 from sumonce.proto.config import ForwardState, ServerConfig
 from sumonce.proto.semantics import SumCounts
 from sumonce.proto.sites import Model, Version
@@ -107,3 +110,25 @@ def classify(c: ServerConfig, s: ForwardState, m: Model, version: Version) -> Ce
             return Cell(outcome, n.ep, n.moe_tp, variant)
         first = first or Cell(Outcome.ONCE, n.ep, n.moe_tp, variant)
     return first
+
+
+ERA_RULES = ("era_0_5_23", "scope_0_5_23")
+"""The 0.5.23 map's own refusals: the era's releases refuse the configuration (proto.eras.accepts),
+or proto.models_0523 does not cover it (in_scope, state_in_scope: AMD, a2a backends other than the
+completing ones, input-scattered batches)."""
+
+
+def classify_0523(c: ServerConfig, s: ForwardState, m: models_0523.EraModel) -> Cell:
+    """The outcome of model `m` in the 0.5.23 era under (c, s); the cell's variant names where the
+    model sums (the stage boundary's FFN exit, or its MoE block)."""
+    broken = refusal(c)
+    if broken:
+        return Cell(Outcome.REFUSED, rule=broken)
+    if not semantics.forward_state_valid(c, s):
+        return Cell(Outcome.REFUSED, rule="forward_state")
+    if not accepts(Era.V0_5_23, c):
+        return Cell(Outcome.REFUSED, rule=ERA_RULES[0])
+    if not models_0523.in_scope(c, m) or not models_0523.state_in_scope(c, s):
+        return Cell(Outcome.REFUSED, rule=ERA_RULES[1])
+    n = models_0523.sum_counts(c, s, m)
+    return Cell(PROTO_OUTCOMES[models_0523.layer_outcome(c, s, m)], n.ep, n.moe_tp, m.sums_at.value)

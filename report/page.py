@@ -15,7 +15,7 @@ from sumonce.proto.validation import RULES
 from sumonce.spec.findings import FINDINGS
 
 from . import audit_view, sweep
-from .mapdata import EP_MARK, RULE_NAMES, TP_MARK, VersionMap, repro_templates
+from .mapdata import EP_MARK, RULE_NAMES, TP_MARK, EraMap, VersionMap, repro_templates
 from .outcome import LEGEND, Outcome
 from .panels import PANELS, SIZES
 
@@ -28,6 +28,7 @@ class Inputs:
     sweep_svg: str = ""
     perf: list = field(default_factory=list)
     seconds: float = 0.0
+    era_maps: list[EraMap] = field(default_factory=list)
 
 
 def summary(maps: list[VersionMap]) -> dict:
@@ -46,9 +47,18 @@ def summary(maps: list[VersionMap]) -> dict:
     }
 
 
+def era_summary(era_maps: list[EraMap]) -> dict:
+    """The 0.5.23 era's squares: how many, how many wrong."""
+    return {"cells": sum(len(g.tokens) for em in era_maps for g in em.grids),
+            "wrong": sum(g.wrong for em in era_maps for g in em.grids)}
+
+
 def page_data(maps: list[VersionMap]) -> str:
     """The constants the page's script expands cell tokens with."""
-    allowed = {r.name: r.allowed for r in RULES} | {"forward_state": "a forward SGLang can run"}
+    allowed = {r.name: r.allowed for r in RULES} | {
+        "forward_state": "a forward SGLang can run",
+        "era_0_5_23": "what 0.5.22 - 0.5.23 accept (proto.eras.accepts: --dwdp-size 1 or = tp, pp 1, no speculative decoding)",
+        "scope_0_5_23": "what proto.models_0523 covers (CUDA or CPU, a2a none or a completing one, no input-scattered batch)"}
     return json.dumps({
         "words": {o.value: w for o, w, _ in LEGEND},
         "rules": [[n, allowed[n]] for n in RULE_NAMES],
@@ -67,10 +77,13 @@ def render(inputs: Inputs) -> str:
         if not models or models[-1][0] != vm.model:
             models.append((vm.model, []))
         models[-1][1].append(vm)
+    for em in inputs.era_maps:  # NOTE: each model's 0.5.23 panels after its 0.5.11 guard versions
+        next(versions for model, versions in models if model.name == em.model.name).append(em)
     return template.render(
         version=__version__, generated=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         legend=LEGEND, Outcome=Outcome, panels=PANELS, models=models, maps=inputs.maps,
-        summary=summary(inputs.maps), data=page_data(inputs.maps), findings=FINDINGS,
+        summary=summary(inputs.maps), era_summary=era_summary(inputs.era_maps), era_maps=inputs.era_maps,
+        data=page_data(inputs.maps), findings=FINDINGS,
         releases=inputs.releases, matrix=audit_view.matrix(inputs.releases),
         verdict_class=audit_view.VERDICT_CLASS, sweep=inputs.sweep, sweep_svg=inputs.sweep_svg,
         mismatches=sweep.mismatches(inputs.sweep), words=sweep.words, perf=inputs.perf, seconds=inputs.seconds,

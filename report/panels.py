@@ -102,4 +102,4 @@ def state_flags(s: ForwardState) -> list[str]:
 def repro_command(m: Model, version, c: ServerConfig, s: ForwardState) -> str:
     """The `sumonce run` line that runs this cell on Ray actors (and `sumonce config` validates)."""
     flags = to_flags(c) + state_flags(s)
-    return " ".join(["sumonce run --model", m.name, "--version", version.value, *flags])
+    return " ".join(["sumonce run --era 0.5.11 --model", m.name, "--guard-version", version.value, *flags])

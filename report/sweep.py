@@ -2,11 +2,13 @@
 version, as stacked bars; every row whose measurement disagrees is listed first, in red.
 
 Input: JSON, either a list of rows or {"rows": [...]}; a row (what actors.conformance.Row holds):
-    {"model": "qwen3_moe", "version": "helper", "variant": "...",
+    {"model": "qwen3_moe", "era": "0.5.11", "version": "helper", "variant": "...",
      "config": {ServerConfig fields, proto.serial.to_dict}, "state": {ForwardState fields},
      "predicted": {"ep": 1, "moe_tp": 1}, "measured": {"ep": 1, "moe_tp": null},
      "ok": true, "problem": null}
 A measured count is null where the axis has size 1. Both outcomes come from outcome.from_counts.
+"era" (0.5.11 when absent: files from before the 0.5.23 era was executed) names whose decisions the
+shards ran; a 0.5.23 row's version is null (one decision in that era), and it is labelled by its era.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ class SweepError(ValueError):
 class SweepRow:
     model: str
     version: str
+    """The guard version (0.5.11 era), or "era 0.5.23"."""
     flags: str
     predicted: Outcome
     measured: Outcome
@@ -53,7 +56,9 @@ def row(d: dict, where: str) -> SweepRow:
         c = config_from_dict(d["config"])
     except (ValueError, TypeError) as e:
         raise SweepError(f"{where}: {e}") from None
-    return SweepRow(d["model"], d["version"], " ".join(to_flags(c)), from_counts(c, _counts(d["predicted"])),
+    era = d.get("era") or "0.5.11"
+    label = d["version"] if d["version"] is not None else f"era {era}"
+    return SweepRow(d["model"], label, " ".join(to_flags(c)), from_counts(c, _counts(d["predicted"])),
                     from_counts(c, _counts(d["measured"])), bool(d["ok"]), d.get("problem") or "")
 
 

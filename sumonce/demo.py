@@ -39,7 +39,8 @@ def sweep_summary(path: str) -> str:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return f"sweep: no results in {path}"
-    return (f"sweep: {len(doc['rows'])} rows at world sizes {', '.join(map(str, doc['worlds']))}, "
+    eras = ", ".join(f"era {e}: {n['rows']}" for e, n in doc.get("eras", {}).items())
+    return (f"sweep: {len(doc['rows'])} rows ({eras}) at world sizes {', '.join(map(str, doc['worlds']))}, "
             f"{doc['mismatches']} mismatches between proto's prediction and the measurement, "
             f"{doc['seconds']:.0f} s; rows in {Path(path).resolve()}")
 

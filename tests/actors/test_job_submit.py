@@ -34,7 +34,7 @@ def submit(dash, env, tries=10):
     for _ in range(tries):
         job = ray_cmd("job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", ".",
                       "--", "python", "-m", "sumonce.actors.run", "--tp-size", "2", "--ep-size", "2",
-                      "--model", "qwen3_moe", "--gpu-arch", "cpu", env=env, timeout=300)
+                      "--model", "qwen3_moe", "--gpu-arch", "cpu", "--era", "0.5.11", env=env, timeout=300)
         if "No available agent" not in job.stderr + job.stdout:
             return job
         time.sleep(3)

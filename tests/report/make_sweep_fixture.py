@@ -21,7 +21,8 @@ from sumonce.proto.serial import to_dict
 def row_json(r) -> dict:
     """One actors.conformance.Row in the report's sweep format."""
     k = r.case
-    return {"model": k.model, "variant": k.variant, "version": k.version.value, "world": k.world,
+    return {"model": k.model, "era": k.era.value, "variant": k.variant,
+            "version": k.version.value if k.version is not None else None, "world": k.world,
             "config": to_dict(k.config), "state": to_dict(k.state),
             "predicted": {"ep": r.predicted.ep, "moe_tp": r.predicted.moe_tp},
             "measured": {"ep": r.measured.ep, "moe_tp": r.measured.moe_tp},

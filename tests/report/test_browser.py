@@ -72,10 +72,12 @@ def test_loads_offline_with_no_console_error(page):
 def test_every_catalogued_model_has_its_panels(page):
     pg, _ = page
     for m in MODELS:
+        # every guard version (0.5.11 era), then the 0.5.23 era's panels
         panels = pg.locator(f'section[data-model="{m.name}"] .panel')
-        assert panels.count() == len(PANELS) * len(m.versions), m.name
+        assert panels.count() == len(PANELS) * (len(m.versions) + 1), m.name
         cells = pg.locator(f'section[data-model="{m.name}"] .grid i')
-        assert cells.count() == len(PANELS) * len(m.versions) * len(SIZES) ** 2
+        assert cells.count() == len(PANELS) * (len(m.versions) + 1) * len(SIZES) ** 2
+        assert pg.locator(f'section[data-model="{m.name}"] .grid[data-era="0.5.23"]').count() == len(PANELS)
 
 
 def _ink(png: bytes) -> float:
@@ -119,7 +121,7 @@ def test_the_fused_ep_only_witness_square_on_the_map(page):
     square.hover()
     title = square.get_attribute("title")
     assert "tp=4 ep=2: never summed" in title
-    assert "sumonce run --model qwen3_moe --version helper --tp-size 4 --ep-size 2 " \
+    assert "sumonce run --era 0.5.11 --model qwen3_moe --guard-version helper --tp-size 4 --ep-size 2 " \
            "--enable-flashinfer-allreduce-fusion" in title
     assert "inside known finding fused-allreduce-sums-ep-group-only" in title
 
@@ -136,9 +138,22 @@ def test_clicking_a_square_gives_a_repro_file_proto_reads_back(page):
                         f'.grid i[data-i="{(ep - 1) * len(SIZES) + tp - 1}"]')
     square.click()
     text = pg.locator("#pick").text_content()
-    assert text.startswith("sumonce run --model qwen3_moe --version helper --tp-size 4 --ep-size 2")
+    assert text.startswith("sumonce run --era 0.5.11 --model qwen3_moe --guard-version helper --tp-size 4 --ep-size 2")
     cx = json.loads(text[text.index("{"):])
     assert set(cx) == {"model", "variant", "version", "config", "state"}
     c, s = config_from_dict(cx["config"]), state_from_dict(cx["state"])
     assert (c.tp_size, c.ep_size) == (tp, ep)
     assert classify(c, s, model(cx["model"]), Version(cx["version"])).outcome == Outcome.NEVER
+
+
+def test_the_same_square_in_the_0_5_23_era(page):
+    """tp 4, ep 2 with fusion on is 'never summed' under the 0.5.11 guards; in the 0.5.23 era the
+    exit sums both axes in one TP all-reduce: exactly once, and its run line names the era."""
+    pg, _ = page
+    tp, ep = 4, 2
+    square = pg.locator('section[data-model="qwen3_moe"] .grid[data-era="0.5.23"][data-panel="fusion-on"] '
+                        f'i[data-i="{(ep - 1) * len(SIZES) + tp - 1}"]')
+    assert square.evaluate("e => getComputedStyle(e).backgroundColor") == rgb(COLOURS[Outcome.ONCE])
+    square.click()
+    text = pg.locator("#pick").text_content()
+    assert text.startswith("sumonce run --era 0.5.23 --model qwen3_moe --tp-size 4 --ep-size 2") and "{" not in text
