@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .config import BoundaryReduction, MoeA2ABackend, ServerConfig, SpeculativeAlgorithm
+from .config import BoundaryReduction, MoeA2ABackend, MoeRunnerBackend, ServerConfig, SpeculativeAlgorithm
 
 
 class Era(StrEnum):
@@ -29,11 +29,13 @@ class Era(StrEnum):
 
 @dataclass(frozen=True)
 class Fact:
-    """One SGLang fact at a release: `text` is found on that line of the wheel's file."""
+    """One SGLang fact at a release: `text` is found on that line of the wheel's file (the era's
+    own wheel, or `release`'s for a change inside the era's range)."""
     file: str
     line: int
     text: str
     meaning: str
+    release: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,20 +194,44 @@ def era_of_release(version: str) -> Era:
     except KeyError:
         raise ValueError(f"no era for sglang {version}; known releases: {', '.join(RELEASE_ERA)}") from None
 
-NEW_A2A = (MoeA2ABackend.PPLX, MoeA2ABackend.FLASHINFER_MEGAMOE)
+ORDER = tuple(Era)
+"""The eras, oldest first."""
+
+
+def since(era: Era, first: Era) -> bool:
+    """`era` is `first` or a later one."""
+    return ORDER.index(era) >= ORDER.index(first)
+
+
+def pplx_accepted(c: ServerConfig) -> bool:
+    """--moe-a2a-backend pplx (0.5.17 server_args.py:6751-6777; 0.5.20 arg_groups/moe_hook.py:500-510;
+    0.5.23 moe_hook.py:591-602): DP attention with at least 2 groups, runner deep_gemm or auto; its
+    dispatcher asserts the EP group spans the world (layers/moe/token_dispatcher/pplx.py:88-92):
+    no pipeline stages (ep == tp is proto.validation's a2a rule)."""
+    return (c.moe_a2a_backend != MoeA2ABackend.PPLX
+            or c.enable_dp_attention and c.attn_dp_size >= 2 and c.pp_size == 1
+            and (c.moe_runner_backend == MoeRunnerBackend.DEEP_GEMM or c.moe_runner_backend == MoeRunnerBackend.AUTO))
+
+
+def dwdp_accepted(c: ServerConfig) -> bool:
+    """--dwdp-size (0.5.17 server_args.py:1067, checked by _handle_dwdp :6379-6400; 0.5.20
+    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding."""
+    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
 
 
 def accepts(era: Era, c: ServerConfig) -> bool:
-    """The era's releases accept `c` (beyond proto.validation's rules, which hold for both):
-    0.5.11 has no pplx or flashinfer_megamoe a2a backend, no dwdp, no boundary_reduction; 0.5.23's
-    handle_dwdp (arg_groups/parallel_hook.py:433-453) asserts dwdp_size == tp_size, pp_size 1 and
-    no speculative decoding (--dwdp-size, arg_groups/fields/parallel.py:119)."""
-    if era == Era.V0_5_11:
-        return (c.moe_a2a_backend != MoeA2ABackend.PPLX
-                and c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
-                and c.dwdp_size == 1 and c.boundary_reduction == BoundaryReduction.AUTO)
-    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
-                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
+    """The era's releases accept `c` (beyond proto.validation's rules, which hold for every era).
+    --moe-a2a-backend choices: flashinfer in every era (0.5.10.post1 server_args.py:203, 0.5.11
+    :200); pplx from 0.5.17 (server_args.py:276); flashinfer_megamoe from 0.5.20
+    (arg_groups/fields/exec_.py:648). --dwdp-size from 0.5.17 (server_args.py:1067).
+    --boundary-reduction from 0.5.21 (arg_groups/fields/exec_.py:623); before it the setting is
+    absent, i.e. auto."""
+    pplx = since(era, Era.V0_5_17) or c.moe_a2a_backend != MoeA2ABackend.PPLX
+    megamoe = since(era, Era.V0_5_20) or c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
+    dwdp = since(era, Era.V0_5_17) or c.dwdp_size == 1
+    boundary = since(era, Era.V0_5_21) or c.boundary_reduction == BoundaryReduction.AUTO
+    return pplx and megamoe and dwdp and boundary and pplx_accepted(c) and dwdp_accepted(c)
 
 
 def era_of(name: str) -> Era:
