@@ -139,9 +139,24 @@ def guards_agree_0510(c, s, F, R):
                                                        or Q(c))
 
 
+def guards_skip_on_f(c, s, F, R):
+    """Every 0.5.10.post1 block guard whose decoder hands it F skips when F is set."""
+    ok = True
+    for m in L.MODELS_0510:
+        for site in m.sites:
+            if site.receives_F and m.decoder.block_F != semantics.BlockFlag.ABSENT:
+                ok = ok and not site.guard(Version.LEGACY)(c, True, R)
+    return ok
+
+
 def pre_helper_rows() -> list[Property]:
-    """Before the helper, the drift #23748 removed: qwen3_moe's EP and MoE-TP guards disagree on R."""
-    return [Property("ep-and-tp-guards-agree@0.5.10.post1",
+    """Before the helper: a lemma on the hand-written guards, and the drift #23748 removed:
+    qwen3_moe's EP and MoE-TP guards disagree on R."""
+    return [Property("guards-skip-on-f@0.5.10.post1",
+                     "Every hand-written guard whose decoder hands it F skips when F is set.",
+                     "configurations 0.5.10.post1 accepts, all R", Kind.LEMMA, guards_skip_on_f,
+                     (accepted(Era.V0_5_10),), era=Era.V0_5_10.value, explain=explain("0.5.10.post1")),
+            Property("ep-and-tp-guards-agree@0.5.10.post1",
                      "qwen3_moe's EP and MoE-TP guards skip on the same flags (up to Q): refuted, its EP guard "
                      "has no R term (models/qwen3_moe.py:328 vs :330-337), the drift #23734 and #23748 removed.",
                      "configurations 0.5.10.post1 accepts, all F, R", Kind.DRIFT, guards_agree_0510,
