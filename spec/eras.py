@@ -241,9 +241,9 @@ def carried_findings() -> list[Property]:
 def finding_extras(p: Property, status, cx) -> dict:
     """status and reachability for a 0.5.23 finding's result, as 0.5.11's findings carry them:
     a failure is reachable when some model in scope fails at the witness and can run it there.
-    The other eras' findings: spec.era_tables.finding_extras."""
+    The other eras' findings: spec.era_findings.finding_extras."""
     if p.era != ERA:
-        from .era_tables import finding_extras as other
+        from .era_findings import finding_extras as other
         return other(p, status, cx)
     if cx is None:
         return {"status": p.status, "reachable": "no failure in the 0.5.23 era"}
