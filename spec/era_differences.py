@@ -27,6 +27,8 @@ from .properties import Expect, Kind, Property
 U = "sglang/srt/layers/moe/utils.py"
 COMM = "sglang/srt/layers/communicator.py"
 NOT_FOUND = "upstream change not found"
+PPLX = ("#30756 Integrate pplx a2a backend (merged 2026-07-10; adds --moe-a2a-backend pplx; "
+        "the helper's term not confirmed in its diff)")
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ CHANGES = (
            f"{NOT_FOUND} (a refactor: each decoder publishes what it passed)", anywhere, Expect.HOLDS,
            claim=sites_agree_0515_0516, release="0.5.16"),
     Change(E16, E17, "dwdp_complete", f"0.5.17 {U}:509", "dwdp came with #29778 (merged)", dwdp),
-    Change(E16, E17, "pplx_complete", f"0.5.17 {U}:517", NOT_FOUND, a2a_is(A.PPLX)),
+    Change(E16, E17, "pplx_complete", f"0.5.17 {U}:517", PPLX, a2a_is(A.PPLX)),
     Change(E16, E17, "v_attention_tp1", f"0.5.17 {U}:465", "#32663 Fix MoE reduce-scatterv eligibility check (merged)",
            v_with_attention_tp),
     Change(E16, E17, "helpers-agree-outside-the-changes", "-", "-",
