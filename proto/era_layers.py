@@ -17,9 +17,14 @@ Per era (facts cited in proto.eras' ERA_* entries, re-read by tests/proto/test_e
   (0.5.18 communicator.py:828). The fused kernel's group and the declined kernel are 0.5.11's
   (flashinfer_comm_fusion.py: EP when moe_ep > 1; layernorm.py: no all-reduce when it declines).
 
-Scope: a2a none, dwdp 1, off AMD (F's aiter branch gained a DP-attention test in 0.5.17 and was
-not re-read further), moe_dp_size 1 (proto.semantics.in_scope): the a2a and dwdp terms of the
-helpers are compared at the helper level (spec.era_differences), not executed in a layer.
+F and R are 0.5.11's (proto.communicator) within the scope: 0.5.10.post1's F lacks only the MoE-CP
+test (communicator.py:617, attention CP is out of scope); 0.5.17's adds an mlp-mode SCATTERED test
+(a2a or Q, where F is already off: flashinfer's fusion needs no DP attention, Q needs it) and a
+DP-attention test on AMD's branch.
+
+Scope: a2a none, dwdp 1, off AMD (aiter's branch was not re-read further), no attention CP,
+moe_dp_size 1 (proto.semantics.in_scope): the a2a and dwdp terms of the helpers are compared at
+the helper level (spec.era_differences), not executed in a layer.
 
 NOTE: written in the subset spec/ lifts.
 """
