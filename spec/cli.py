@@ -112,7 +112,9 @@ def bad_arguments(args) -> str | None:
     if args.only is not None and not args.only.strip():
         return "--only '': give a glob, e.g. 'exactly-once:*' (see `sumonce prove --list`)"
     if args.era != "all" and args.era not in ERA_NAMES:
-        return f"unknown --era {args.era!r}; allowed: {', '.join(ERA_NAMES)}, all"
+        from sumonce.proto.eras import RELEASE_ERA
+        hint = f" (sglang {args.era} is in era {RELEASE_ERA[args.era].value})" if args.era in RELEASE_ERA else ""
+        return f"unknown --era {args.era!r}{hint}; allowed: {', '.join(ERA_NAMES)}, all"
     if args.counterexamples is not None:
         return writable_dir(args.counterexamples)
     return None

@@ -212,9 +212,9 @@ def era_tables() -> dict:
     """proto.eras.Era value -> the builder of that era's table. A third era adds one entry."""
     from .era_tables import builders
     from .eras import era_0523_properties
-    tables = {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties, **builders()}
-    from sumonce.proto.eras import Era
-    return {e.value: tables[e.value] for e in Era}
+    # NOTE: 0.5.11 and 0.5.23 first (the table's first rows stay what they were), then the rest
+    # oldest first.
+    return {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties, **builders()}
 
 
 def all_properties(known_findings: bool = True, era: str = "all") -> list[Property]:

@@ -155,7 +155,8 @@ def test_era_option():
 def test_bad_era_exits_2(capsys):
     assert cli.prove_main(["--era", "0.5.18"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"allowed: {', '.join(e.value for e in Era)}, all" in err
+    assert err.count("\n") == 1 and "allowed: " in err and err.rstrip().endswith(", all")
+    assert all(e.value in err for e in Era)
 
 
 def test_each_0_5_11_finding_says_what_0_5_23_does(capsys):
