@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .config import BoundaryReduction, MoeA2ABackend, ServerConfig, SpeculativeAlgorithm
+from .config import BoundaryReduction, MoeA2ABackend, MoeRunnerBackend, ServerConfig, SpeculativeAlgorithm
 
 
 class Era(StrEnum):
@@ -29,11 +29,13 @@ class Era(StrEnum):
 
 @dataclass(frozen=True)
 class Fact:
-    """One SGLang fact at a release: `text` is found on that line of the wheel's file."""
+    """One SGLang fact at a release: `text` is found on that line of the wheel's file (the era's
+    own wheel, or `release`'s for a change inside the era's range)."""
     file: str
     line: int
     text: str
     meaning: str
+    release: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class EraFacts:
 U = "sglang/srt/layers/moe/utils.py"
 EXIT = "sglang/srt/layers/layer_boundary/exit.py"
 FACTORIES = "sglang/srt/layers/layer_boundary/factories.py"
+SA = "sglang/srt/server_args.py"
+COMM = "sglang/srt/layers/communicator.py"
+FUSION = "sglang/srt/layers/flashinfer_comm_fusion.py"
+M = "sglang/srt/models/"
 
 ERA_0_5_11 = EraFacts(
     Era.V0_5_11, ("0.5.11", "0.5.12", "0.5.12.post1", "0.5.13", "0.5.13.post1", "0.5.14"),
@@ -59,6 +65,7 @@ ERA_0_5_11 = EraFacts(
         Fact(U, 379, "if should_use_dp_reduce_scatterv():", "second test: V"),
         Fact(U, 381, "if is_tp_path and should_use_flashinfer_cutlass_moe_fp4_allgather():", "third: TP path and Q"),
         Fact(U, 324, "def should_use_flashinfer_cutlass_moe_fp4_allgather():", "Q"),
+        Fact(SA, 200, '"flashinfer",', "the last --moe-a2a-backend choice: no pplx, no flashinfer_megamoe"),
         Fact(U, 338, "def should_use_dp_reduce_scatterv():", "V, no attention-TP condition"),
         Fact("sglang/srt/layers/flashinfer_comm_fusion.py", 525, "get_moe_expert_parallel_world_size() > 1",
              "the fused kernel's group: EP when moe_ep > 1, else MoE-TP"),
@@ -120,6 +127,16 @@ ERA_0_5_10 = EraFacts(
     "each model file guards its own all-reduce (proto.guards' legacy guards, without V: V does not exist yet)",
     (
         Fact(U, 278, "def should_use_flashinfer_cutlass_moe_fp4_allgather():", "Q exists, same conditions as 0.5.11"),
+        Fact(SA, 203, '"flashinfer",', "the last --moe-a2a-backend choice: no pplx, no flashinfer_megamoe"),
+        Fact(COMM, 601, "def should_use_reduce_scatter(self, forward_batch: ForwardBatch):", "R: no V term (no V yet)"),
+        Fact(FUSION, 244, "if get_moe_expert_parallel_world_size() > 1:", "the fused kernel's group: EP when ep > 1"),
+        Fact(M + "qwen3_moe.py", 328, "if self.ep_size > 1 and not should_allreduce_fusion:", "qwen3_moe's EP guard: no R term"),
+        Fact(M + "qwen2_moe.py", 354, "and not should_use_flashinfer_cutlass_moe_fp4_allgather()", "qwen2_moe: F, R, Q; no V"),
+        Fact(M + "llada2.py", 382, "if self.tp_size > 1 and not use_reduce_scatter:", "llada2 (and llama4, exaone_moe): R only"),
+        Fact(M + "minimax_m2.py", 406, "if self.tp_size > 1:", "minimax_m2 all-reduces whenever tp > 1"),
+        Fact(M + "minimax_m2.py", 767, "hidden_states = self.block_sparse_moe(hidden_states, forward_batch)", "no F, no R handed on"),
+        Fact(M + "step3p5.py", 637, "# hidden_states, residual = self.layer_communicator.prepare_mlp(", "step3p5: no DP gather"),
+        Fact(M + "step3p5.py", 649, "moe_output = self.moe(hidden_states)", "step3p5's MoE gets no F or R"),
     ))
 
 ERA_0_5_15 = EraFacts(
@@ -129,6 +146,10 @@ ERA_0_5_15 = EraFacts(
     (
         Fact(U, 440, "def should_skip_post_experts_all_reduce(", "the helper, the same three keywords"),
         Fact(U, 476, "if get_moe_a2a_backend().is_flashinfer():", "new last test: the flashinfer a2a combine sums"),
+        Fact(SA, 243, '"flashinfer",', "--moe-a2a-backend: flashinfer; no pplx, no flashinfer_megamoe"),
+        Fact(COMM, 761, "if should_use_dp_reduce_scatterv():", "R holds under V when the communicator scatters (from 0.5.12)"),
+        Fact(FUSION, 645, "if get_parallel().moe_ep_size > 1:", "the fused kernel's group: EP when ep > 1"),
+        Fact("sglang/srt/layers/layernorm.py", 181, "if fused_result is not None:", "a declined kernel: the norm alone"),
     ))
 
 ERA_0_5_16 = EraFacts(
@@ -142,6 +163,8 @@ ERA_0_5_16 = EraFacts(
         Fact("sglang/srt/models/qwen3_moe.py", 837, "with get_forward().scoped(", "a decoder publishes F and R"),
         Fact("sglang/srt/layers/communicator.py", 758, "def should_use_reduce_scatter(self, forward_batch: ForwardBatch):", "R's source"),
         Fact("sglang/srt/layers/communicator.py", 776, "def should_fuse_mlp_allreduce_with_next_layer(", "F's source"),
+        Fact(SA, 276, '"flashinfer",', "--moe-a2a-backend: no pplx yet"),
+        Fact(COMM, 765, "if should_use_dp_reduce_scatterv():", "R holds under V when the communicator scatters"),
     ))
 
 ERA_0_5_17 = EraFacts(
@@ -152,6 +175,14 @@ ERA_0_5_17 = EraFacts(
         Fact(U, 509, "if get_parallel().dwdp_size > 1:", "new test: dwdp > 1"),
         Fact(U, 517, "if get_moe_a2a_backend().is_pplx():", "new test: the pplx a2a combine sums"),
         Fact(U, 465, "and get_parallel().tp_size == get_parallel().attn_dp_size", "V: attention TP 1"),
+        Fact(SA, 276, '"pplx",', "--moe-a2a-backend pplx"),
+        Fact(SA, 6763, "assert resolved_view(self).enable_dp_attention and self.dp_size >= 2, (", "pplx needs DP attention, dp >= 2"),
+        Fact(SA, 1067, "dwdp_size: A[", "--dwdp-size"),
+        Fact(SA, 6387, "self.dwdp_size == self.tp_size", "dwdp == tp"),
+        Fact(FUSION, 687, "if get_parallel().moe_ep_size > 1:", "the fused kernel's group: EP when ep > 1"),
+        Fact(COMM, 828, "if parallel.moe_ep_size > 1 and parallel.moe_tp_size > 1:",
+             "from 0.5.18: no F for a hybrid EP x MoE-TP layout", release="0.5.18"),
+        Fact(COMM, 905, "if parallel.moe_ep_size > 1 and parallel.moe_tp_size > 1:", "the same gate in 0.5.19", release="0.5.19"),
     ))
 
 ERA_0_5_20 = EraFacts(
@@ -161,6 +192,13 @@ ERA_0_5_20 = EraFacts(
     (
         Fact(U, 714, "def should_skip_post_experts_all_reduce(*, is_tp_path: bool) -> bool:", "the one-argument helper"),
         Fact(U, 754, "if get_moe_a2a_backend().is_flashinfer_megamoe():", "new last test: flashinfer_megamoe"),
+        Fact("sglang/srt/arg_groups/fields/exec_.py", 648, '"flashinfer_megamoe",', "--moe-a2a-backend flashinfer_megamoe"),
+        Fact("sglang/srt/arg_groups/fields/parallel.py", 115, "dwdp_size: A[", "--dwdp-size"),
+        Fact("sglang/srt/arg_groups/moe_hook.py", 499, "assert resolved_view(server_args).enable_dp_attention and cfg.dp_size >= 2, (",
+             "pplx needs DP attention, dp >= 2"),
+        Fact(COMM, 947, "if parallel.moe_ep_size > 1 and parallel.moe_tp_size > 1:", "no F for a hybrid layout"),
+        Fact(FUSION, 702, "if get_parallel().moe_ep_size > 1:", "the fused kernel's group: EP when ep > 1"),
+        Fact("sglang/srt/layers/layernorm.py", 247, "if fused_result[0] is not None:", "a declined kernel: the norm alone"),
     ))
 
 ERA_0_5_21 = EraFacts(
@@ -176,6 +214,8 @@ ERA_0_5_21 = EraFacts(
         Fact(U, 786, "def should_add_replicated_moe_output() -> bool:", "the replicated shared expert's rule"),
         Fact(EXIT, 183, "mlp_reduce_scatter = self._ffn_leaves_sum_to_reduce_scatter(steps, dp_step)", "the boundary publishes R"),
         Fact(FACTORIES, 96, 'use_reduce_scatterv = strategy in ("rsv", "rs+rsv") and can_move_output', "boundary_reduction gates V"),
+        Fact("sglang/srt/arg_groups/fields/exec_.py", 623, "boundary_reduction: A[", "--boundary-reduction"),
+        Fact("sglang/srt/arg_groups/fields/exec_.py", 723, '"flashinfer_megamoe",', "--moe-a2a-backend flashinfer_megamoe"),
     ))
 
 ERAS = {e.era: e for e in (ERA_0_5_10, ERA_0_5_11, ERA_0_5_15, ERA_0_5_16, ERA_0_5_17, ERA_0_5_20, ERA_0_5_21,
@@ -192,20 +232,44 @@ def era_of_release(version: str) -> Era:
     except KeyError:
         raise ValueError(f"no era for sglang {version}; known releases: {', '.join(RELEASE_ERA)}") from None
 
-NEW_A2A = (MoeA2ABackend.PPLX, MoeA2ABackend.FLASHINFER_MEGAMOE)
+ORDER = tuple(Era)
+"""The eras, oldest first."""
+
+
+def since(era: Era, first: Era) -> bool:
+    """`era` is `first` or a later one."""
+    return ORDER.index(era) >= ORDER.index(first)
+
+
+def pplx_accepted(c: ServerConfig) -> bool:
+    """--moe-a2a-backend pplx (0.5.17 server_args.py:6751-6777; 0.5.20 arg_groups/moe_hook.py:500-510;
+    0.5.23 moe_hook.py:591-602): DP attention with at least 2 groups, runner deep_gemm or auto; its
+    dispatcher asserts the EP group spans the world (layers/moe/token_dispatcher/pplx.py:88-92):
+    no pipeline stages (ep == tp is proto.validation's a2a rule)."""
+    return (c.moe_a2a_backend != MoeA2ABackend.PPLX
+            or c.enable_dp_attention and c.attn_dp_size >= 2 and c.pp_size == 1
+            and (c.moe_runner_backend == MoeRunnerBackend.DEEP_GEMM or c.moe_runner_backend == MoeRunnerBackend.AUTO))
+
+
+def dwdp_accepted(c: ServerConfig) -> bool:
+    """--dwdp-size (0.5.17 server_args.py:1067, checked by _handle_dwdp :6379-6400; 0.5.20
+    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding."""
+    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
 
 
 def accepts(era: Era, c: ServerConfig) -> bool:
-    """The era's releases accept `c` (beyond proto.validation's rules, which hold for both):
-    0.5.11 has no pplx or flashinfer_megamoe a2a backend, no dwdp, no boundary_reduction; 0.5.23's
-    handle_dwdp (arg_groups/parallel_hook.py:433-453) asserts dwdp_size == tp_size, pp_size 1 and
-    no speculative decoding (--dwdp-size, arg_groups/fields/parallel.py:119)."""
-    if era == Era.V0_5_11:
-        return (c.moe_a2a_backend != MoeA2ABackend.PPLX
-                and c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
-                and c.dwdp_size == 1 and c.boundary_reduction == BoundaryReduction.AUTO)
-    return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
-                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
+    """The era's releases accept `c` (beyond proto.validation's rules, which hold for every era).
+    --moe-a2a-backend choices: flashinfer in every era (0.5.10.post1 server_args.py:203, 0.5.11
+    :200); pplx from 0.5.17 (server_args.py:276); flashinfer_megamoe from 0.5.20
+    (arg_groups/fields/exec_.py:648). --dwdp-size from 0.5.17 (server_args.py:1067).
+    --boundary-reduction from 0.5.21 (arg_groups/fields/exec_.py:623); before it the setting is
+    absent, i.e. auto."""
+    pplx = since(era, Era.V0_5_17) or c.moe_a2a_backend != MoeA2ABackend.PPLX
+    megamoe = since(era, Era.V0_5_20) or c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
+    dwdp = since(era, Era.V0_5_17) or c.dwdp_size == 1
+    boundary = since(era, Era.V0_5_21) or c.boundary_reduction == BoundaryReduction.AUTO
+    return pplx and megamoe and dwdp and boundary and pplx_accepted(c) and dwdp_accepted(c)
 
 
 def era_of(name: str) -> Era:

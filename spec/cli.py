@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counterexamples", metavar="DIR", help="write each counterexample as JSON for `sumonce repro`")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
     p.add_argument("--era", default="all", metavar="ERA",
-                   help="0.5.11 (the #23748 helper), 0.5.23 (the stage boundary sums), or all (default)")
+                   help="an era (named by its first release: " + ", ".join(ERA_NAMES) + ") or all (default); "
+                        "docs/ERAS.md lists each era's releases")
     p.add_argument("--version", action="version", version=f"sumonce {__version__}",
                    help="print sumonce's version and exit")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -111,7 +112,9 @@ def bad_arguments(args) -> str | None:
     if args.only is not None and not args.only.strip():
         return "--only '': give a glob, e.g. 'exactly-once:*' (see `sumonce prove --list`)"
     if args.era != "all" and args.era not in ERA_NAMES:
-        return f"unknown --era {args.era!r}; allowed: {', '.join(ERA_NAMES)}, all"
+        from sumonce.proto.eras import RELEASE_ERA
+        hint = f" (sglang {args.era} is in era {RELEASE_ERA[args.era].value})" if args.era in RELEASE_ERA else ""
+        return f"unknown --era {args.era!r}{hint}; allowed: {', '.join(ERA_NAMES)}, all"
     if args.counterexamples is not None:
         return writable_dir(args.counterexamples)
     return None

@@ -25,6 +25,7 @@ from sumonce.proto.eras import Era, accepts
 from sumonce.proto.sites import Version
 
 from . import claims
+from .era_differences import PPLX
 from .eras import explain, replicated_output_counted_once
 from .properties import Expect, Kind, Property
 
@@ -146,7 +147,7 @@ DIFFERENCES = (
     Difference("context_flags", "0.5.16", f"0.5.16 {U}:491", f"{NOT_FOUND} (a refactor: no witness)",
                helpers_agree, published_r_only, Expect.HOLDS),
     Difference("dwdp_complete", "0.5.17", f"0.5.17 {U}:509", "dwdp came with #29778 (merged)", helpers_agree, dwdp),
-    Difference("pplx_complete", "0.5.17", f"0.5.17 {U}:517", NOT_FOUND, helpers_agree, a2a_is(A.PPLX)),
+    Difference("pplx_complete", "0.5.17", f"0.5.17 {U}:517", PPLX, helpers_agree, a2a_is(A.PPLX)),
     Difference("v_attention_tp1", "0.5.17", f"0.5.17 {U}:465; 0.5.23 {U}:747",
                "#32663 Fix MoE reduce-scatterv eligibility check (merged)", v_agrees, attention_tp),
     Difference("megamoe_complete", "0.5.20", f"0.5.20 {U}:754", "#31470 [NVIDIA] Support flashinfer Mega Moe (merged)",

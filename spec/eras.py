@@ -240,7 +240,11 @@ def carried_findings() -> list[Property]:
 
 def finding_extras(p: Property, status, cx) -> dict:
     """status and reachability for a 0.5.23 finding's result, as 0.5.11's findings carry them:
-    a failure is reachable when some model in scope fails at the witness and can run it there."""
+    a failure is reachable when some model in scope fails at the witness and can run it there.
+    The other eras' findings: spec.era_findings.finding_extras."""
+    if p.era != ERA:
+        from .era_findings import finding_extras as other
+        return other(p, status, cx)
     if cx is None:
         return {"status": p.status, "reachable": "no failure in the 0.5.23 era"}
     from sumonce.proto.serial import from_dict
@@ -282,5 +286,6 @@ def annotate_findings(results) -> None:
 
 def era_0523_properties(known: bool = True) -> list[Property]:
     from .differences import differences
+    from .era_differences import differences_into
     found = findings() if known else []
-    return lemmas() + exactly_once(known) + found + carried_findings() + differences()
+    return lemmas() + exactly_once(known) + found + carried_findings() + differences() + differences_into(Era.V0_5_23)

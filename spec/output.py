@@ -102,7 +102,9 @@ def counterexample_lines(r: Result) -> list[str]:
         lines.append(f"  outcome    {cx['outcome']}")
     if cx.get("label"):
         lines.append(f"  reachable  NO: {cx['label']}")
-    if cx.get("era"):
+    if cx.get("era_story"):
+        lines.append(f"  {cx['era']:<10} " + ", ".join(f"{k}={v}" for k, v in cx["era_story"].items()))
+    elif cx.get("era"):
         lines.append("  0.5.23     " + ", ".join(f"{k}={cx[k]}" for k in
                                                 ("model_0523", "V_0523", "complete", "ffn_exit", "reduction_group",
                                                  "counts_0523", "model_runs_0523") if k in cx))

@@ -202,14 +202,19 @@ def _history(m: Model, v: Version, region, issue: str) -> Property:
 def era_0511_properties(known_findings: bool = True) -> list[Property]:
     """The #23748 era's table (proto.predicates, semantics, catalogue)."""
     found = findings() if known_findings else []
+    from sumonce.proto.eras import Era
+    from .era_differences import differences_into
     return (lemmas() + drift() + refactor() + exactly_once(known=known_findings) + found
-            + history(known=known_findings))
+            + history(known=known_findings) + differences_into(Era.V0_5_11))
 
 
 def era_tables() -> dict:
     """proto.eras.Era value -> the builder of that era's table. A third era adds one entry."""
+    from .era_tables import builders
     from .eras import era_0523_properties
-    return {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties}
+    # NOTE: 0.5.11 and 0.5.23 first (the table's first rows stay what they were), then the rest
+    # oldest first.
+    return {"0.5.11": era_0511_properties, "0.5.23": era_0523_properties, **builders()}
 
 
 def all_properties(known_findings: bool = True, era: str = "all") -> list[Property]:

@@ -51,6 +51,8 @@ def configuration(inputs: dict) -> ServerConfig:
         kw.update(moe_a2a_backend=MoeA2ABackend(inputs["backend"]), ep_size=kw["tp_size"])
         if inputs["backend"] == "flashinfer":
             kw.update(moe_runner_backend="flashinfer_cutlass")
+        if inputs["backend"] == "pplx":  # pplx needs DP attention, dp >= 2 (proto.eras.pplx_accepted)
+            kw.update(DP2)
     if "dwdp_size" in inputs:
         kw.update(dwdp_size=inputs["dwdp_size"])
     c = validate(ServerConfig(**kw))
