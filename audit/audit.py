@@ -8,12 +8,14 @@ import time
 from dataclasses import dataclass, field
 
 from sumonce.proto import catalogue
+from sumonce.proto.eras import Era
 
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
+from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in
 from .release import Release, read_release
 from .source import UTILS, Source
@@ -33,6 +35,9 @@ class Report:
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    era: Era | None = None
+    """The era picked from the code (audit/era.py); None where layers/moe/utils.py could not be read."""
+    era_reason: str = ""
 
 
 def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
@@ -74,14 +79,15 @@ def catalogued(stem: str, archs: tuple[str, ...]):
 
 def audit(src: Source) -> Report:
     start = time.perf_counter()
+    era, reason = _era(src)
     text = src.utils()
-    w = AuditWorld(has_v=text is not None and V_DEF in text)
+    w = AuditWorld(has_v=text is not None and V_DEF in text, era=era)
     try:
         release = read_release(w, text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         release, text = read_release(w, None), None
         src.unread[UTILS] = f"does not parse ({getattr(e, 'msg', None) or type(e).__name__})"
-    rep = Report(src.label, src.root, release)
+    rep = Report(src.label, src.root, release, era=era, era_reason=reason)
     # NOTE: a file not read is a failure of the audit, reported beside the files that do not parse
     rep.unparsed += [{"file": rel, "line": 0, "error": why} for rel, why in sorted(src.unread.items())]
     trees, reducing = {}, _reducing(src)
@@ -116,6 +122,17 @@ def audit(src: Source) -> Report:
     rep.sites = [site for site, _o in judged]
     rep.seconds = time.perf_counter() - start
     return rep
+
+
+def _era(src: Source) -> tuple[Era | None, str]:
+    """The era (TargetError, exit 2, for a missing utils.py or a shape no era has); a utils.py that
+    cannot be read or parsed is a file not audited (exit 4), judged in no era."""
+    if UTILS in src.unread:
+        return None, f"no era: {UTILS} could not be read ({src.unread[UTILS]})"
+    try:
+        return detect(src)
+    except UtilsUnparsable as e:
+        return None, f"no era: {e}"
 
 
 def callables(tree: ast.Module) -> dict[str, dict]:
