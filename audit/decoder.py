@@ -12,9 +12,13 @@ from sumonce.proto.sites import BlockFlag, Decoder
 from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 
 
+CONTEXT_KEYWORDS = {F_NAME: "fuse_mlp_allreduce", R_NAME: "mlp_reduce_scatter"}
+"""0.5.16+: a decoder publishes F and R as get_forward().scoped(fuse_mlp_allreduce=..., mlp_reduce_scatter=...)."""
+
+
 def _passes(call: ast.Call, name: str) -> ast.expr | None:
     for k in call.keywords:
-        if k.arg == name:
+        if k.arg == name or (k.arg == CONTEXT_KEYWORDS.get(name) and call_name(call) == "scoped"):
             return k.value
     return next((a for a in call.args if isinstance(a, ast.Name) and a.id == name), None)
 

@@ -49,8 +49,10 @@ def group_size(w, group: Group):
 
 
 def scope(w, ctx: Context | None = None) -> list[z3.BoolRef]:
-    """proto's scope: the standard dispatcher (and, within a decoder, its architectures)."""
-    out = [w.c.moe_a2a_backend == enum_value(MoeA2ABackend.NONE)]
+    """proto's scope: the standard dispatcher, no dwdp (proto.semantics' layer has neither the a2a
+    combines nor dwdp: the era's helper terms for them are checked in the helper check), and,
+    within a decoder, its architectures."""
+    out = [w.c.moe_a2a_backend == enum_value(MoeA2ABackend.NONE), w.c.dwdp_size == 1]
     if ctx is not None:
         out.append(w.lift(semantics.in_scope, w.c, ctx.model()))
     return out
