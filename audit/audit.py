@@ -16,7 +16,7 @@ from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
 from .era import UtilsUnparsable, detect
-from .extract import REDUCE_CALLS, forward_roots, sites_in
+from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
 from .release import Release, read_release
 from .source import UTILS, Source
 from .verdict import AuditedSite
@@ -44,9 +44,9 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
     """Per class: self.<attr> -> the group its size is (tp, ep, moe_tp), or None where the
     attribute is assigned from something other than a parallel-state getter."""
     out = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in wanted):
+    for cls in _classes(tree, wanted):
         sizes: dict = {}
-        for n in ast.walk(cls):
+        for n in _statements(cls):
             if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
                 continue
             t = n.targets[0]
@@ -56,6 +56,29 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
                     sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
         out[cls.name] = sizes
     return out
+
+
+def _statements(node: ast.AST) -> list[ast.stmt]:
+    """Every statement under node, in ast.walk's order (an assignment is never inside an expression)."""
+    out, i = [node], 0
+    while i < len(out):
+        n = out[i]
+        i += 1
+        for f in ("body", "orelse", "handlers", "finalbody", "cases"):
+            out += [x for x in getattr(n, f, ()) if isinstance(x, (ast.stmt, ast.excepthandler, ast.match_case))]
+    return out
+
+
+def _classes(tree: ast.Module, wanted: set[str]) -> list[ast.ClassDef]:
+    """The classes named in `wanted`: at module level or inside classes; the whole tree is walked
+    only where one is defined elsewhere (inside a function)."""
+    todo = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    for cls in todo:  # breadth first, as ast.walk
+        todo += [n for n in cls.body if isinstance(n, ast.ClassDef)]
+    found = [c for c in todo if c.name in wanted]
+    if {c.name for c in found} >= wanted:
+        return found
+    return [n for n in walk(tree) if isinstance(n, ast.ClassDef) and n.name in wanted]
 
 
 def _size_kind(v: ast.expr):
@@ -169,7 +192,7 @@ class _Callers:
             stem = rel.rsplit("/", 1)[-1][:-3]
             cat = catalogued(stem, architectures_of(tree))
             archs = architectures_of(tree) or (cat.architectures if cat else ())
-            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree))
+            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree, self.trees[rel][1]))
         return self.known[rel]
 
 

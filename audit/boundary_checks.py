@@ -15,7 +15,7 @@ from sumonce.proto import boundary
 from sumonce.proto.eras import Era
 from sumonce.spec.symbolic import to_z3
 
-from .extract import ALL_REDUCES, call_name
+from .extract import ALL_REDUCES, call_name, walk
 
 WRAPPERS = ("reduce_moe_output", "post_experts_all_reduce")
 
@@ -23,6 +23,7 @@ WRAPPERS = ("reduce_moe_output", "post_experts_all_reduce")
 def _returning(fn: ast.FunctionDef, value: ast.expr) -> ast.FunctionDef:
     """fn's assignments before `value`'s statement, then `return value`."""
     out = copy.copy(fn)
+    out.__dict__.pop("_sumonce_walk", None)  # the copy's body differs from fn's
     stmts = [s for s in fn.body if isinstance(s, ast.Assign) and s.lineno < value.lineno]
     out.body = [*stmts, ast.fix_missing_locations(ast.copy_location(ast.Return(value), value))]
     return out
@@ -31,7 +32,7 @@ def _returning(fn: ast.FunctionDef, value: ast.expr) -> ast.FunctionDef:
 def _reduce_test(fn: ast.FunctionDef) -> ast.expr | None:
     """The test of the `if` whose body all-reduces."""
     for st in fn.body:
-        if isinstance(st, ast.If) and any(call_name(n) in ALL_REDUCES for b in st.body for n in ast.walk(b)):
+        if isinstance(st, ast.If) and any(call_name(n) in ALL_REDUCES for b in st.body for n in walk(b)):
             return st.test
     return None
 
