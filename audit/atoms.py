@@ -107,6 +107,8 @@ class Translator:
         if e.id in self.defaults and isinstance(self.defaults[e.id], bool):
             self.kinds.add("param")
             return z3.BoolVal(self.defaults[e.id])
+        if e.id == "_is_cpu":  # SGLang's `_is_cpu = is_cpu()` at module level
+            return self.cpu()
         if e.id == "DISABLE_FLASHINFER_CUTLASS_MOE_FP4_ALLGATHER":
             return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
         return self.opaque_atom(e)
@@ -121,6 +123,11 @@ class Translator:
         if e.attr == "disable_fp4_allgather":
             return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
         return self.opaque_atom(e)  # a size used as a truth value, or what proto has no word for
+
+    def cpu(self):
+        """is_cpu(): never, in proto's configurations (every one runs on a GPU: proto.config.GpuArch)."""
+        self.kinds.add("config")
+        return z3.BoolVal(False)
 
     def field(self, name: str):
         self.kinds.add("config")
@@ -201,6 +208,8 @@ class Translator:
             flag = "F" if name.startswith("should_fuse") else "R"
             self.kinds.add(flag)
             return self.w.F if flag == "F" else self.w.R
+        if name == "is_cpu" and isinstance(e.func, ast.Name) and not e.args:
+            return self.cpu()
         if name == "is_dp_attention_enabled" and not e.args:
             return self.field("enable_dp_attention")
         if name in BACKEND_GETTERS or name in GETTERS:

@@ -9,6 +9,7 @@ A tree of no known shape is a TargetError naming what was found and the shapes a
 from __future__ import annotations
 
 import ast
+import functools
 from dataclasses import dataclass
 
 from sumonce.proto.eras import Era
@@ -72,6 +73,12 @@ class Shape:
         return ", ".join(parts)
 
 
+@functools.lru_cache(maxsize=4)
+def parse_utils(text: str) -> ast.Module:
+    """layers/moe/utils.py's AST, parsed once for the detection and the release's predicates (read only)."""
+    return ast.parse(text)
+
+
 def _attrs(fn: ast.FunctionDef | None) -> set[str]:
     if fn is None:
         return set()
@@ -84,7 +91,7 @@ def read_shape(src: Source) -> Shape:
         why = src.unread.get(UTILS, "missing")
         raise TargetError(f"{src.label}: no era: {UTILS} is {why}; the shapes allowed: {ALLOWED}")
     try:
-        tree = ast.parse(text)
+        tree = parse_utils(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         raise UtilsUnparsable(f"{UTILS} does not parse ({getattr(e, 'msg', None) or type(e).__name__})") from None
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}

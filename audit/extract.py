@@ -217,7 +217,7 @@ class _Walker:
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
-                site.problems.append(("inside a lambda", n.lineno))
+                site.problems.append(("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the audit does not follow (a named method would be audited)", n.lineno))
             self.sites.append(site)
 
 

@@ -18,6 +18,7 @@ from sumonce.spec.readable import Unknown
 
 from .atoms import BACKEND_GETTERS, GETTERS, Q_NAME, V_NAME, NotUnderstood, Translator
 from .boundary_checks import check_boundary
+from .era import parse_utils
 
 from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 from .witness import find, flags
@@ -93,7 +94,7 @@ def read_release(w, text: str | None) -> Release:
     if text is None:
         rel.checks.append({"name": "utils", "verdict": "absent", "detail": "no layers/moe/utils.py"})
         return rel
-    tree = ast.parse(text)
+    tree = parse_utils(text)
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     rel.form = helper_form(defs.get(HELPER_NAME))
     if HELPER_NAME in defs:
