@@ -110,6 +110,10 @@ def test_0_5_23_helper_sites_compared_with_the_era(release_reports):
     assert {v.model for v in helper} == {"beam", "deepseek_v2", "deepseek_v4_mhc", "hunyuan_v3", "iquest_q1",
                                          "qwen2_moe"}
     assert all(v.detail for v in rep.sites if v.verdict == NOT_UNDERSTOOD)
+    # muse_spark's `_is_cpu or ...` guard is read (is_cpu() is False on proto's GPUs): only grok's
+    # lambda is left, with what would make it auditable
+    (left,) = [v for v in rep.sites if v.verdict == NOT_UNDERSTOOD]
+    assert left.model == "grok" and "lambda" in left.detail and "a named method would be audited" in left.detail
 
 
 def test_each_release_names_its_era(release_reports):
