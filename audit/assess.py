@@ -18,7 +18,6 @@ from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
 from .extract import WRAPPERS, RawSite
-from .release import HelperForm
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV
@@ -34,7 +33,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
                        site_path(group) if group else site_path(Group.TP), group,
                        callers=sorted({c.stem for c in contexts}))
     if raw.call in WRAPPERS:
-        site.verdict, site.detail = wrapper_verdict(raw, rel.form)
+        site.verdict, site.detail = wrapper_verdict(raw, rel, w.era)
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
@@ -43,8 +42,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
         for ctx in contexts:
             g = read_guard(w, rel, raw, group, sizes, ctx)
             site.reach = g.reach_text
-            out.append((ctx, [*_status(w, rel, raw, g, ctx), Entry(key, site, raw, g, not raw.dead_after,
-                                                                  not (g.helper_calls and rel.form != HelperForm.THREE)), ctx]))
+            out.append((ctx, [*_status(w, rel, raw, g, ctx), Entry(key, site, raw, g, not raw.dead_after, True), ctx]))
     except (NotUnderstood, Unknown) as e:
         site.verdict, site.detail = SV.NOT_UNDERSTOOD, getattr(e, "reason", None) or f"solver: {e}"
         return site, []
@@ -56,13 +54,11 @@ def _status(w, rel, raw: RawSite, g, ctx: Context) -> tuple[SV, str]:
         return SV.CANNOT_RUN, f"after the return at line {raw.dead_after}: never runs"
     if not can_run(w, g, ctx):
         return SV.CANNOT_RUN, "its conditions never hold in scope (the standard dispatcher)"
-    if g.helper_calls and rel.form != HelperForm.THREE:
-        return SV.HELPER, f"{rel.form} helper: what it skips is not comparable to proto's (see the helper check)"
     if textual(w, g) == Status.PROVED:
         if g.helper_calls:
-            return SV.HELPER, helper_args(raw, raw.group, g.helper_calls[0], ctx)
+            return SV.HELPER, helper_args(raw, raw.group, g.helper_calls[0], ctx, w.reads_context)
         return SV.EQUIVALENT, "proved equal to the helper-based guard"
-    args = helper_args(raw, raw.group, g.helper_calls[0], ctx) if g.helper_calls else ""
+    args = helper_args(raw, raw.group, g.helper_calls[0], ctx, w.reads_context) if g.helper_calls else ""
     if in_effect(w, g, raw, ctx):
         return SV.EQUIVALENT_HERE, args
     return SV.DIFFERS, args

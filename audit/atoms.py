@@ -23,7 +23,11 @@ from .extract import F_NAME, HELPER_NAME, R_NAME, Binding, call_name
 Q_NAME, V_NAME = "should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv"
 SIZE_GETTERS = {"get_tensor_model_parallel_world_size": "tp", "get_moe_expert_parallel_world_size": "ep",
                 "get_moe_tensor_parallel_world_size": "moe_tp", "get_attention_dp_size": "attn_dp"}
-PARALLEL_FIELDS = {"tp_size": "tp", "moe_ep_size": "ep", "moe_tp_size": "moe_tp", "attn_dp_size": "attn_dp"}
+PARALLEL_FIELDS = {"tp_size": "tp", "moe_ep_size": "ep", "moe_tp_size": "moe_tp", "attn_dp_size": "attn_dp",
+                   "dwdp_size": "dwdp", "moe_dp_size": "moe_dp", "tp_rank": "tp_rank"}
+CONTEXT_FLAGS = {"fuse_mlp_allreduce": "F", "mlp_reduce_scatter": "R"}
+"""get_forward().<flag>: the per-forward flags the 0.5.16+ helper reads (0.5.16 utils.py:462)."""
+GETTERS = ("get_parallel", "get_forward")
 BACKEND_GETTERS = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}
 _INT_OPS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
             ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
@@ -103,14 +107,27 @@ class Translator:
         if e.id in self.defaults and isinstance(self.defaults[e.id], bool):
             self.kinds.add("param")
             return z3.BoolVal(self.defaults[e.id])
+        if e.id == "_is_cpu":  # SGLang's `_is_cpu = is_cpu()` at module level
+            return self.cpu()
         if e.id == "DISABLE_FLASHINFER_CUTLASS_MOE_FP4_ALLGATHER":
             return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
         return self.opaque_atom(e)
 
     def attribute(self, e: ast.Attribute, env, fr):
+        if e.attr in CONTEXT_FLAGS:
+            base = self._getter(e.value, env, fr)
+            if base is not None and base.name == "get_forward":
+                flag = CONTEXT_FLAGS[e.attr]
+                self.kinds.add(flag)
+                return self.w.F if flag == "F" else self.w.R
         if e.attr == "disable_fp4_allgather":
             return self.field("disable_flashinfer_cutlass_moe_fp4_allgather")
         return self.opaque_atom(e)  # a size used as a truth value, or what proto has no word for
+
+    def cpu(self):
+        """is_cpu(): never, in proto's configurations (every one runs on a GPU: proto.config.GpuArch)."""
+        self.kinds.add("config")
+        return z3.BoolVal(False)
 
     def field(self, name: str):
         self.kinds.add("config")
@@ -122,6 +139,10 @@ class Translator:
         c = self.w.c
         if name in ("tp", "ep"):
             return c.tp_size if name == "tp" else c.ep_size
+        if name == "tp_rank":
+            return self.w.tp_rank
+        if name in ("dwdp", "moe_dp"):
+            return getattr(c, f"{name}_size")
         return self.w.lifter.attribute(c, "moe_tp_size" if name == "moe_tp" else "attn_dp_size")
 
     def _size(self, e, env, fr):
@@ -187,9 +208,11 @@ class Translator:
             flag = "F" if name.startswith("should_fuse") else "R"
             self.kinds.add(flag)
             return self.w.F if flag == "F" else self.w.R
+        if name == "is_cpu" and isinstance(e.func, ast.Name) and not e.args:
+            return self.cpu()
         if name == "is_dp_attention_enabled" and not e.args:
             return self.field("enable_dp_attention")
-        if name in BACKEND_GETTERS or name == "get_parallel":
+        if name in BACKEND_GETTERS or name in GETTERS:
             return _Getter(name)
         size = self._size(e, env, fr)
         if size is not None:
@@ -231,7 +254,7 @@ class Translator:
                 return self._getter(self.env[e.id].value, env, fr)
             return v if isinstance(v, _Getter) else None
         name = call_name(e)
-        if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and (name in BACKEND_GETTERS or name == "get_parallel"):
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and (name in BACKEND_GETTERS or name in GETTERS):
             return _Getter(name)
         return None
 
@@ -269,6 +292,8 @@ class Translator:
         if self.release.helper is None:
             raise NotUnderstood("calls the helper, but the release's helper could not be lifted", e.lineno)
         self.kinds.add("helper")
+        if self.release.form == "one-argument context form":  # F and R: the per-forward context's
+            return self.release.helper(z3.BoolVal(info["is_tp_path"]), self.w.R, self.w.F)
         R = self._flag(kw.get(R_NAME), env, fr)
         F = self._flag(kw.get(F_NAME), env, fr)
         return self.release.helper(z3.BoolVal(info["is_tp_path"]), R, F)

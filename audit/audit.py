@@ -4,17 +4,20 @@ semantics of that release (its own Q, V and helper), against the absorbers its d
 from __future__ import annotations
 
 import ast
+import gc
 import time
 from dataclasses import dataclass, field
 
 from sumonce.proto import catalogue
+from sumonce.proto.eras import Era
 
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .decoder import architectures_of, decoder_of, mismatches
-from .extract import REDUCE_CALLS, forward_roots, sites_in
+from .era import UtilsUnparsable, detect
+from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
 from .release import Release, read_release
 from .source import UTILS, Source
 from .verdict import AuditedSite
@@ -33,15 +36,18 @@ class Report:
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    era: Era | None = None
+    """The era picked from the code (audit/era.py); None where layers/moe/utils.py could not be read."""
+    era_reason: str = ""
 
 
 def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
     """Per class: self.<attr> -> the group its size is (tp, ep, moe_tp), or None where the
     attribute is assigned from something other than a parallel-state getter."""
     out = {}
-    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name in wanted):
+    for cls in _classes(tree, wanted):
         sizes: dict = {}
-        for n in ast.walk(cls):
+        for n in _statements(cls):
             if not (isinstance(n, ast.Assign) and len(n.targets) == 1):
                 continue
             t = n.targets[0]
@@ -51,6 +57,29 @@ def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
                     sizes[t.attr] = kind if sizes.get(t.attr, kind) == kind else None
         out[cls.name] = sizes
     return out
+
+
+def _statements(node: ast.AST) -> list[ast.stmt]:
+    """Every statement under node, in ast.walk's order (an assignment is never inside an expression)."""
+    out, i = [node], 0
+    while i < len(out):
+        n = out[i]
+        i += 1
+        for f in ("body", "orelse", "handlers", "finalbody", "cases"):
+            out += [x for x in getattr(n, f, ()) if isinstance(x, (ast.stmt, ast.excepthandler, ast.match_case))]
+    return out
+
+
+def _classes(tree: ast.Module, wanted: set[str]) -> list[ast.ClassDef]:
+    """The classes named in `wanted`: at module level or inside classes; the whole tree is walked
+    only where one is defined elsewhere (inside a function)."""
+    todo = [n for n in tree.body if isinstance(n, ast.ClassDef)]
+    for cls in todo:  # breadth first, as ast.walk
+        todo += [n for n in cls.body if isinstance(n, ast.ClassDef)]
+    found = [c for c in todo if c.name in wanted]
+    if {c.name for c in found} >= wanted:
+        return found
+    return [n for n in walk(tree) if isinstance(n, ast.ClassDef) and n.name in wanted]
 
 
 def _size_kind(v: ast.expr):
@@ -73,15 +102,28 @@ def catalogued(stem: str, archs: tuple[str, ...]):
 
 
 def audit(src: Source) -> Report:
+    # NOTE: the audit allocates ASTs and z3 terms by the hundred thousand and frees nothing until
+    # it ends: the cyclic collector's passes over them are a fifth of its time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _audit(src)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _audit(src: Source) -> Report:
     start = time.perf_counter()
+    era, reason = _era(src)
     text = src.utils()
-    w = AuditWorld(has_v=text is not None and V_DEF in text)
+    w = AuditWorld(has_v=text is not None and V_DEF in text, era=era)
     try:
         release = read_release(w, text)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         release, text = read_release(w, None), None
         src.unread[UTILS] = f"does not parse ({getattr(e, 'msg', None) or type(e).__name__})"
-    rep = Report(src.label, src.root, release)
+    rep = Report(src.label, src.root, release, era=era, era_reason=reason)
     # NOTE: a file not read is a failure of the audit, reported beside the files that do not parse
     rep.unparsed += [{"file": rel, "line": 0, "error": why} for rel, why in sorted(src.unread.items())]
     trees, reducing = {}, _reducing(src)
@@ -118,6 +160,17 @@ def audit(src: Source) -> Report:
     return rep
 
 
+def _era(src: Source) -> tuple[Era | None, str]:
+    """The era (TargetError, exit 2, for a missing utils.py or a shape no era has); a utils.py that
+    cannot be read or parsed is a file not audited (exit 4), judged in no era."""
+    if UTILS in src.unread:
+        return None, f"no era: {UTILS} could not be read ({src.unread[UTILS]})"
+    try:
+        return detect(src)
+    except UtilsUnparsable as e:
+        return None, f"no era: {e}"
+
+
 def callables(tree: ast.Module) -> dict[str, dict]:
     """Per class ("" for none): what a guard may call and the audit may inline, by the text of the
     callee (`self.name` for the class's methods, `name` for the module's functions)."""
@@ -152,7 +205,7 @@ class _Callers:
             stem = rel.rsplit("/", 1)[-1][:-3]
             cat = catalogued(stem, architectures_of(tree))
             archs = architectures_of(tree) or (cat.architectures if cat else ())
-            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree))
+            self.known[rel] = Caller(rel, stem, archs, decoder_of(tree, self.trees[rel][1]))
         return self.known[rel]
 
 

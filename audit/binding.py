@@ -15,7 +15,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .extract import F_NAME, R_NAME, call_name
+from .extract import F_NAME, R_NAME, call_name, walk
 
 F_CALL, R_CALL = "should_fuse_mlp_allreduce_with_next_layer", "should_use_reduce_scatter"
 FLAG_CALLS = (F_CALL, R_CALL)
@@ -70,9 +70,9 @@ def _bind(call: ast.Call, fn: ast.FunctionDef, flags: dict[str, str]) -> tuple |
 def _local_flags(fn: ast.FunctionDef) -> dict[str, str]:
     """Locals assigned from the communicator's F or R call."""
     out = {}
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-            called = {call_name(c) for c in ast.walk(n.value)}
+            called = {call_name(c) for c in walk(n.value)}
             for flag, name in (("F", F_CALL), ("R", R_CALL)):
                 if name in called:
                     out[n.targets[0].id] = flag
@@ -111,7 +111,7 @@ def _calls_with_isinstance(stmts, narrow=()):
 
 
 def _calls_in(node, narrow):
-    for n in ast.walk(node):
+    for n in walk(node):
         if isinstance(n, ast.Call):
             yield n, narrow
 
@@ -176,7 +176,7 @@ def _reach(out: Bindings, classes, caller_file, cls, method, call, flags, depth=
         return
     seen.add(caller)
     inner = dict(bound)
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
                 isinstance(n.func.value, ast.Name) and n.func.value.id == "self":
             _reach(out, classes, caller_file, cls, n.func.attr, n, inner, depth + 1)

@@ -1,6 +1,7 @@
 """`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]` and `sumonce audit --compare A B`.
 
-TARGET: an SGLang source tree, a wheel file, or sglang==X.
+TARGET: an SGLang source tree (a git checkout, or its sglang/srt directory), a wheel file, sglang==X, or
+sglang (the newest release on the registry, named in the output). The era is read from the code.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ EXIT_CODES = """exit codes:
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sumonce audit", description=__doc__.splitlines()[0], epilog=EXIT_CODES, allow_abbrev=False,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", nargs="?", help="SGLang tree, wheel, or sglang==X")
+    p.add_argument("target", nargs="?", help="SGLang tree (git checkout or srt dir), wheel, sglang==X, or sglang (newest)")
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON (schema: docs/OUTPUT.md, sumonce/schemas/audit.schema.json)")
     p.add_argument("--sarif", metavar="FILE", help="write SARIF 2.1.0 findings to FILE")
@@ -59,7 +60,7 @@ def main(argv: list[str]) -> int:
                                   "(only --json applies)")
             return _compare(*args.compare, as_json=args.json)
         if not args.target:
-            raise TargetError("give a target: an SGLang tree, a wheel or sglang==X")
+            raise TargetError("give a target: an SGLang tree, a wheel, sglang==X or sglang (the newest release)")
         return _audit(args)
     except TargetError as e:
         print(f"sumonce audit: {e}", file=sys.stderr)

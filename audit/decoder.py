@@ -9,28 +9,37 @@ import ast
 
 from sumonce.proto.sites import BlockFlag, Decoder
 
-from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
+from .extract import F_NAME, HELPER_NAME, R_NAME, call_name, walk
+
+
+CONTEXT_KEYWORDS = {F_NAME: "fuse_mlp_allreduce", R_NAME: "mlp_reduce_scatter"}
+"""0.5.16+: a decoder publishes F and R as get_forward().scoped(fuse_mlp_allreduce=..., mlp_reduce_scatter=...)."""
 
 
 def _passes(call: ast.Call, name: str) -> ast.expr | None:
     for k in call.keywords:
-        if k.arg == name:
+        if k.arg == name or (k.arg == CONTEXT_KEYWORDS.get(name) and call_name(call) == "scoped"):
             return k.value
     return next((a for a in call.args if isinstance(a, ast.Name) and a.id == name), None)
 
 
-def _decoder_classes(tree: ast.Module) -> list[ast.ClassDef]:
-    """Classes that own a LayerCommunicator or are named as decoder layers."""
+def _decoder_classes(tree: ast.Module, lines: list[str] | None) -> list[ast.ClassDef]:
+    """Classes that own a LayerCommunicator or are named as decoder layers (with the file's lines,
+    a class whose text never names LayerCommunicator is not walked)."""
     out = []
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-        calls = [n for n in ast.walk(cls) if isinstance(n, ast.Call)]
+        if lines is not None and "DecoderLayer" not in cls.name and \
+                not any("LayerCommunicator" in ln for ln in lines[cls.lineno - 1:cls.end_lineno]):
+            continue
+        calls = [n for n in walk(cls) if isinstance(n, ast.Call)]
         if "DecoderLayer" in cls.name or any(call_name(n) == "LayerCommunicator" for n in calls):
             out.append((cls, calls))
     return out
 
 
-def decoder_of(tree: ast.Module) -> Decoder:
-    classes = _decoder_classes(tree)
+def decoder_of(tree: ast.Module, text: str | None = None) -> Decoder:
+    """The decoder facts; `text` (the file's source) only spares walking what cannot matter."""
+    classes = _decoder_classes(tree, text.splitlines() if text is not None else None)
     calls = [n for _cls, cs in classes for n in cs if call_name(n) != HELPER_NAME]
     comms = [c for c in calls if call_name(c) == "LayerCommunicator"]
     allow = any(isinstance(v, ast.Constant) and v.value is True
@@ -43,7 +52,7 @@ def decoder_of(tree: ast.Module) -> Decoder:
     else:
         block_F = BlockFlag.COMPUTED
     marks = any(isinstance(t, ast.Attribute) and t.attr == "_sglang_needs_allreduce_fusion"
-                for cls, _cs in classes for n in ast.walk(cls) if isinstance(n, ast.Assign)
+                for cls, _cs in classes for n in walk(cls) if isinstance(n, ast.Assign)
                 for t in n.targets)
     return Decoder(
         communicator=bool(comms),
@@ -53,9 +62,9 @@ def decoder_of(tree: ast.Module) -> Decoder:
         block_F=block_F,
         passes_R=any(_passes(c, R_NAME) is not None for c in calls),
         # NOTE: a file with no decoder class says nothing about a gather: assumed (as before issue 11).
-        gathers_for_dp_attention=not classes or bool(comms) or any(
+        gathers_for_dp_attention=not classes or bool(comms) or (text is None or "dp_gather" in text) and any(
             call_name(n) in ("dp_gather_partial", "dp_gather_replicate", "dp_gather")
-            for n in ast.walk(tree) if isinstance(n, ast.Call)),
+            for n in walk(tree) if isinstance(n, ast.Call)),
     )
 
 

@@ -60,6 +60,30 @@ class RawSite:
     """The line of a return (or raise) that always runs before the site: it never runs."""
 
 
+def walk(node: ast.AST) -> list[ast.AST]:
+    """walk(node) as a list, kept on the node: the audit walks the same classes and methods
+    many times (decoder facts, sizes, bindings, sites). NOTE: the AST must not change afterwards."""
+    nodes = node.__dict__.get("_sumonce_walk")
+    if nodes is None:
+        nodes = node._sumonce_walk = _breadth_first(node)
+    return nodes
+
+
+def _breadth_first(node: ast.AST) -> list[ast.AST]:
+    """The nodes in ast.walk's order, without its generators (the audit's hottest loop)."""
+    out, i, AST = [node], 0, ast.AST
+    while i < len(out):
+        n = out[i]
+        i += 1
+        for f in n._fields:
+            v = getattr(n, f, None)
+            if type(v) is list:
+                out += [x for x in v if isinstance(x, AST)]
+            elif isinstance(v, AST):
+                out.append(v)
+    return out
+
+
 def call_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call):
         f = node.func
@@ -84,7 +108,7 @@ def _ends(st: ast.stmt) -> bool:
 
 def _calls_experts(fn: ast.FunctionDef) -> bool:
     """The method runs the experts (or a MoE block) itself: its all-reduces are post-experts."""
-    for n in ast.walk(fn):
+    for n in walk(fn):
         if isinstance(n, ast.Call):
             text = ast.unparse(n.func).lower()
             if "expert" in text or "moe" in text:
@@ -147,7 +171,7 @@ class _Walker:
     def bind(self, st, env):
         if isinstance(st, ast.Assign):
             for t in st.targets:
-                for n in ast.walk(t):
+                for n in walk(t):
                     if isinstance(n, ast.Name):
                         simple = isinstance(t, ast.Name) and len(st.targets) == 1
                         env[n.id] = Binding(st.value if simple else None, st.lineno)
@@ -183,7 +207,7 @@ class _Walker:
 
     def scan(self, node, conds, env, problem):
         """Record every all-reduce call under `node`."""
-        for n in ast.walk(node):
+        for n in walk(node):
             name = call_name(n)
             if name not in REDUCE_CALLS:
                 continue
@@ -192,15 +216,15 @@ class _Walker:
             site.dead_after = self.dead
             if problem:
                 site.problems.append(problem)
-            if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in ast.walk(node)):
-                site.problems.append(("inside a lambda", n.lineno))
+            if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
+                site.problems.append(("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the audit does not follow (a named method would be audited)", n.lineno))
             self.sites.append(site)
 
 
 def _ifexp_conds(stmt, call) -> list[Cond]:
     """`x = all_reduce(x) if test else x`: the conditional expressions the call sits in."""
     out = []
-    for p in ast.walk(stmt):
+    for p in walk(stmt):
         if isinstance(p, ast.IfExp):
             if _inside(call, p.body):
                 out.append(Cond(p.test, True, p.lineno))
@@ -210,7 +234,7 @@ def _ifexp_conds(stmt, call) -> list[Cond]:
 
 
 def _inside(node, outer) -> bool:
-    return any(x is node for x in ast.walk(outer))
+    return any(x is node for x in walk(outer))
 
 
 def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
@@ -228,14 +252,15 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
 
 
 def _mentions_all_reduce(lines: list[str]) -> bool:
-    return any(name in line for line in lines for name in REDUCE_CALLS)
+    text = "\n".join(lines)
+    return any(name in text for name in REDUCE_CALLS)
 
 
 def _mentions_helper(s: RawSite) -> bool:
     names = {F_NAME, R_NAME, HELPER_NAME, "should_use_dp_reduce_scatterv",
              "should_use_flashinfer_cutlass_moe_fp4_allgather"}
     for c in s.conds:
-        for n in ast.walk(c.test):
+        for n in walk(c.test):
             if (isinstance(n, ast.Name) and n.id in names) or call_name(n) in names:
                 return True
     return False
@@ -270,7 +295,7 @@ def forward_roots(tree: ast.Module, wanted: set[str]) -> dict[tuple[str, str], s
             for st in fn.body:
                 if isinstance(st, (ast.If, ast.For, ast.While, ast.Try, ast.With)):
                     continue
-                for n in ast.walk(st):
+                for n in walk(st):
                     if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
                             isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods:
                         callers.setdefault(n.func.attr, []).append(name)

@@ -49,18 +49,21 @@ def group_size(w, group: Group):
 
 
 def scope(w, ctx: Context | None = None) -> list[z3.BoolRef]:
-    """proto's scope: the standard dispatcher (and, within a decoder, its architectures)."""
-    out = [w.c.moe_a2a_backend == enum_value(MoeA2ABackend.NONE)]
+    """proto's scope: the standard dispatcher, no dwdp (proto.semantics' layer has neither the a2a
+    combines nor dwdp: the era's helper terms for them are checked in the helper check), and,
+    within a decoder, its architectures."""
+    out = [w.c.moe_a2a_backend == enum_value(MoeA2ABackend.NONE), w.c.dwdp_size == 1]
     if ctx is not None:
         out.append(w.lift(semantics.in_scope, w.c, ctx.model()))
     return out
 
 
 def expected_guard(w, site: RawSite, group: Group, ctx: Context):
-    """The helper-based guard for this group and the flags the method receives from ctx."""
+    """The helper-based guard for this group and the flags the method receives from ctx (in an era
+    whose helper reads the per-forward context, F and R are that context's)."""
     flags = ctx.flags_of(site)
-    R = w.R if "R" in flags.values() else z3.BoolVal(False)
-    F = w.F if "F" in flags.values() else z3.BoolVal(False)
+    R = w.R if "R" in flags.values() or w.reads_context else z3.BoolVal(False)
+    F = w.F if "F" in flags.values() or w.reads_context else z3.BoolVal(False)
     return z3.And(group_size(w, group) > 1, z3.Not(w.proto_helper(z3.BoolVal(group != Group.EP), R, F)))
 
 
@@ -145,10 +148,12 @@ def _bool(v):
     return z3.BoolVal(v) if isinstance(v, bool) else v
 
 
-def helper_args(site: RawSite, group: Group, call: dict, ctx: Context) -> str:
+def helper_args(site: RawSite, group: Group, call: dict, ctx: Context, reads_context: bool = False) -> str:
     """Which of R and F the helper call passes, and what is off about its arguments."""
     notes = [] if call["is_tp_path"] == (group != Group.EP) else \
         [f"is_tp_path={call['is_tp_path']} on the {group.value} all-reduce"]
+    if reads_context:
+        return "; ".join(["F and R from the per-forward context"] + notes)
     by_flag = {flag: p for p, flag in ctx.flags_of(site).items()}
     passed = []
     for flag in ("R", "F"):
@@ -165,10 +170,22 @@ def site_path(group: Group) -> Path:
     return Path.EP if group == Group.EP else Path.TP
 
 
-def wrapper_verdict(site: RawSite, form: str) -> tuple[SiteVerdict, str]:
+def wrapper_verdict(site: RawSite, rel, era) -> tuple[SiteVerdict, str]:
+    """A call of reduce_moe_output / post_experts_all_reduce: as the release's wrapper (checked once
+    against proto.boundary where the era has it), else its helper, judged against the era's."""
+    name = site.call
     what = "reduce_moe_output (TP)" if site.group == Group.TP else "post_experts_all_reduce (EP and MoE-TP)"
     if site.problems:
         return SiteVerdict.NOT_UNDERSTOOD, f"all-reduce {site.problems[0][0]}"
     if site.dead_after:
         return SiteVerdict.CANNOT_RUN, f"after the return at line {site.dead_after}: never runs"
-    return SiteVerdict.HELPER, f"through {what}; {form} helper, F and R from the per-forward context"
+    checks = [c for c in rel.checks if c["name"].split(" ")[0] == name] or \
+        [c for c in rel.checks if c["name"] == "should_skip_post_experts_all_reduce"]
+    if not checks:
+        return SiteVerdict.NOT_UNDERSTOOD, f"through {what}, which this release's layers/moe/utils.py does not define"
+    bad = [c for c in checks if c["verdict"] != "equivalent"]
+    checked = ", ".join(sorted({c["name"] for c in checks}))
+    if not bad:
+        return SiteVerdict.HELPER, f"through {what}; F and R from the per-forward context; {checked}: equivalent to era {era}'s"
+    verdict = SiteVerdict.DIFFERS if bad[0]["verdict"] == "differs" else SiteVerdict.NOT_UNDERSTOOD
+    return verdict, f"through {what}; {bad[0]['name']}: {bad[0]['verdict']} ({bad[0]['detail']})"

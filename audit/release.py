@@ -16,10 +16,15 @@ import z3
 from sumonce.spec.lift import LiftError
 from sumonce.spec.readable import Unknown
 
-from .atoms import BACKEND_GETTERS, Q_NAME, V_NAME, NotUnderstood, Translator
+from .atoms import BACKEND_GETTERS, GETTERS, Q_NAME, V_NAME, NotUnderstood, Translator
+from .boundary_checks import check_boundary
+from .era import parse_utils
 
 from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 from .witness import find, flags
+
+COMPLETE_NAME = "post_experts_output_is_complete"
+
 
 class HelperForm(StrEnum):
     """How a release writes should_skip_post_experts_all_reduce."""
@@ -59,7 +64,7 @@ class _Inliner(Translator):
         name = call_name(e)
         fn = self.defs.get(name) if isinstance(e.func, ast.Name) else None
         if fn is None or e.args or name in (Q_NAME, V_NAME, HELPER_NAME) and self._known(name) \
-                or name in BACKEND_GETTERS or name == "get_parallel":
+                or name in BACKEND_GETTERS or name in GETTERS:
             return super().call(e, env, fr)
         return self.body(fn, {k.arg: self.w.lifter.eval(k.value, env, fr) for k in e.keywords if k.arg})
 
@@ -72,11 +77,6 @@ class _Inliner(Translator):
 
     def _known(self, name):
         return {Q_NAME: self.release.Q, V_NAME: self.release.V, HELPER_NAME: self.release.helper}[name] is not None
-
-
-def _lift_fn(w, release, defs, name, bound=None):
-    tr = _Inliner(w, release, defs)
-    return tr.body(defs[name], dict(bound or {})), tr
 
 
 def helper_form(fn: ast.FunctionDef | None) -> HelperForm:
@@ -94,7 +94,7 @@ def read_release(w, text: str | None) -> Release:
     if text is None:
         rel.checks.append({"name": "utils", "verdict": "absent", "detail": "no layers/moe/utils.py"})
         return rel
-    tree = ast.parse(text)
+    tree = parse_utils(text)
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     rel.form = helper_form(defs.get(HELPER_NAME))
     if HELPER_NAME in defs:
@@ -110,6 +110,10 @@ def read_release(w, text: str | None) -> Release:
         _read_helper(w, rel, defs)
     else:
         rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})
+    if COMPLETE_NAME in defs and w.proto_complete(z3.BoolVal(True)) is not None:
+        P = z3.Bool("is_tp_path")
+        _check_one(w, rel, defs, COMPLETE_NAME, w.proto_complete(P), {"is_tp_path": P})
+    check_boundary(w, rel, defs, _check_one)
     return rel
 
 
@@ -121,26 +125,30 @@ def _read_helper(w, rel, defs):
         rel.helper = lambda p, r, f: z3.substitute(formula, (P, p), (w.R, r), (w.F, f))
 
 
-def _check_one(w, rel, defs, name, proto_formula, bound=None):
+def _check_one(w, rel, defs, name, proto_formula, bound=None, fn=None, label=None):
+    """Lift `name` (or the FunctionDef `fn` standing for it) and compare it with proto_formula;
+    one entry in rel.checks, named `label` or `name`."""
+    fn = fn or defs[name]
     try:
-        formula, tr = _lift_fn(w, rel, defs, name, bound)
+        tr = _Inliner(w, rel, defs)
+        formula = tr.body(fn, dict(bound or {}))
     except NotUnderstood as e:
-        rel.checks.append({"name": name, "verdict": "not understood", "detail": str(e),
+        rel.checks.append({"name": label or name, "verdict": "not understood", "detail": str(e),
                            "line": defs[name].lineno})
         return None
-    entry = {"name": name, "line": defs[name].lineno, "opaque": sorted(set(tr.opaque))}
+    entry = {"name": label or name, "line": defs[name].lineno, "opaque": sorted(set(tr.opaque))}
     try:
         m = find(w, formula != proto_formula, w.valid())
     except Unknown as e:
         m, entry["verdict"], entry["detail"] = None, "not understood", f"solver: {e}"
     if m is None and "verdict" not in entry:
-        entry.update(verdict="equivalent", detail="equivalent to proto's")
+        entry.update(verdict="equivalent", detail=f"equivalent to era {w.era}'s" if w.era else "equivalent to proto's")
     elif m is not None:
         here = z3.is_true(m.eval(formula, model_completion=True))
         _c, _s, F, R = w.concrete(m)
         entry.update(verdict="differs", witness=flags(w, m),
                      detail=f"differs from proto's at {flags(w, m)} (F={F}, R={R}): "
-                            f"release says {here}, proto {not here}")
+                            f"release says {here}, era {w.era}'s {not here}")
         if tr.opaque:
             entry["detail"] += f"; reads what proto has no word for: {', '.join(sorted(set(tr.opaque)))}"
     rel.checks.append(entry)

@@ -31,6 +31,7 @@ def summary_lines(rep) -> list[str]:
     lines = [f"{rep.label}: {len(rep.sites)} post-experts all-reduce sites in "
              f"{len({v.file for v in rep.sites})} of {rep.files} model files, {rep.seconds:.2f} s; "
              + ", ".join(f"{k}: {n}" for k, n in sorted(c.items()))]
+    lines.append(rep.era_reason or "no era")
     lines.append(f"helper: {rep.release.form}")
     for chk in rep.release.checks:
         lines.append(f"  {chk['name']}: {chk['verdict']} ({chk['detail']})")
@@ -70,6 +71,7 @@ def to_json(rep) -> dict:
               "group": v.group_name, "verdict": v.verdict.value, "detail": v.detail, "note": v.note,
               "witness": v.witness, "reached_when": v.reach, "callers": v.callers} for v in rep.sites]
     return {"target": rep.label, "files": rep.files, "seconds": round(rep.seconds, 3),
+            "era": rep.era.value if rep.era else None, "era_reason": rep.era_reason,
             "helper": {"form": rep.release.form, "checks": rep.release.checks},
             "counts": counts(rep), "sites": sites, "decoders": rep.decoders, "unparsed": rep.unparsed}
 

@@ -19,6 +19,10 @@ from pathlib import Path
 
 MODELS_DIR = "sglang/srt/models/"
 UTILS = "sglang/srt/layers/moe/utils.py"
+BOUNDARY_DIR = "sglang/srt/layers/layer_boundary/"
+COMMUNICATOR = "sglang/srt/layers/communicator.py"
+MARKERS = (BOUNDARY_DIR, COMMUNICATOR)
+"""Paths whose presence the era detection reads (audit/era.py); their text is not read."""
 MAX_FILE = 8 << 20
 """The most bytes a model file may have (SGLang's largest is a few hundred KiB)."""
 _SPEC = re.compile(r"^sglang==([0-9][0-9A-Za-z.+\-]*)$")
@@ -42,6 +46,8 @@ class Source:
     """Where the files live (a directory or a wheel), for SARIF and messages."""
     unread: dict[str, str] = field(default_factory=dict)
     """relative path -> why it could not be read (the audit reports each as a failure)."""
+    present: set[str] = field(default_factory=set)
+    """Which of MARKERS the tree or wheel has."""
 
     def models(self) -> list[str]:
         return sorted(p for p in self.files if p.startswith(MODELS_DIR) and p.endswith(".py"))
@@ -89,11 +95,30 @@ def read_file(path: Path) -> str:
         raise Unreadable(e.strerror or str(e)) from None
 
 
+def _base(path: Path) -> Path | None:
+    """The directory holding sglang/srt/: a git checkout (python/sglang/srt), a package's parent
+    (sglang/srt), or the srt directory itself."""
+    srt_dir = [path.parent.parent] if path.name == "srt" and path.parent.name == "sglang" else []
+    return next((b for b in (path, path / "python", *srt_dir) if (b / MODELS_DIR).is_dir()), None)
+
+
+def _git_label(path: Path) -> str:
+    """`PATH (git <commit>)` for a git checkout, else PATH."""
+    try:
+        out = subprocess.run(["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return str(path)
+    return f"{path} (git {out.stdout.strip()})" if out.returncode == 0 and out.stdout.strip() else str(path)
+
+
 def from_tree(path: Path) -> Source:
-    base = next((b for b in (path, path / "python") if (b / MODELS_DIR).is_dir()), None)
+    base = _base(path)
     if base is None:
-        raise TargetError(f"{path} is not an SGLang source tree (no sglang/srt/models or python/sglang/srt/models)")
-    src = Source(str(path), {}, str(base))
+        raise TargetError(f"{path} is not an SGLang source tree (no sglang/srt/models, python/sglang/srt/models, "
+                          "or models/ under an sglang/srt directory)")
+    src = Source(_git_label(path) if (path / ".git").exists() else str(path), {}, str(base))
+    src.present = {m for m in MARKERS if os.path.lexists(base / m)}
     names = sorted(n for n in os.listdir(base / MODELS_DIR) if n.endswith(".py"))
     wanted = [MODELS_DIR + n for n in names]
     if os.path.lexists(base / UTILS):
@@ -127,6 +152,7 @@ def from_wheel(path: Path) -> Source:
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
+                src.present.update(m for m in MARKERS if info.filename.startswith(m))
                 if not _wanted(info.filename):
                     continue
                 try:
@@ -171,15 +197,39 @@ def fetch(version: str) -> Path:
     raise TargetError(f"sglang=={version}: cannot download from the package registry ({last[:160]})")
 
 
+_NEWEST = re.compile(r"^sglang \(([0-9][0-9A-Za-z.+\-]*)\)", re.M)
+
+
+def newest() -> str:
+    """The newest sglang release on the package registry (`pip index versions sglang`)."""
+    cmd = [sys.executable, "-m", "pip", "index", "versions", "sglang", "--disable-pip-version-check"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise TargetError("sglang: the package registry did not answer in 120 s (give sglang==X to audit a "
+                          "cached release)") from None
+    m = _NEWEST.search(out.stdout)
+    if out.returncode == 0 and m:
+        return m.group(1)
+    last = next((ln.strip() for ln in reversed(out.stderr.splitlines()) if ln.strip()), "no output")
+    raise TargetError(f"sglang: cannot ask the package registry for the newest release ({last[:160]}); "
+                      "give sglang==X to audit a cached release")
+
+
 def load(target: str) -> Source:
-    """A tree, a wheel file, or sglang==X; TargetError (one line) otherwise."""
+    """A tree, a wheel file, sglang==X, or sglang (the newest release); TargetError (one line) otherwise."""
+    if target.strip() == "sglang" and not os.path.exists(target):
+        version = newest()
+        src = load(f"sglang=={version}")
+        src.label = f"sglang=={version} (the newest on the registry)"
+        return src
     m = _SPEC.match(target.strip())
     if m:
         src = from_wheel(fetch(m.group(1)))
         src.label = f"sglang=={m.group(1)}"
         return src
     if target.startswith("sglang") and not os.path.exists(target):
-        raise TargetError(f"{target!r}: give a version as sglang==X (e.g. sglang==0.5.11)")
+        raise TargetError(f"{target!r}: give a version as sglang==X (e.g. sglang==0.5.11), or sglang for the newest")
     path = Path(target)
     if not path.exists():
         raise TargetError(f"{target}: no such file or directory (give an SGLang tree, a wheel or sglang==X)")

@@ -14,8 +14,14 @@ TIMEOUT_MS = 10_000
 
 
 def find(w, formula, assumptions) -> z3.ModelRef | None:
-    """A point where `formula` holds under `assumptions`, near the defaults; None if there is none."""
-    return near_defaults(w, formula, list(assumptions), TIMEOUT_MS)
+    """A point where `formula` holds under `assumptions`, near the defaults; None if there is none.
+    Remembered per world: sites with the same guard text (`if self.tp_size > 1`) ask the same."""
+    assumptions = list(assumptions)
+    key = (z3.BoolVal(True) if formula is True else formula).get_id(), tuple(a.get_id() for a in assumptions)
+    memo = w.__dict__.setdefault("_witness_memo", {})
+    if key not in memo:
+        memo[key] = near_defaults(w, formula, assumptions, TIMEOUT_MS)
+    return memo[key]
 
 
 def concrete(w, model):

@@ -10,6 +10,7 @@ import pytest
 
 FIXTURE = Path(__file__).parents[1] / "audit" / "fixtures" / "tree"
 MODELS = "sglang/srt/models"
+UTILS = "sglang/srt/layers/moe/utils.py"
 REDUCE = "tensor_model_parallel_all_reduce(x)\n"
 
 
@@ -17,6 +18,9 @@ def tree(tmp_path, with_sites=False) -> Path:
     root = tmp_path / "tree"
     if with_sites:  # the audit fixture: 9 sites, one file that does not parse
         shutil.copytree(FIXTURE, root)
+    else:  # its utils only: the era is read from them (audit/era.py; a tree without one is exit 2)
+        (root / UTILS).parent.mkdir(parents=True)
+        shutil.copy(FIXTURE / UTILS, root / UTILS)
     (root / MODELS).mkdir(parents=True, exist_ok=True)
     (root / MODELS / "ok.py").write_text("x = 1\n")
     return root
@@ -70,7 +74,7 @@ def bad_not_utf8(m):
 
 def bad_utils(m):
     utils = m.parent / "layers" / "moe" / "utils.py"
-    utils.parent.mkdir(parents=True)
+    utils.parent.mkdir(parents=True, exist_ok=True)
     utils.write_text("def should_use_dp_reduce_scatterv(:\n")
     return "../layers/moe/utils.py", "does not parse"
 
@@ -130,6 +134,7 @@ def wheel(tmp_path, kind: str) -> Path:
         info = zipfile.ZipInfo(bad)
         info.compress_type = zipfile.ZIP_DEFLATED
         z.writestr(info, REDUCE * 200)
+        z.writestr(UTILS, (FIXTURE / UTILS).read_text())  # last: "corrupt" damages the second entry
     data = path.read_bytes()
     if kind == "corrupt":
         local = data.find(b"PK\x03\x04", data.find(b"PK\x03\x04") + 1)

@@ -6,6 +6,7 @@ import zipfile
 import pytest
 
 from sumonce.proto import catalogue
+from sumonce.proto.eras import Era, era_of_release
 from sumonce.audit.verdict import SiteVerdict
 
 DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD = (SiteVerdict.DIFFERS, SiteVerdict.EQUIVALENT, SiteVerdict.HELPER,
@@ -71,14 +72,53 @@ def test_0_5_10_qwen3_ep_guard_lacks_not_r(release_reports):
     assert "EP axis" in ep[0].detail and "summed twice" in ep[0].detail and "R=True" in ep[0].detail
 
 
-def test_0_5_23_context_form_and_v_changed(release_reports):
+def test_0_5_23_judged_in_its_era(release_reports):
+    """0.5.23 is read as the 0.5.23 era (from its code), and every predicate its utils define is
+    checked against that era's proto: the helper against proto.decisions.HELPERS, V against
+    proto.boundary's (tp == attn_dp), the boundary's decisions against proto.boundary."""
     rep = release_reports["0.5.23"]
+    assert rep.era == Era.V0_5_23 and rep.era_reason.startswith("era 0.5.23 (one-argument helper")
     assert rep.release.form == "one-argument context form"
-    checks = {c["name"]: c for c in rep.release.checks}
-    assert checks["should_use_flashinfer_cutlass_moe_fp4_allgather"]["verdict"] == "equivalent"
+    checks = {c["name"]: c["verdict"] for c in rep.release.checks}
+    assert set(checks) == {"should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv",
+                           "should_skip_post_experts_all_reduce", "post_experts_output_is_complete",
+                           "reduce_moe_output (all-reduces)", "post_experts_all_reduce (reduce_ep)",
+                           "post_experts_all_reduce (reduce_tp)", "sum_post_experts_output (reduce_ep)",
+                           "sum_post_experts_output (reduce_tp)", "should_add_replicated_moe_output"}
+    assert set(checks.values()) == {"equivalent"}
+
+
+def test_0_5_23_v_and_helper_differ_from_0_5_11s():
+    """The same utils read in the 0.5.11 era: V (tp == attn_dp since 0.5.17) and the helper differ."""
+    from sumonce.audit.release import read_release
+    from sumonce.audit.release_world import AuditWorld
+    with zipfile.ZipFile(fetch("0.5.23")) as z:
+        text = z.read("sglang/srt/layers/moe/utils.py").decode()
+    checks = {c["name"]: c for c in read_release(AuditWorld(era=Era.V0_5_11), text).checks}
     assert checks["should_use_dp_reduce_scatterv"]["verdict"] == "differs"
-    assert "get_forward().mlp_reduce_scatter" in checks["should_skip_post_experts_all_reduce"]["detail"]
-    assert not any(v.verdict == EQUIVALENT for v in rep.sites if "context" in v.detail)
+    assert checks["should_skip_post_experts_all_reduce"]["verdict"] == "differs"
+
+
+def test_0_5_23_helper_sites_compared_with_the_era(release_reports):
+    """Every site through the helper or its wrappers is compared (nothing "not comparable"); they
+    are exactly the wheel's calls of the helper and wrappers in model files' MoE blocks."""
+    rep = release_reports["0.5.23"]
+    helper = [v for v in rep.sites if v.verdict == HELPER]
+    assert not any("not comparable" in v.detail for v in rep.sites)
+    assert all("era 0.5.23" in v.detail or v.detail.startswith("F and R from the per-forward context")
+               for v in helper)
+    assert {v.model for v in helper} == {"beam", "deepseek_v2", "deepseek_v4_mhc", "hunyuan_v3", "iquest_q1",
+                                         "qwen2_moe"}
+    assert all(v.detail for v in rep.sites if v.verdict == NOT_UNDERSTOOD)
+    # muse_spark's `_is_cpu or ...` guard is read (is_cpu() is False on proto's GPUs): only grok's
+    # lambda is left, with what would make it auditable
+    (left,) = [v for v in rep.sites if v.verdict == NOT_UNDERSTOOD]
+    assert left.model == "grok" and "lambda" in left.detail and "a named method would be audited" in left.detail
+
+
+def test_each_release_names_its_era(release_reports):
+    for version, rep in release_reports.items():
+        assert rep.era == era_of_release(version), version
 
 
 def test_compare_lists_the_helper_migration(release_reports):
