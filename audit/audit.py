@@ -33,6 +33,23 @@ class Report:
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    # PLACEHOLDER (history branch): the audit branch adds Report.era / era_reason detected from the
+    # code; until that merge, a registry release's era comes from proto.eras.era_of_release.
+    era: object = None
+    """The proto.eras.Era the release was judged in; None where no era fits."""
+    era_reason: str = ""
+
+
+def _placeholder_era(label: str):
+    """PLACEHOLDER replaced by the audit branch's era detection: (Era or None, why)."""
+    from sumonce.proto.eras import era_of_release
+    version = label.removeprefix("sglang==")
+    if version == label:
+        return None, f"{label}: not a registry release (era detection from code not merged yet)"
+    try:
+        return era_of_release(version), f"registry release {version} (proto.eras.RELEASE_ERA)"
+    except ValueError as e:
+        return None, str(e)
 
 
 def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
@@ -114,6 +131,7 @@ def audit(src: Source) -> Report:
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
     rep.sites = [site for site, _o in judged]
+    rep.era, rep.era_reason = _placeholder_era(rep.label)
     rep.seconds = time.perf_counter() - start
     return rep
 

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the table: rich, or plain lines (whole names, never wrapped); "
                         "auto: rich on a terminal, plain otherwise (default: %(default)s)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="sites whose verdict changed from A to B")
+    p.add_argument("--history", metavar="RANGE",
+                   help="sglang==A..sglang==B: audit every registry release from A to B (docs/AUDIT.md)")
+    p.add_argument("--fresh", action="store_true", help="with --history: ignore the audit result cache")
     p.add_argument("--version", action="version", version=f"sumonce {__version__}",
                    help="print sumonce's version and exit")
     return p
@@ -58,6 +61,11 @@ def main(argv: list[str]) -> int:
                 raise TargetError(f"--compare A B takes no {' or '.join(extra)}: it compares two targets "
                                   "(only --json applies)")
             return _compare(*args.compare, as_json=args.json)
+        if args.history:
+            if args.target or args.sarif or args.baseline or args.write_baseline:
+                raise TargetError("--history RANGE takes no target, --sarif or baseline (only --json, --fresh)")
+            from .history import command
+            return command(args.history, as_json=args.json, fresh=args.fresh)
         if not args.target:
             raise TargetError("give a target: an SGLang tree, a wheel or sglang==X")
         return _audit(args)
