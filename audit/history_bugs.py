@@ -87,3 +87,12 @@ def _query(w, claim, why_none: str, shows: str) -> dict:
     if m is None:
         return {"shipped": False, "witness": "", "why": f"no valid configuration where {shows}"}
     return {"shipped": True, "witness": flags(w, m), "why": f"{shows} at {flags(w, m)}"}
+
+
+def decide_utils(text: str | None) -> dict[str, dict]:
+    """decide() on a release's layers/moe/utils.py alone (its Q, V and helper, read as the audit
+    reads them)."""
+    from .audit import V_DEF
+    from .release import read_release
+    w = AuditWorld(has_v=text is not None and V_DEF in text)
+    return decide(read_release(w, text))
