@@ -5,8 +5,6 @@ as an `audit-history` JSON document.
 """
 from __future__ import annotations
 
-from .history_bugs import BUGS
-
 ORDER = ("differs", "not understood", "equivalent in effect here", "cannot run in scope", "equivalent",
          "calls the helper")
 """Worst first: a model's verdict in a release is the worst of its sites'."""
@@ -57,6 +55,7 @@ def findings(entries: list[dict]) -> list[dict]:
 
 
 def bugs(entries: list[dict]) -> list[dict]:
+    from .history_bugs import BUGS  # NOTE: here, not at the top: the report imports ORDER without z3
     out = []
     for bug in BUGS:
         per = {e["release"]: e["bugs"][bug.id] for e in entries}

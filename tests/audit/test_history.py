@@ -11,6 +11,8 @@ from sumonce.audit import history, history_report
 from sumonce.audit.command import main
 from sumonce.output import schema
 
+pytestmark = pytest.mark.sglang
+
 RANGE = "sglang==0.5.13..sglang==0.5.14"
 THREE = ["0.5.13", "0.5.13.post1", "0.5.14"]
 
@@ -125,6 +127,25 @@ def test_the_table_names_eras_models_findings_and_bugs(fresh, capsys, monkeypatc
     out = capsys.readouterr().out
     assert "3 releases" in out and "zaya ZayaBlock.forward (tp/tp) differs: 0.5.14 .. 0.5.14" in out
     assert "v_with_attention_tp (sgl-project/sglang#32663): shipped in 0.5.13..0.5.14" in out
+
+
+def test_the_report_draws_the_history_json(fresh, capsys, monkeypatch, tmp_path):
+    """`sumonce report OUT.html --history-json FILE`: the model x release matrix and one table per
+    release, from the document alone; a file that is not such a document: one line, exit 2."""
+    from sumonce.report.cli import main as report
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    main(["--history", RANGE, "--json"])
+    doc = tmp_path / "history.json"
+    doc.write_text(capsys.readouterr().out)
+    page = tmp_path / "h.html"
+    assert report([str(page), "--history-json", str(doc)]) == 0
+    html = page.read_text()
+    assert 'id="audit-matrix"' in html and html.count('<table class="audit"') == 3
+    assert "era 0.5.11" in html and "sglang/srt/models/zaya.py:1224" in html
+    capsys.readouterr()
+    assert report([str(page), "--history-json", str(tmp_path / "h.html")]) == 2
+    assert "cannot read an audit-history JSON document" in capsys.readouterr().err
 
 
 def one_line_error(capsys, argv) -> str:
