@@ -171,7 +171,15 @@ def _audit_args(a: tuple) -> dict:
     return audit_one(*a)
 
 
-def command(spec: str, as_json: bool, fresh: bool = False, jobs: int = 2) -> int:
+def jobs_from_env() -> int:
+    """SUMONCE_HISTORY_JOBS: worker processes (default 2, one per core of the target machine)."""
+    text = os.environ.get("SUMONCE_HISTORY_JOBS", "2")
+    if not text.isdigit() or int(text) < 1:
+        raise TargetError(f"SUMONCE_HISTORY_JOBS={text!r}: give a whole number of worker processes, 1 or more")
+    return int(text)
+
+
+def command(spec: str, as_json: bool, fresh: bool = False) -> int:
     """`sumonce audit --history RANGE [--json] [--fresh]`: prints the history, returns the exit code."""
     import time
 
@@ -179,6 +187,7 @@ def command(spec: str, as_json: bool, fresh: bool = False, jobs: int = 2) -> int
 
     from . import history_report
     start = time.perf_counter()
+    jobs = jobs_from_env()
     a, b = parse_range(spec)
     versions = releases_in(a, b, registry_versions())
     entries = run(versions, jobs=jobs, use_cache=not fresh)

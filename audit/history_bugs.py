@@ -21,7 +21,7 @@ from .witness import find, flags
 
 
 def _attention_tp_above_one(c) -> bool:
-    return c.attn_tp_size > 1
+    return c.tp_size > c.attn_dp_size  # attn_tp = tp // attn_dp > 1, attn_dp dividing tp (validity)
 
 
 @dataclass(frozen=True)
