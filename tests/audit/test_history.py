@@ -171,10 +171,9 @@ def test_history_takes_no_target(capsys):
     assert "takes no target" in one_line_error(capsys, ["sglang==0.5.11", "--history", RANGE])
 
 
-def test_a_release_no_era_fits_fails_loudly(tmp_path, monkeypatch):
-    """0.5.10 is on the registry but before every era: exit 2 naming it, not a skip."""
-    entry = {"release": "0.5.10", "era": None, "era_reason": "no era for sglang 0.5.10", "cached": True}
-    monkeypatch.setattr(history, "fetch", lambda v: tmp_path / f"{v}.whl")
-    monkeypatch.setattr(history, "audit_one", lambda *a: entry)
-    with pytest.raises(history.TargetError, match=r"sglang==0\.5\.10: no era fits"):
-        history.run(["0.5.10"], jobs=1, use_cache=False)
+def test_a_release_no_era_fits_fails_loudly(capsys):
+    """0.5.10 is on the registry but before every era: audited, then exit 2 naming it (not a skip).
+    NOTE: with the audit branch's era detection from code, this needs a release its detector
+    rejects; today the era is proto.eras.era_of_release's (the Report.era placeholder)."""
+    err = one_line_error(capsys, ["--history", "sglang==0.5.10..sglang==0.5.10.post1"])
+    assert "sglang==0.5.10: no era fits this release" in err
