@@ -101,10 +101,13 @@ def lines(entries: list[dict], spec: str, seconds: float) -> list[str]:
                    + ("" if f["contiguous"] else f" [only {runs(f['releases'], order)}]"))
     out += ["", "upstream bugs, decided from each release's lifted Q, V and helper:"]
     for b in bugs(entries):
-        shipped = runs(b["shipped_in"], order) if b["shipped_in"] else "none"
         why = next((d["why"] for d in b["per_release"].values() if d["shipped"] is None), "")
-        out.append(f"  {b['id']} ({b['upstream']}): shipped in {shipped}"
-                   + (f"; {why} ({runs(b['undecided_in'], order)})" if b["undecided_in"] else ""))
+        said = [f"shipped in {runs(b['shipped_in'], order)}"] if b["shipped_in"] else []
+        if len(b["undecided_in"]) < len(order) and not b["shipped_in"]:
+            said.append("shipped in none")
+        if b["undecided_in"]:
+            said.append(f"in {runs(b['undecided_in'], order)} {why}")
+        out.append(f"  {b['id']} ({b['upstream']}): {'; '.join(said)}")
     return out
 
 
