@@ -120,6 +120,17 @@ def test_the_history_json_matches_its_schema(fresh, capsys, monkeypatch):
         jsonschema.Draft202012Validator(schema("audit-history")).validate(broken)
 
 
+def test_the_schema_names_every_era_and_verdict_the_code_has():
+    from sumonce.audit.verdict import SiteVerdict
+    from sumonce.proto.eras import Era
+    doc = schema("audit-history")
+    assert set(doc["$defs"]["release"]["properties"]["era"]["enum"]) == {e.value for e in Era}
+    assert set(doc["$defs"]["site"]["properties"]["verdict"]["enum"]) == {v.value for v in SiteVerdict}
+    assert set(doc["$defs"]["model"]["properties"]["verdicts"]["additionalProperties"]["enum"]) == \
+        {v.value for v in SiteVerdict} | {None}
+    assert set(history_report.ORDER) == {v.value for v in SiteVerdict}
+
+
 def test_the_table_names_eras_models_findings_and_bugs(fresh, capsys, monkeypatch):
     _, results = fresh
     monkeypatch.setattr(history, "_results_dir", lambda: results)
