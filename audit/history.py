@@ -56,7 +56,7 @@ def registry_versions() -> list[str]:
     """sglang's versions on the package registry (final and post releases), oldest first."""
     cmd = [sys.executable, "-m", "pip", "index", "versions", "sglang", "--disable-pip-version-check"]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired:
         raise TargetError("--history: the package registry did not answer in 300 s") from None
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("Available versions:")), None)
@@ -86,8 +86,7 @@ def code_fingerprint() -> str:
     sumonce, z3 and Python."""
     import z3
 
-    from sumonce import __version__
-    from sumonce import audit, proto, spec
+    from sumonce import __version__, audit, proto, spec
     h = hashlib.sha256(f"{__version__}|{z3.get_version_string()}|{sys.version}".encode())
     for pkg in (proto, spec, audit):
         root = Path(pkg.__file__).parent
@@ -155,6 +154,8 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     if jobs > 1 and len(todo) > 1:
         from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
         ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
+        todo.sort(key=lambda a: -os.path.getsize(a[1]))
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
             done = dict(zip([a[0] for a in todo], pool.map(_audit_args, todo)))
     else:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import z3
-
 from sumonce.spec.readable import Unknown
 
 from .release import Release

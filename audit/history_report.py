@@ -55,7 +55,9 @@ def findings(entries: list[dict]) -> list[dict]:
 
 
 def bugs(entries: list[dict]) -> list[dict]:
-    from .history_bugs import BUGS  # NOTE: here, not at the top: the report imports ORDER without z3
+    from .history_bugs import (
+        BUGS,  # NOTE: here, not at the top: the report imports ORDER without z3
+    )
     out = []
     for bug in BUGS:
         per = {e["release"]: e["bugs"][bug.id] for e in entries}
@@ -85,8 +87,8 @@ def _short(v: str) -> str:
 def lines(entries: list[dict], spec: str, seconds: float) -> list[str]:
     order = [e["release"] for e in entries]
     cached = sum(e["cached"] for e in entries)
-    out = [f"sumonce audit --history {spec}: {len(entries)} releases in {seconds:.1f} s "
-           f"({cached} from the result cache)", ""]
+    head = f"sumonce audit --history {spec}: {len(entries)} releases in {seconds:.1f} s ({cached} from the result cache)"
+    out = [head, ""]
     width = max(len(m["model"]) for m in models(entries)) if any(e["audit"]["sites"] for e in entries) else 5
     cols = [_short(v) for v in order]
     cw = max(len(c) for c in cols)

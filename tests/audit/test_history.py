@@ -6,9 +6,9 @@ import json
 
 import jsonschema
 import pytest
-
 from sumonce.audit import history, history_report
 from sumonce.audit.command import main
+
 from sumonce.output import schema
 
 pytestmark = pytest.mark.sglang
@@ -87,7 +87,7 @@ def test_the_result_cache_gives_the_fresh_entries(fresh):
     finally:
         mp.undo()
     assert all(e["cached"] for e in again)
-    strip = lambda es: [{k: v for k, v in e.items() if k != "cached"} for e in es]  # noqa: E731
+    strip = lambda es: [{k: v for k, v in e.items() if k != "cached"} for e in es]
     assert strip(again) == strip(entries)
 
 

@@ -7,7 +7,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from sumonce.audit.history_bugs import BUGS, decide_utils
 from sumonce.audit.source import UTILS, fetch
 
