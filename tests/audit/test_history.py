@@ -91,6 +91,14 @@ def test_the_result_cache_gives_the_fresh_entries(fresh):
     assert strip(again) == strip(entries)
 
 
+def test_fresh_neither_reads_nor_writes_the_cache(fresh, monkeypatch):
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    before = sorted(results.iterdir())
+    (entry,) = history.run(["0.5.13"], jobs=1, use_cache=False)
+    assert entry["cached"] is False and sorted(results.iterdir()) == before
+
+
 def test_the_cache_key_changes_with_the_code(tmp_path, monkeypatch):
     """The key covers every .py file of proto, spec and audit: one changed byte is a new key."""
     from sumonce import audit
