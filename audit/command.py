@@ -1,4 +1,4 @@
-"""`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]` and `sumonce audit --compare A B`.
+"""`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]`, `--compare A B`, `--history A..B`.
 
 TARGET: an SGLang source tree, a wheel file, or sglang==X.
 """
@@ -22,7 +22,8 @@ class _Parser(argparse.ArgumentParser):
 EXIT_CODES = """exit codes:
   0  every site calls the helper or is equivalent to it (with --baseline: no site's verdict is new
      or changed against it; --compare and --write-baseline: written/printed)
-  1  some site differs or is not understood (with --baseline: only new or changed ones count)
+  1  some site differs or is not understood (with --baseline: only new or changed ones count;
+     with --history: in any release of the range)
   2  bad target, file or flag (one line on stderr)
   4  some file could not be read or parsed (each named, in the table, the JSON and the SARIF; the
      other files were audited); a differing site still gives 1"""
