@@ -1,4 +1,4 @@
-"""`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]` and `sumonce audit --compare A B`.
+"""`sumonce audit TARGET [--json] [--sarif FILE] [--baseline FILE]`, `--compare A B`, `--history A..B`.
 
 TARGET: an SGLang source tree (a git checkout, or its sglang/srt directory), a wheel file, sglang==X, or
 sglang (the newest release on the registry, named in the output). The era is read from the code.
@@ -23,7 +23,8 @@ class _Parser(argparse.ArgumentParser):
 EXIT_CODES = """exit codes:
   0  every site calls the helper or is equivalent to it (with --baseline: no site's verdict is new
      or changed against it; --compare and --write-baseline: written/printed)
-  1  some site differs or is not understood (with --baseline: only new or changed ones count)
+  1  some site differs or is not understood (with --baseline: only new or changed ones count;
+     with --history: in any release of the range)
   2  bad target, file or flag (one line on stderr)
   4  some file could not be read or parsed (each named, in the table, the JSON and the SARIF; the
      other files were audited); a differing site still gives 1"""
@@ -43,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="the table: rich, or plain lines (whole names, never wrapped); "
                         "auto: rich on a terminal, plain otherwise (default: %(default)s)")
     p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="sites whose verdict changed from A to B")
+    p.add_argument("--history", metavar="RANGE",
+                   help="sglang==A..sglang==B: audit every registry release from A to B (docs/AUDIT.md)")
+    p.add_argument("--fresh", action="store_true", help="with --history: ignore the audit result cache")
     p.add_argument("--version", action="version", version=f"sumonce {__version__}",
                    help="print sumonce's version and exit")
     return p
@@ -59,6 +63,11 @@ def main(argv: list[str]) -> int:
                 raise TargetError(f"--compare A B takes no {' or '.join(extra)}: it compares two targets "
                                   "(only --json applies)")
             return _compare(*args.compare, as_json=args.json)
+        if args.history:
+            if args.target or args.sarif or args.baseline or args.write_baseline:
+                raise TargetError("--history RANGE takes no target, --sarif or baseline (only --json, --fresh)")
+            from .history import command
+            return command(args.history, as_json=args.json, fresh=args.fresh)
         if not args.target:
             raise TargetError("give a target: an SGLang tree, a wheel, sglang==X or sglang (the newest release)")
         return _audit(args)

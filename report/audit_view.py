@@ -1,12 +1,15 @@
 """The audit on the page: per release a model x site table coloured by verdict with file:line;
-with several releases, a model x release matrix of how the verdicts moved."""
+with several releases, a model x release matrix of how the verdicts moved. The releases come from
+auditing targets (`--audit`) or from a `sumonce audit --history ... --json` document (`--history-json`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sumonce.audit.history_report import ORDER as WORST
+
 VERDICT_CLASS = {"calls the helper": "v-helper", "equivalent": "v-equivalent", "differs": "v-differs",
-                 "not understood": "v-unknown"}
-WORST = ("differs", "not understood", "equivalent", "calls the helper")
+                 "not understood": "v-unknown", "equivalent in effect here": "v-equivalent",
+                 "cannot run in scope": "v-equivalent"}
 
 
 @dataclass
@@ -28,6 +31,20 @@ def run(targets: list[str]) -> list[Release]:
         data = report.to_json(audit(load(t)))
         out.append(Release(data["target"], data["sites"], data["counts"], data["helper"]["form"]))
     return out
+
+
+def from_history(path: str) -> list[Release]:
+    """The releases of an audit-history document; ValueError (one line) for anything else."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read an audit-history JSON document ({e})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "audit-history":
+        raise ValueError(f"{path}: not an audit-history document (write one with "
+                         "sumonce audit --history sglang==A..sglang==B --json)")
+    return [Release(r["release"], r["sites"], r["counts"], f"{r['helper']}; era {r['era']}") for r in doc["releases"]]
 
 
 def worst(verdicts) -> str:

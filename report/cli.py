@@ -2,7 +2,8 @@
 
 Writes one self-contained HTML page (opens offline: styles, script and charts inline): the
 configuration map of every catalogued model and guard version, checked against z3's verdicts;
-with --audit, the audit of each SGLang release (a tree, a wheel or sglang==X); with --sweep, the
+with --audit, the audit of each SGLang release (a tree, a wheel or sglang==X), or with
+--history-json, the releases of a `sumonce audit --history ... --json` document; with --sweep, the
 sweep's predicted vs measured outcomes; with --perf, the benchmark charts.
 Exit 0: written, and the map agrees with every proof; 1: written, but some drawn square contradicts
 a proof or a property's verdict is not the expected one; 2: bad arguments or unreadable input.
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT.html", help="the page to write")
     p.add_argument("--audit", nargs="+", default=[], metavar="TARGET",
                    help="SGLang releases to audit: a source tree, a wheel or sglang==X (several: a matrix)")
+    p.add_argument("--history-json", metavar="FILE",
+                   help="the model x release matrix of `sumonce audit --history A..B --json` (written to FILE)")
     p.add_argument("--sweep", metavar="RESULTS.json", help="a sweep's rows (docs/REPORT.md: the format)")
     p.add_argument("--perf", nargs="+", default=[], metavar="DIR", help="docs/perf/<machine> folders or JSON files")
     p.add_argument("--jobs", type=int, default=2, help="worker processes for the proofs (default 2)")
@@ -41,6 +44,11 @@ def _inputs(args):
     rows = sweep.load(args.sweep) if args.sweep else []
     perfs = [perf.section(p) for p in args.perf]
     releases = audit_view.run(args.audit) if args.audit else []
+    if args.history_json:
+        try:
+            releases += audit_view.from_history(args.history_json)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     found, witnesses = proofs.run_proofs(jobs=max(1, args.jobs))
     inputs = page.Inputs(mapdata.build(found, witnesses), releases, rows,
                          sweep.bars(rows) if rows else "", perfs, era_maps=mapdata.build_era())

@@ -11,7 +11,7 @@ import sys
 from importlib import resources
 
 SCHEMA_VERSION = 1
-DOCUMENTS = ("prove", "audit", "audit-compare", "audit-baseline", "run")
+DOCUMENTS = ("prove", "audit", "audit-compare", "audit-baseline", "audit-history", "run")
 
 
 def tool() -> dict:

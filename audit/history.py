@@ -1,0 +1,200 @@
+"""`sumonce audit --history sglang==A..sglang==B`: every registry release from A to B (both
+included), each audited in its era; the aggregation (per model, per finding, per upstream bug) is
+audit/history_report.py.
+
+The releases in the range are the registry's (`pip index versions sglang`), ordered by version
+(release segments, then `.postN`); wheels are fetched into the cache (audit/source.py). An audit
+result depends only on the wheel's bytes and on sumonce's own code, so it is kept in
+`<cache>/audits/` under the wheel's sha256 and a fingerprint of the code that judged it (every .py
+file of proto, spec and audit, sumonce's, z3's and Python's versions): any change to one of them
+is a different key, never a stale answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from .source import TargetError, cache_dir, fetch
+
+_END = r"sglang==([0-9][0-9A-Za-z.]*)"
+_RANGE = re.compile(rf"^{_END}\.\.{_END}$")
+_VERSION = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
+
+
+def version_key(v: str) -> tuple:
+    """PEP 440 order for final releases and post-releases (X.Y.Z[.postN]); ValueError otherwise."""
+    m = _VERSION.match(v)
+    if not m:
+        raise ValueError(v)
+    parts = [int(x) for x in m.group(1).split(".")]
+    while len(parts) > 1 and parts[-1] == 0:  # 0.5 == 0.5.0
+        parts.pop()
+    return tuple(parts), int(m.group(2)) if m.group(2) is not None else -1
+
+
+def parse_range(text: str) -> tuple[str, str]:
+    m = _RANGE.match(text.strip())
+    if not m:
+        raise TargetError(f"--history {text!r}: give a range as sglang==A..sglang==B "
+                          "(e.g. sglang==0.5.10.post1..sglang==0.5.23)")
+    for v in m.groups():
+        try:
+            version_key(v)
+        except ValueError:
+            raise TargetError(f"--history: {v!r} is not a release version X.Y.Z or X.Y.Z.postN") from None
+    return m.group(1), m.group(2)
+
+
+def registry_versions() -> list[str]:
+    """sglang's versions on the package registry (final and post releases), oldest first."""
+    cmd = [sys.executable, "-m", "pip", "index", "versions", "sglang", "--disable-pip-version-check"]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    except subprocess.TimeoutExpired:
+        raise TargetError("--history: the package registry did not answer in 300 s") from None
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("Available versions:")), None)
+    if out.returncode != 0 or line is None:
+        last = next((ln.strip() for ln in reversed(out.stderr.splitlines()) if ln.strip()), "no output")
+        raise TargetError(f"--history: cannot list sglang's versions on the package registry ({last[:160]})")
+    found = [v.strip() for v in line.split(":", 1)[1].split(",")]
+    return sorted((v for v in found if _VERSION.match(v)), key=version_key)
+
+
+def releases_in(a: str, b: str, known: list[str]) -> list[str]:
+    """The registry releases from a to b, both included, oldest first; TargetError on an unknown
+    end or an empty range."""
+    for v in (a, b):
+        if v not in known:
+            raise TargetError(f"--history: sglang=={v} is not on the package registry "
+                              f"(it has {known[0]} .. {known[-1]})")
+    lo, hi = version_key(a), version_key(b)
+    if lo > hi:
+        raise TargetError(f"--history: the range sglang=={a}..sglang=={b} is empty "
+                          f"({a} is newer than {b}; give the older release first)")
+    return [v for v in known if lo <= version_key(v) <= hi]
+
+
+def code_fingerprint() -> str:
+    """sha256 over the code an audit result depends on (proto, spec, audit) and the versions of
+    sumonce, z3 and Python."""
+    import z3
+
+    from sumonce import __version__, audit, proto, spec
+    h = hashlib.sha256(f"{__version__}|{z3.get_version_string()}|{sys.version}".encode())
+    for pkg in (proto, spec, audit):
+        root = Path(pkg.__file__).parent
+        for f in sorted(root.rglob("*.py")):
+            h.update(f"{pkg.__name__}/{f.relative_to(root)}\0".encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _results_dir() -> Path:
+    return cache_dir() / "audits"
+
+
+def audit_one(version: str, wheel: str, key: str | None) -> dict:
+    """One release's entry: era, era_reason, wheel, the audit's JSON (audit/report.to_json).
+    Read from the result cache under `key` when there; written there after a fresh audit."""
+    cached = _results_dir() / f"{key}.json" if key else None
+    if cached is not None and cached.is_file():
+        try:
+            entry = json.loads(cached.read_text())
+            return entry | {"cached": True}
+        except (OSError, ValueError):
+            pass  # NOTE: an unreadable cache file is audited afresh and rewritten
+    from . import history_bugs, report
+    from .audit import audit
+    from .source import from_wheel
+    src = from_wheel(Path(wheel))
+    src.label = f"sglang=={version}"
+    rep = audit(src)
+    entry = {"release": version, "era": str(rep.era) if rep.era is not None else None,
+             "era_reason": rep.era_reason, "wheel": Path(wheel).name, "audit": report.to_json(rep),
+             "bugs": history_bugs.decide(rep.release)}
+    if cached is not None:
+        _store(cached, entry)
+    return entry | {"cached": False}
+
+
+def _store(path: Path, entry: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, path)  # NOTE: atomic: a concurrent reader sees the whole file or none
+    except OSError:
+        pass  # a cache that cannot be written costs time only
+
+
+def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict]:
+    """Every release's entry, oldest first; TargetError naming a release no era fits."""
+    wheels = [fetch(v) for v in versions]
+    keys = [None] * len(versions)
+    if use_cache:
+        code = code_fingerprint()
+        keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
+    args = [(v, str(w), k) for v, w, k in zip(versions, wheels, keys)]
+    todo = [a for a in args if not (a[2] and (_results_dir() / f"{a[2]}.json").is_file())]
+    if jobs > 1 and len(todo) > 1:
+        from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
+        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
+        todo.sort(key=lambda a: -os.path.getsize(a[1]))
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
+            done = dict(zip([a[0] for a in todo], pool.map(_audit_args, todo)))
+    else:
+        done = {}
+    entries = [done.get(a[0]) or audit_one(*a) for a in args]
+    for e in entries:
+        if not e["era"]:
+            raise TargetError(f"--history: sglang=={e['release']}: no era fits this release ({e['era_reason']}); "
+                              "every release in the range must be judged in an era")
+    return entries
+
+
+def _audit_args(a: tuple) -> dict:
+    return audit_one(*a)
+
+
+def jobs_from_env() -> int:
+    """SUMONCE_HISTORY_JOBS: worker processes (default 2, one per core of the target machine)."""
+    text = os.environ.get("SUMONCE_HISTORY_JOBS", "2")
+    if not text.isdigit() or int(text) < 1:
+        raise TargetError(f"SUMONCE_HISTORY_JOBS={text!r}: give a whole number of worker processes, 1 or more")
+    return int(text)
+
+
+def command(spec: str, as_json: bool, fresh: bool = False) -> int:
+    """`sumonce audit --history RANGE [--json] [--fresh]`: prints the history, returns the exit code."""
+    import time
+
+    from sumonce.output import document, dump
+
+    from . import history_report
+    start = time.perf_counter()
+    jobs = jobs_from_env()
+    a, b = parse_range(spec)
+    versions = releases_in(a, b, registry_versions())
+    entries = run(versions, jobs=jobs, use_cache=not fresh)
+    seconds = time.perf_counter() - start
+    if as_json:
+        dump(document("audit-history", history_report.to_json(entries, spec, seconds)))
+    else:
+        print("\n".join(history_report.lines(entries, spec, seconds)))
+    return history_report.exit_code(entries)

@@ -1,0 +1,198 @@
+"""`sumonce audit --history`: a real three-release range (cached wheels, audited afresh), the
+result cache giving the same entries, the audit-history JSON against its schema, bad ranges."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+from sumonce.audit import history, history_report
+from sumonce.audit.command import main
+
+from sumonce.output import schema
+
+pytestmark = pytest.mark.sglang
+
+RANGE = "sglang==0.5.13..sglang==0.5.14"
+THREE = ["0.5.13", "0.5.13.post1", "0.5.14"]
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory):
+    """The three releases audited afresh, their results written to a private result cache."""
+    results = tmp_path_factory.mktemp("audits")
+    mp = pytest.MonkeyPatch()
+    mp.setattr(history, "_results_dir", lambda: results)
+    try:
+        yield history.run(THREE, jobs=2, use_cache=True), results
+    finally:
+        mp.undo()
+
+
+def test_the_range_is_the_registrys_releases_in_version_order():
+    known = history.registry_versions()
+    assert history.releases_in("0.5.13", "0.5.14", known) == THREE
+    assert history.releases_in("0.5.10.post1", "0.5.11", known) == ["0.5.10.post1", "0.5.11"]
+    assert len(history.releases_in("0.5.10.post1", "0.5.23", known)) == 17
+    # PEP 440: 0.5.9 < 0.5.10 < 0.5.10.post1 < 0.5.11
+    assert sorted(["0.5.10.post1", "0.5.11", "0.5.9", "0.5.10"], key=history.version_key) == \
+        ["0.5.9", "0.5.10", "0.5.10.post1", "0.5.11"]
+
+
+def test_each_release_is_judged_in_its_era(fresh):
+    entries, _ = fresh
+    assert [e["release"] for e in entries] == THREE
+    assert all(e["era"] == "0.5.11" and not e["cached"] for e in entries)
+
+
+def test_per_model_verdicts_as_read_from_the_source(fresh):
+    """Read from the wheels (sglang/srt/models/, lines at 0.5.14 unless said):
+    - qwen2_moe: its block calls the helper (qwen2_moe.py:580); 0.5.14 adds a PP hand-off in
+      Qwen2MoeModel.forward (:944, :946) that all-reduces over EP and MoE-TP under an attribute
+      set for fusion, never asking the helper: differs.
+    - zaya: new in 0.5.14; ZayaBlock.forward all-reduces under `if self.tp_size > 1` (:1224, :1229).
+    - glm4_moe_lite: calls the helper from 0.5.13 on (docs/eras.json helper_callers).
+    - nemotron_h 0.5.14: `self.tp_size > 1 and not should_skip_post_experts_all_reduce(...)` (:324).
+    - grok: the all-reduce sits in a lambda (Grok1DecoderLayer.__init__): not understood.
+    - dbrx: DbrxExperts.forward's `if self.tp_size > 1` guard (dbrx.py:197 in 0.5.14)."""
+    entries, _ = fresh
+    rows = {m["model"]: [m["verdicts"][v] for v in THREE] for m in history_report.models(entries)}
+    H, D = "calls the helper", "differs"
+    assert rows["qwen2_moe"] == [H, H, D]
+    assert rows["zaya"] == [None, None, D]
+    assert rows["glm4_moe_lite"] == [H, H, H]
+    assert rows["nemotron_h"][2] == H
+    assert rows["grok"] == ["not understood"] * 3
+    assert rows["dbrx"] == [D, D, D]
+
+
+def test_findings_hold_from_first_to_last(fresh):
+    entries, _ = fresh
+    found = {(f["model"], f["method"], f["path"]): f for f in history_report.findings(entries)}
+    pp = found[("qwen2_moe", "Qwen2MoeModel.forward", "ep/ep")]
+    assert (pp["first"], pp["last"], pp["lines"]) == ("0.5.14", "0.5.14", {"0.5.14": [944]})
+    zaya = found[("zaya", "ZayaBlock.forward", "tp/tp")]
+    assert zaya["releases"] == ["0.5.14"] and zaya["lines"]["0.5.14"] == [1224, 1229]
+    grok = found[("grok", "Grok1DecoderLayer.__init__", "tp/tp")]
+    assert grok["releases"] == THREE and grok["contiguous"]
+
+
+def test_the_result_cache_gives_the_fresh_entries(fresh):
+    entries, results = fresh
+    assert len(list(results.glob("*.json"))) == 3
+    mp = pytest.MonkeyPatch()
+    mp.setattr(history, "_results_dir", lambda: results)
+    try:
+        again = history.run(THREE, jobs=2, use_cache=True)
+    finally:
+        mp.undo()
+    assert all(e["cached"] for e in again)
+    strip = lambda es: [{k: v for k, v in e.items() if k != "cached"} for e in es]
+    assert strip(again) == strip(entries)
+
+
+def test_fresh_neither_reads_nor_writes_the_cache(fresh, monkeypatch):
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    before = sorted(results.iterdir())
+    (entry,) = history.run(["0.5.13"], jobs=1, use_cache=False)
+    assert entry["cached"] is False and sorted(results.iterdir()) == before
+
+
+def test_the_cache_key_changes_with_the_code(tmp_path, monkeypatch):
+    """The key covers every .py file of proto, spec and audit: one changed byte is a new key."""
+    from sumonce import audit
+    before = history.code_fingerprint()
+    pkg = tmp_path / "audit"
+    pkg.mkdir()
+    for f in (history.Path(audit.__file__).parent).glob("*.py"):
+        (pkg / f.name).write_bytes(f.read_bytes())
+    monkeypatch.setattr(audit, "__file__", str(pkg / "__init__.py"))
+    assert history.code_fingerprint() == before
+    (pkg / "judge.py").write_text((pkg / "judge.py").read_text() + "\n# changed\n")
+    assert history.code_fingerprint() != before
+
+
+def test_the_history_json_matches_its_schema(fresh, capsys, monkeypatch):
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    rc = main(["--history", RANGE, "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert rc == 1 and doc["kind"] == "audit-history" and doc["passed"] is False
+    jsonschema.Draft202012Validator(schema("audit-history")).validate(doc)
+    assert [r["release"] for r in doc["releases"]] == THREE and all(r["cached"] for r in doc["releases"])
+    assert {b["id"]: b["shipped_in"] for b in doc["bugs"]}["v_with_attention_tp"] == THREE
+    broken = json.loads(json.dumps(doc))
+    broken["releases"][0]["era"] = None  # a release with no era is never a valid document
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema("audit-history")).validate(broken)
+
+
+def test_the_schema_names_every_era_and_verdict_the_code_has():
+    from sumonce.audit.verdict import SiteVerdict
+    from sumonce.proto.eras import Era
+    doc = schema("audit-history")
+    assert set(doc["$defs"]["release"]["properties"]["era"]["enum"]) == {e.value for e in Era}
+    assert set(doc["$defs"]["site"]["properties"]["verdict"]["enum"]) == {v.value for v in SiteVerdict}
+    assert set(doc["$defs"]["model"]["properties"]["verdicts"]["additionalProperties"]["enum"]) == \
+        {v.value for v in SiteVerdict} | {None}
+    assert set(history_report.ORDER) == {v.value for v in SiteVerdict}
+
+
+def test_the_table_names_eras_models_findings_and_bugs(fresh, capsys, monkeypatch):
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    assert main(["--history", RANGE]) == 1
+    out = capsys.readouterr().out
+    assert "3 releases" in out and "zaya ZayaBlock.forward (tp/tp) differs: 0.5.14 .. 0.5.14" in out
+    assert "v_with_attention_tp (sgl-project/sglang#32663): shipped in 0.5.13..0.5.14" in out
+
+
+def test_the_report_draws_the_history_json(fresh, capsys, monkeypatch, tmp_path):
+    """`sumonce report OUT.html --history-json FILE`: the model x release matrix and one table per
+    release, from the document alone; a file that is not such a document: one line, exit 2."""
+    from sumonce.report.cli import main as report
+    _, results = fresh
+    monkeypatch.setattr(history, "_results_dir", lambda: results)
+    main(["--history", RANGE, "--json"])
+    doc = tmp_path / "history.json"
+    doc.write_text(capsys.readouterr().out)
+    page = tmp_path / "h.html"
+    assert report([str(page), "--history-json", str(doc)]) == 0
+    html = page.read_text()
+    assert 'id="audit-matrix"' in html and html.count('<table class="audit"') == 3
+    assert "era 0.5.11" in html and "sglang/srt/models/zaya.py:1224" in html
+    capsys.readouterr()
+    assert report([str(page), "--history-json", str(tmp_path / "h.html")]) == 2
+    assert "cannot read an audit-history JSON document" in capsys.readouterr().err
+
+
+def one_line_error(capsys, argv) -> str:
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("sumonce audit: "), err
+    return err
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("sglang==0.5.11", "give a range as sglang==A..sglang==B"),
+    ("0.5.10.post1..0.5.11", "give a range as sglang==A..sglang==B"),
+    ("sglang==0.5.11..sglang==0.5.x", "is not a release version"),
+    ("sglang==0.5.11rc1..sglang==0.5.12", "is not a release version"),
+    ("sglang==0.5.12..sglang==0.5.11", "is empty"),
+    ("sglang==0.5.11..sglang==0.5.99", "sglang==0.5.99 is not on the package registry"),
+])
+def test_bad_ranges_exit_2(capsys, spec, says):
+    assert says in one_line_error(capsys, ["--history", spec])
+
+
+def test_history_takes_no_target(capsys):
+    assert "takes no target" in one_line_error(capsys, ["sglang==0.5.11", "--history", RANGE])
+
+
+def test_a_release_no_era_fits_fails_loudly(capsys):
+    """0.5.10 is on the registry but before every era: audited, then exit 2 naming it (not a skip).
+    NOTE: with the audit branch's era detection from code, this needs a release its detector
+    rejects; today the era is proto.eras.era_of_release's (the Report.era placeholder)."""
+    err = one_line_error(capsys, ["--history", "sglang==0.5.10..sglang==0.5.10.post1"])
+    assert "sglang==0.5.10: no era fits this release" in err
