@@ -3,11 +3,13 @@ result cache giving the same entries, the audit-history JSON against its schema,
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
 from sumonce.audit import history, history_report
 from sumonce.audit.command import main
+from sumonce.audit.source import TargetError
 
 from sumonce.output import schema
 
@@ -190,9 +192,22 @@ def test_history_takes_no_target(capsys):
     assert "takes no target" in one_line_error(capsys, ["sglang==0.5.11", "--history", RANGE])
 
 
-def test_a_release_no_era_fits_fails_loudly(capsys):
-    """0.5.10 is on the registry but before every era: audited, then exit 2 naming it (not a skip).
-    NOTE: with the audit branch's era detection from code, this needs a release its detector
-    rejects; today the era is proto.eras.era_of_release's (the Report.era placeholder)."""
-    err = one_line_error(capsys, ["--history", "sglang==0.5.10..sglang==0.5.10.post1"])
-    assert "sglang==0.5.10: no era fits this release" in err
+def test_0_5_10_is_judged_in_the_pre_helper_era():
+    """0.5.10 (before 0.5.10.post1) has no helper either: the code's shape names the pre-helper era."""
+    (entry,) = history.run(["0.5.10"], jobs=1, use_cache=False)
+    assert entry["era"] == "0.5.10.post1" and "no helper" in entry["era_reason"]
+
+
+def test_a_release_no_era_fits_fails_loudly(monkeypatch, tmp_path):
+    """A release whose code has no known shape (here a wheel made of the synthetic tree whose helper
+    has another signature, standing in for a registry release) stops the history with exit 2
+    naming it: it is never skipped."""
+    import zipfile
+    tree = Path(__file__).parent / "fixtures" / "eras" / "none-other-signature" / "python"
+    wheel = tmp_path / "sglang-9.9.9-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for f in tree.rglob("*.py"):
+            z.write(f, f.relative_to(tree).as_posix())
+    monkeypatch.setattr(history, "fetch", lambda v: wheel)
+    with pytest.raises(TargetError, match="no era has this shape"):
+        history.run(["9.9.9"], jobs=1, use_cache=False)
