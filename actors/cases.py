@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sumonce.proto import catalogue, semantics
+from sumonce.proto import catalogue, nodes, semantics
 from sumonce.proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
                           ServerConfig)
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
@@ -37,14 +37,18 @@ class Case:
     def world(self) -> int:
         return self.config.tp_size
 
+    @property
+    def layout(self) -> tuple[int, ...]:
+        """The node of each rank of the TP group the actors run (stage 0): proto.nodes."""
+        return nodes.tp_group_nodes(self.config)
+
 
 def actors_scope(c: ServerConfig) -> str | None:
-    """Why the actors cannot run `c` (None when they can): one TP group of one node, no context
-    parallelism (attn_cp_size > 1 and NSA prefill CP are outside the facts the layer follows)."""
+    """Why the actors cannot run `c` (None when they can): no context parallelism (attn_cp_size > 1
+    and NSA prefill CP are outside the facts the layer follows). One TP group, on the nodes
+    proto.nodes gives it (`--nnodes`)."""
     if c.attn_cp_size != 1 or c.enable_nsa_prefill_context_parallel:
         return "--attn-cp-size 1 and no --enable-nsa-prefill-context-parallel"
-    if c.nnodes != 1:
-        return "--nnodes 1"
     return None
 
 
@@ -63,10 +67,12 @@ def crashes_in_sglang(c: ServerConfig, s: ForwardState, m) -> bool:
 ARCHS = (GpuArch.SM90, GpuArch.GFX942, GpuArch.CPU)
 
 
-def configs(world: int, architecture: str):
+def configs(world: int, architecture: str, nnodes: int = 1):
     """tp = world; every ep, DP attention off or on at every dp; plain or the FP4 all-gather
     runner; the fusion-capable GPUs (sm90 + flashinfer, AMD + aiter, flags on) or a CPU server;
-    one or two pipeline stages (this TP group is one stage)."""
+    one or two pipeline stages (this TP group is one stage). On several nodes the sm90 server
+    leaves --enable-flashinfer-allreduce-fusion to SGLang, whose auto-enable is for one node only
+    (ServerConfig.allreduce_fusion_enabled): fusion on one node, off across two."""
     for ep in divisors(world):
         for dp in [0] + divisors(world)[1:]:
             for runner, quant in ((MoeRunnerBackend.AUTO, Quantization.NONE),
@@ -76,8 +82,8 @@ def configs(world: int, architecture: str):
                         yield ServerConfig(tp_size=world, ep_size=ep, dp_size=max(dp, 1),
                                            enable_dp_attention=dp > 0, moe_runner_backend=runner,
                                            quantization=quant, gpu_arch=arch, pp_size=pp,
-                                           flashinfer_available=arch == GpuArch.SM90,
-                                           enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90,
+                                           flashinfer_available=arch == GpuArch.SM90, nnodes=nnodes,
+                                           enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90 and nnodes == 1,
                                            enable_aiter_allreduce_fusion=arch == GpuArch.GFX942,
                                            enable_attn_tp_input_scattered=arch == GpuArch.SM90,
                                            disable_piecewise_cuda_graph=True,
@@ -105,19 +111,20 @@ def decision_key(case: Case) -> tuple:
     pred = semantics.sum_counts(c, s, m, case.variant, case.version)
     mixes = semantics.mixes_tokens(c, s, m, case.variant, case.version)
     return (case.model, case.variant, case.version, c.tp_size, c.ep_size, c.attn_dp_size, Q(c), V(c),
-            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes)
+            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes, case.layout)
 
 
-def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
+def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, nnodes: int = 1) -> list[Case]:
     """The named sweep: every valid, in-scope combination, one case per distinct decision key
-    ("small"), or every combination ("full")."""
+    ("small"), or every combination ("full"); over `nnodes` nodes (the default worlds then are
+    `sweep_worlds(nnodes)`)."""
     if name not in STATES:
         raise KeyError(f"unknown sweep {name!r}; sweeps: {', '.join(STATES)}")
     out, seen = [], set()
     for world in worlds:
         for mname in models:
             m = catalogue.model(mname)
-            for c in configs(world, m.architectures[0]):
+            for c in configs(world, m.architectures[0], nnodes):
                 if not runnable(c, m):
                     continue
                 for s in STATES[name]:
@@ -134,6 +141,11 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS) -> list[Case]:
                             seen.add(key)
                             out.append(case)
     return out
+
+
+def sweep_worlds(nnodes: int) -> tuple[int, ...]:
+    """The sweep's world sizes: 2 and 4 shards a node (one node: worlds 2, 4; two: 4, 8)."""
+    return (2 * nnodes, 4 * nnodes)
 
 
 def with_seed(cases: list[Case], seed: int) -> list[Case]:
