@@ -116,8 +116,9 @@ def decision_key(case: Case) -> tuple:
 
 def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, nnodes: int = 1) -> list[Case]:
     """The named sweep: every valid, in-scope combination, one case per distinct decision key
-    ("small"), or every combination ("full"); over `nnodes` nodes (the default worlds then are
-    `sweep_worlds(nnodes)`)."""
+    ("small"), or every combination ("full"). Over `nnodes` > 1 nodes (the default worlds then are
+    `sweep_worlds(nnodes)`) it keeps the configurations whose TP group spans nodes (proto.nodes:
+    with pp_size >= nnodes a TP group sits on one node, which the one-node sweep covers)."""
     if name not in STATES:
         raise KeyError(f"unknown sweep {name!r}; sweeps: {', '.join(STATES)}")
     out, seen = [], set()
@@ -125,7 +126,7 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, nnodes: int = 1) -> lis
         for mname in models:
             m = catalogue.model(mname)
             for c in configs(world, m.architectures[0], nnodes):
-                if not runnable(c, m):
+                if not runnable(c, m) or (nnodes > 1 and nodes.spans_nodes(c) == 1):
                     continue
                 for s in STATES[name]:
                     if not semantics.forward_state_valid(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):

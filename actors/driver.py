@@ -43,9 +43,11 @@ def bundle(use_gpu: bool, cpus: float) -> dict:
     return {"GPU": 1, "CPU": cpus} if use_gpu else {"CPU": cpus}
 
 
-def check_placeable(world: int, use_gpu: bool, cpus: float, layout: tuple[int, ...] | None = None) -> None:
-    """PlacementError (one line) when the cluster's resources, or its nodes, cannot hold the world."""
-    if layout is not None and len(set(layout)) > 1:
+def check_placeable(world: int, use_gpu: bool, cpus: float, layout: tuple[int, ...] | None = None):
+    """The placement plan; PlacementError (one line) when the cluster's resources, or its nodes,
+    cannot hold the world (too few nodes is said first: it is the cause)."""
+    layout = layout or (0,) * world
+    if len(set(layout)) > 1:
         placement.plan(layout, bundle(use_gpu, cpus))
     have = ray.cluster_resources()
     need = {k: v * world for k, v in bundle(use_gpu, cpus).items()}
@@ -55,8 +57,7 @@ def check_placeable(world: int, use_gpu: bool, cpus: float, layout: tuple[int, .
         raise PlacementError(f"world size {world} cannot be placed: needs {world} bundles of "
                              f"{bundle(use_gpu, cpus)}, the cluster has "
                              f"{ {k: have.get(k, 0) for k in need} }; allowed: world size <= {most}")
-    if layout is not None:
-        placement.plan(layout, bundle(use_gpu, cpus))
+    return placement.plan(layout, bundle(use_gpu, cpus))
 
 
 def named(cls, opts: dict, name: str):
@@ -79,8 +80,7 @@ class ShardSet:
         self.world, self.use_gpu, self.timeout_s = world, use_gpu, timeout_s
         self.cluster = cluster if cluster is not None else current()
         self.actors, self._nodes_checked = [], 0.0
-        check_placeable(world, use_gpu, cpus, layout)
-        self.placement = placement.plan(layout or (0,) * world, bundle(use_gpu, cpus))
+        self.placement = check_placeable(world, use_gpu, cpus, layout)
         self.pg = placement.create(self.placement, bundle(use_gpu, cpus))
         try:
             try:

@@ -1,13 +1,13 @@
 """Issue 17: the actors across nodes, on a real multi-node Ray cluster: two simulated nodes (one GCS,
-one raylet each: `python -m sumonce.actors.simulate`) of 4 CPUs each (a TP group of 4 on one node,
-as with two pipeline stages, must fit), started once for the session in a process of their own
-(this pytest process may hold tests/conftest.py's local cluster, and a process joins one cluster
-only), and runs of `python -m sumonce.actors.run --address` against it.
+one raylet each: `python -m sumonce.actors.simulate`) of 2 CPUs each, started once for the session
+in a process of their own (this pytest process may hold tests/conftest.py's local cluster, and a
+process joins one cluster only), and runs of `python -m sumonce.actors.run --address` against it.
 The killed-node test kills node 1's raylet: it runs last (pytest keeps file order)."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -30,7 +30,7 @@ ENV.pop("RAY_ADDRESS", None)
 
 @pytest.fixture(scope="session")
 def two_nodes():
-    proc = subprocess.Popen([sys.executable, "-m", "sumonce.actors.simulate", "--nodes", "2", "--num-cpus", "4"],
+    proc = subprocess.Popen([sys.executable, "-m", "sumonce.actors.simulate", "--nodes", "2", "--num-cpus", "2"],
                             cwd=ROOT, env=ENV, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
     try:
@@ -51,13 +51,44 @@ def run(address: str, *args: str, timeout: float = 400):
                           cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
 
 
+def test_simulate_nodes_starts_and_ends_a_cluster_of_its_own():
+    """`--simulate-nodes`: the run starts two raylets here (before the session's cluster exists),
+    places ranks 0, 1 and 2, 3 on different ones, and leaves no Ray process behind."""
+    job = subprocess.run([sys.executable, "-m", "sumonce.actors.run", "--simulate-nodes", "--nnodes", "2",
+                          "--tp-size", "4", "--ep-size", "4", "--dp-size", "2", "--enable-dp-attention",
+                          "--gpu-arch", "cpu", "--model", "deepseek_v2", "--guard-version", "helper"],
+                         cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=400)
+    assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+    assert "on 2 simulated nodes on this machine (/tmp/sumonce-ray-" in job.stdout
+    line = next(x for x in job.stdout.splitlines() if x.startswith("world 4 on 2 nodes"))
+    ids = re.findall(r"ray node (\w+)\): rank (\d, \d)", line)
+    assert [r for _, r in ids] == ["0, 1", "2, 3"] and ids[0][0] != ids[1][0], line
+    assert ", 0 mismatch(es)" in job.stdout
+    tmp = re.search(r"\((/tmp/sumonce-ray-\w+)\)", job.stdout).group(1)
+    end = time.time() + 20  # NOTE: the watchdog removes the dir again once the driver has exited
+    while (os.path.exists(tmp) or ray_processes(tmp)) and time.time() < end:
+        time.sleep(0.5)
+    assert not os.path.exists(tmp) and not ray_processes(tmp)
+
+
+def ray_processes(tmp: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and tmp.encode() in (d / "cmdline").read_bytes():
+                out.append(int(d.name))
+        except OSError:
+            pass
+    return out
+
+
 def test_a_sweep_over_two_nodes_conforms_with_fusion_off_across_nodes(two_nodes):
     job = run(two_nodes["address"], "--sweep", "small", "--nnodes", "2", "--worlds", "4", "--models",
               "qwen3_moe", "--json", "--timeout", "120")
     assert job.returncode == 0, job.stderr[-3000:]
     doc = json.loads(job.stdout)
     expected = sweep("small", (4,), ("qwen3_moe",), nnodes=2)
-    assert doc["mismatches"] == 0 and len(doc["rows"]) == len(expected) > 100
+    assert doc["mismatches"] == 0 and len(doc["rows"]) == len(expected) > 50
     # ranks 0, 1 on one Ray node and 2, 3 on the other, as Ray placed the bundles
     ids = [n["node_id"][:8] for n in two_nodes["nodes"]]
     line = next(x for x in job.stderr.splitlines() if x.startswith("world 4 on 2 nodes"))
