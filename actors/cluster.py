@@ -77,10 +77,10 @@ shutil.rmtree(tmp, ignore_errors=True)
 """
 
 
-SIMULATED_HEALTH_CHECKS = {"health_check_period_ms": 500, "health_check_failure_threshold": 4,
-                           "health_check_timeout_ms": 1000, "health_check_initial_delay_ms": 1000}
-"""Simulated nodes: the GCS marks a node whose raylet died dead within about 2 s (Ray's defaults:
-3 s x 5 missed checks)."""
+SIMULATED_HEALTH_CHECKS = {"health_check_period_ms": 1000, "health_check_failure_threshold": 5,
+                           "health_check_timeout_ms": 3000, "health_check_initial_delay_ms": 5000}
+"""Simulated nodes: the GCS marks a node whose raylet died dead within about 5 s (a dead raylet
+refuses at once; Ray's defaults: 3 s x 5), while a raylet slow on a loaded machine has 3 s to answer."""
 
 
 class Interrupted(BaseException):
@@ -260,7 +260,10 @@ def connect(num_cpus: int, address: str | None = None, simulate_nodes: int = 0, 
     try:
         if simulate_nodes:
             from .simulate import start
-            cluster.simulated = start(simulate_nodes, num_cpus, gpus_per_node, tmp)
+            try:
+                cluster.simulated = start(simulate_nodes, num_cpus, gpus_per_node, tmp)
+            except Exception as e:  # noqa: BLE001 (Ray raises a bare Exception when a node is slow to start)
+                raise RuntimeError(f"{simulate_nodes} simulated nodes did not start: {e}") from None
             cluster.address = cluster.simulated.address
             ray.init(address=cluster.address, log_to_driver=False, runtime_env=env, namespace="sumonce",
                      logging_level=logging.WARNING)
