@@ -24,7 +24,7 @@ loaded cores)."""
 
 NODE_GRACE_S = 30
 """How long a failure on several nodes waits for Ray to say whether a node died (its GCS marks a
-node dead after missed health checks: about 15 s by default, about 5 s on the simulated nodes)."""
+node dead after missed health checks: about 15 s by default, 5-10 s on the simulated nodes)."""
 
 
 class ShardFailure(RuntimeError):
