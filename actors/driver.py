@@ -201,6 +201,8 @@ class ShardSet:
     def lost(self, what: str) -> tuple[list[int], list[int]]:
         """liveness(); where ranks are dead or silent on a world over several nodes, first whether
         a node died (NodeFailure), waiting for Ray to decide."""
+        if self.placement.spans > 1:
+            self.raise_dead_nodes(what)  # NOTE: before the pings, which wait 5 s for each lost rank
         dead, silent = self.liveness()
         if (dead or silent) and self.placement.spans > 1:
             self.raise_dead_nodes(what, NODE_GRACE_S)
