@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sumonce.proto import catalogue, semantics
+from sumonce.proto import catalogue, nodes, semantics
 from sumonce.proto.config import (DpPaddingMode, ForwardState, GpuArch, MoeRunnerBackend, Quantization,
                           ServerConfig)
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V
@@ -46,14 +46,18 @@ class Case:
         """The guard version (0.5.11 era) or the era (0.5.23), for tables."""
         return self.version.value if self.version is not None else f"era {self.era.value}"
 
+    @property
+    def layout(self) -> tuple[int, ...]:
+        """The node of each rank of the TP group the actors run (stage 0): proto.nodes."""
+        return nodes.tp_group_nodes(self.config)
+
 
 def actors_scope(c: ServerConfig) -> str | None:
-    """Why the actors cannot run `c` (None when they can): one TP group of one node, no context
-    parallelism (attn_cp_size > 1 and NSA prefill CP are outside the facts the layer follows)."""
+    """Why the actors cannot run `c` (None when they can): no context parallelism (attn_cp_size > 1
+    and NSA prefill CP are outside the facts the layer follows). One TP group, on the nodes
+    proto.nodes gives it (`--nnodes`)."""
     if c.attn_cp_size != 1 or c.enable_nsa_prefill_context_parallel:
         return "--attn-cp-size 1 and no --enable-nsa-prefill-context-parallel"
-    if c.nnodes != 1:
-        return "--nnodes 1"
     return None
 
 
@@ -72,10 +76,12 @@ def crashes_in_sglang(c: ServerConfig, s: ForwardState, m) -> bool:
 ARCHS = (GpuArch.SM90, GpuArch.GFX942, GpuArch.CPU)
 
 
-def configs(world: int, architecture: str):
+def configs(world: int, architecture: str, nnodes: int = 1):
     """tp = world; every ep, DP attention off or on at every dp; plain or the FP4 all-gather
     runner; the fusion-capable GPUs (sm90 + flashinfer, AMD + aiter, flags on) or a CPU server;
-    one or two pipeline stages (this TP group is one stage)."""
+    one or two pipeline stages (this TP group is one stage). On several nodes the sm90 server
+    leaves --enable-flashinfer-allreduce-fusion to SGLang, whose auto-enable is for one node only
+    (ServerConfig.allreduce_fusion_enabled): fusion on one node, off across two."""
     for ep in divisors(world):
         for dp in [0] + divisors(world)[1:]:
             for runner, quant in ((MoeRunnerBackend.AUTO, Quantization.NONE),
@@ -85,8 +91,8 @@ def configs(world: int, architecture: str):
                         yield ServerConfig(tp_size=world, ep_size=ep, dp_size=max(dp, 1),
                                            enable_dp_attention=dp > 0, moe_runner_backend=runner,
                                            quantization=quant, gpu_arch=arch, pp_size=pp,
-                                           flashinfer_available=arch == GpuArch.SM90,
-                                           enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90,
+                                           flashinfer_available=arch == GpuArch.SM90, nnodes=nnodes,
+                                           enable_flashinfer_allreduce_fusion=arch == GpuArch.SM90 and nnodes == 1,
                                            enable_aiter_allreduce_fusion=arch == GpuArch.GFX942,
                                            enable_attn_tp_input_scattered=arch == GpuArch.SM90,
                                            disable_piecewise_cuda_graph=True,
@@ -114,28 +120,31 @@ def decision_key(case: Case) -> tuple:
     pred = semantics.sum_counts(c, s, m, case.variant, case.version)
     mixes = semantics.mixes_tokens(c, s, m, case.variant, case.version)
     return (case.model, case.variant, case.version, c.tp_size, c.ep_size, c.attn_dp_size, Q(c), V(c),
-            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes)
+            after_experts(c, s, m), s.dp_padding_mode, s.num_tokens == 0, pred, mixes, case.layout)
 
 
-def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, eras=(Era.V0_5_11, Era.V0_5_23)) -> list[Case]:
+def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, eras=(Era.V0_5_11, Era.V0_5_23),
+          nnodes: int = 1) -> list[Case]:
     """The named sweep in each era: every valid, in-scope combination, one case per distinct
-    decision key ("small"), or every combination ("full")."""
+    decision key ("small"), or every combination ("full"). Over `nnodes` > 1 nodes (the default
+    worlds then are `sweep_worlds(nnodes)`) it keeps the configurations whose TP group spans nodes
+    (proto.nodes: with pp_size >= nnodes a TP group sits on one node, which the one-node sweep covers)."""
     if name not in STATES:
         raise KeyError(f"unknown sweep {name!r}; sweeps: {', '.join(STATES)}")
-    out = sweep_0511(name, worlds, models) if Era.V0_5_11 in eras else []
+    out = sweep_0511(name, worlds, models, nnodes) if Era.V0_5_11 in eras else []
     if Era.V0_5_23 in eras:
         from .cases_0523 import sweep_0523
-        out += sweep_0523(name, worlds, models)
+        out += sweep_0523(name, worlds, models, nnodes)
     return out
 
 
-def sweep_0511(name: str, worlds, models) -> list[Case]:
+def sweep_0511(name: str, worlds, models, nnodes: int = 1) -> list[Case]:
     out, seen = [], set()
     for world in worlds:
         for mname in models:
             m = catalogue.model(mname)
-            for c in configs(world, m.architectures[0]):
-                if not runnable(c, m):
+            for c in configs(world, m.architectures[0], nnodes):
+                if not runnable(c, m) or (nnodes > 1 and nodes.spans_nodes(c) == 1):
                     continue
                 for s in STATES[name]:
                     if not semantics.forward_state_valid(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):
@@ -151,6 +160,11 @@ def sweep_0511(name: str, worlds, models) -> list[Case]:
                             seen.add(key)
                             out.append(case)
     return out
+
+
+def sweep_worlds(nnodes: int) -> tuple[int, ...]:
+    """The sweep's world sizes: 2 and 4 shards a node (one node: worlds 2, 4; two: 4, 8)."""
+    return (2 * nnodes, 4 * nnodes)
 
 
 def with_seed(cases: list[Case], seed: int) -> list[Case]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sumonce.proto import boundary, catalogue, models_0523
+from sumonce.proto import boundary, catalogue, models_0523, nodes
 from sumonce.proto.config import BoundaryReduction, GpuArch, ServerConfig
 from sumonce.proto.eras import Era, accepts
 from sumonce.proto.models_0523 import SumsAt
@@ -28,11 +28,13 @@ from .cases import STATES, Case, actors_scope, configs
 ERA = Era.V0_5_23
 
 
-def configs_0523(world: int, architecture: str):
-    """cases.configs at every boundary_reduction, and the dwdp layouts (SM90, CPU)."""
-    for c in configs(world, architecture):
+def configs_0523(world: int, architecture: str, nnodes: int = 1):
+    """cases.configs at every boundary_reduction, and the dwdp layouts (SM90, CPU; one node only)."""
+    for c in configs(world, architecture, nnodes):
         for br in BoundaryReduction:
             yield replace(c, boundary_reduction=br)
+    if nnodes > 1:
+        return
     for arch in (GpuArch.SM90, GpuArch.CPU):
         yield ServerConfig(tp_size=world, ep_size=world, dp_size=world, enable_dp_attention=True,
                            dwdp_size=world, gpu_arch=arch, architecture=architecture,
@@ -56,17 +58,17 @@ def decision_key(case: Case) -> tuple:
                 models_0523.sum_now_groups(c))
     return (case.model, c.tp_size, c.ep_size, c.attn_dp_size, Q(c), c.dwdp_size,
             models_0523.gathers_tokens(c, m), step, s.dp_padding_mode, s.num_tokens == 0,
-            models_0523.sum_counts(c, s, m), models_0523.mixes_tokens(c, m))
+            models_0523.sum_counts(c, s, m), models_0523.mixes_tokens(c, m), case.layout)
 
 
-def sweep_0523(name: str, worlds, models) -> list[Case]:
+def sweep_0523(name: str, worlds, models, nnodes: int = 1) -> list[Case]:
     out, seen = [], set()
     for world in worlds:
         for mname in models:
             m = models_0523.era_model(mname)
             catalogue.model(mname)
-            for c in configs_0523(world, m.architectures[0]):
-                if not runnable(c, m):
+            for c in configs_0523(world, m.architectures[0], nnodes):
+                if not runnable(c, m) or (nnodes > 1 and nodes.spans_nodes(c) == 1):
                     continue
                 for s in STATES[name]:
                     if not models_0523.state_in_scope(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):

@@ -1,9 +1,12 @@
 """Which Ray cluster a run uses, said explicitly: the one `--address` or RAY_ADDRESS names (as under
 `ray job submit`), else a private local cluster with its own temp dir, which no other run can find
 or join, and which never outlives this driver (a watchdog process ends it when the driver dies,
-even by kill -9)."""
+even by kill -9). A private cluster may be several simulated nodes (`--simulate-nodes`): one GCS
+and one raylet per node on this machine (Ray's own cluster_utils), each node with its own CPUs
+(and GPUs) and a custom resource `sumonce_node_<i>`."""
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -74,6 +77,13 @@ shutil.rmtree(tmp, ignore_errors=True)
 """
 
 
+SIMULATED_HEALTH_CHECKS = {"health_check_period_ms": 1000, "health_check_failure_threshold": 5,
+                           "health_check_timeout_ms": 3000, "health_check_initial_delay_ms": 5000}
+"""Simulated nodes: the GCS marks a node whose raylet died dead after 5 missed checks a second apart
+(measured: 9.5 s at a load average of 20; Ray's defaults: 3 s x 5), while a raylet slow on a loaded
+machine has 3 s to answer each."""
+
+
 class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived: stop, keep the rows so far, shut down."""
 
@@ -119,25 +129,43 @@ def available_memory() -> int | None:
     return None
 
 
-class Cluster:
-    """The connection; `private` when this process started the cluster (and so ends it)."""
+def process_gone(pid: int) -> bool:
+    """The process has exited (or is a zombie)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
 
-    def __init__(self, address: str | None, private: bool, tmp: str | None = None, watchdog=None):
+
+class Cluster:
+    """The connection; `private` when this process started the cluster (and so ends it);
+    `simulated`: the cluster_utils cluster of simulated nodes, when it is one."""
+
+    def __init__(self, address: str | None, private: bool, tmp: str | None = None, watchdog=None,
+                 simulated=None):
         self.address, self.private, self.tmp, self.watchdog = address, private, tmp, watchdog
+        self.simulated = simulated
         self._pids: dict[str, int] = {}
+        self.node_raylets: dict[str, int] = {}
+        """Simulated nodes but the head: Ray node id -> raylet pid (a node dies with its raylet)."""
         # `reported`: the driver saw the cluster fail (the watch thread gives it longer to end
         # cleanly); `printed`: the driver printed it (the watch thread then stays silent).
         self.reported = self.printed = False
 
     def describe(self) -> str:
+        if self.simulated is not None:
+            return f"{1 + len(self.node_raylets)} simulated nodes on this machine ({self.tmp})"
         return f"a private local cluster ({self.tmp})" if self.private else f"the cluster at {self.address}"
 
     def processes(self) -> dict[str, int]:
-        """The private cluster's GCS and raylet: name -> pid (empty for a joined cluster)."""
+        """The private cluster's GCS and (head) raylet: name -> pid (empty for a joined cluster)."""
         if not self.private:
             return {}
         import ray
-        node = ray._private.worker._global_node  # NOTE: Ray keeps no public handle on these
+        # NOTE: Ray keeps no public handle on these
+        node = self.simulated.head_node if self.simulated is not None else ray._private.worker._global_node
         out = {}
         for kind, infos in (node.all_processes or {}).items():
             if kind in ("gcs_server", "raylet"):
@@ -147,12 +175,7 @@ class Cluster:
     def dead_process(self) -> str | None:
         """The private cluster's GCS or raylet that is no longer running, if one died."""
         for name, pid in self._pids.items():
-            try:
-                os.kill(pid, 0)
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().split(")")[-1].split()[0] == "Z":
-                        return f"{name} (pid {pid})"
-            except (OSError, IndexError):
+            if process_gone(pid):
                 return f"{name} (pid {pid})"
         return None
 
@@ -186,6 +209,8 @@ class Cluster:
         if self.private and ray.is_initialized():
             if self.dead_process() is None:
                 ray.shutdown()
+        if self.simulated is not None and self.dead_process() is None:
+            self.simulated.shutdown()
         if self.watchdog is not None:
             self.watchdog.stdin.close()  # the watchdog ends what is left and removes the temp dir
             self.watchdog.stdout.readline()
@@ -210,8 +235,9 @@ def reachable(address: str) -> None:
         raise ConnectionError(f"{address} does not answer ({e.strerror or e})") from None
 
 
-def connect(num_cpus: int, address: str | None = None) -> Cluster:
-    """Join `address` (or RAY_ADDRESS), or start a private cluster of `num_cpus` CPUs."""
+def connect(num_cpus: int, address: str | None = None, simulate_nodes: int = 0, gpus_per_node: int = 0) -> Cluster:
+    """Join `address` (or RAY_ADDRESS), or start a private cluster of `num_cpus` CPUs; with
+    `simulate_nodes`, of that many simulated nodes of `num_cpus` CPUs (and `gpus_per_node` GPUs) each."""
     import ray
     if ray.is_initialized():  # an embedding program (or a test) connected already
         return Cluster("(this process's)", False)
@@ -219,19 +245,34 @@ def connect(num_cpus: int, address: str | None = None) -> Cluster:
     # NOTE: the driver names the failed rank itself; Ray would also print every other rank's
     # collective error (connection reset, timeout) as an "unhandled error" when its ref is dropped
     os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
-    address = address or os.environ.get("RAY_ADDRESS")
+    address = None if simulate_nodes else address or os.environ.get("RAY_ADDRESS")
     if address:
         reachable(address)
-        ray.init(address=address, log_to_driver=False, namespace=f"sumonce-{os.getpid()}")
+        # NOTE: WARNING: Ray's INFO lines on connecting would precede a one-line error on stderr
+        ray.init(address=address, log_to_driver=False, namespace=f"sumonce-{os.getpid()}",
+                 logging_level=logging.WARNING)
         _current.append(Cluster(address, False))
         return _current[-1]
     # NOTE: short: Ray's socket paths under the temp dir have a length limit
     tmp = tempfile.mkdtemp(prefix="sumonce-ray-", dir="/tmp")
     watchdog = start_watchdog(tmp)
     cluster = Cluster(None, True, tmp, watchdog)
+    env = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=tmp,
-                 runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}}, namespace="sumonce")
+        if simulate_nodes:
+            from .simulate import start
+            try:
+                cluster.simulated = start(simulate_nodes, num_cpus, gpus_per_node, tmp)
+            except Exception as e:  # noqa: BLE001 (Ray raises a bare Exception when a node is slow to start)
+                raise RuntimeError(f"{simulate_nodes} simulated nodes did not start: {e}") from None
+            cluster.address = cluster.simulated.address
+            ray.init(address=cluster.address, log_to_driver=False, runtime_env=env, namespace="sumonce",
+                     logging_level=logging.WARNING)
+            cluster.node_raylets = {n.node_id: n.all_processes["raylet"][0].process.pid
+                                    for n in cluster.simulated.worker_nodes}
+        else:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _temp_dir=tmp,
+                     runtime_env=env, namespace="sumonce")
     except BaseException:
         cluster.close()
         shutil.rmtree(tmp, ignore_errors=True)

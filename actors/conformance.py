@@ -65,16 +65,19 @@ def normed_problem(results, ref) -> str | None:
 
 
 def run_cases(cases, batch: int = 24, deadline_s: float = 120, use_gpu: bool = False,
-              fault: tuple | None = None, on_rows=None, rows: list | None = None) -> list[Row]:
-    """Every case, grouped by world size: one shard set (and its process groups) per world.
-    `rows`: a list the rows are appended to as they finish (kept when the run is interrupted)."""
+              fault: tuple | None = None, on_rows=None, rows: list | None = None, on_placed=None) -> list[Row]:
+    """Every case, grouped by world size and node layout (proto.nodes): one shard set (and its
+    process groups) per world and layout. `rows`: a list the rows are appended to as they finish
+    (kept when the run is interrupted)."""
     # NOTE: the driver's reference is tiny; torch's thread pool on a few shared cores makes it ~100x slower.
     torch.set_num_threads(1)
     rows, weights = ([] if rows is None else rows), {}
-    cases = sorted(cases, key=lambda k: k.world)
-    for world, group in groupby(cases, key=lambda k: k.world):
+    cases = sorted(cases, key=lambda k: (k.world, k.layout))
+    for (world, layout), group in groupby(cases, key=lambda k: (k.world, k.layout)):
         group = list(group)
-        shards = ShardSet(world, use_gpu=use_gpu, timeout_s=deadline_s)
+        shards = ShardSet(world, use_gpu=use_gpu, timeout_s=deadline_s, layout=layout)
+        if on_placed:
+            on_placed(shards.placement)
         try:
             for i in range(0, len(group), batch):
                 chunk = group[i: i + batch]

@@ -1,17 +1,19 @@
-"""The driver side: placement group, one actor per shard, calls with a deadline, and naming the
-rank that failed (died, raised, or did not reach a collective the others wait in)."""
+"""The driver side: placement group (placement.py: one bundle per shard, on the nodes proto's layout
+says), one actor per shard, calls with a deadline, and naming the rank that failed (died, raised, or
+did not reach a collective the others wait in) with its node, or the node that died with its ranks."""
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError
-from ray.util.placement_group import placement_group, remove_placement_group
+from ray.util.placement_group import remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from .cluster import check_interrupt, current
+from . import placement
+from .cluster import check_interrupt, current, process_gone
+from .placement import PlacementError
 from .shard import Shard
 
 
@@ -20,8 +22,9 @@ SETUP_S = 120
 loaded cores)."""
 
 
-class PlacementError(ValueError):
-    """The cluster cannot place this world (a user error: exit 2)."""
+NODE_GRACE_S = 30
+"""How long a failure on several nodes waits for Ray to say whether a node died (its GCS marks a
+node dead after missed health checks: about 15 s by default, 5-10 s on the simulated nodes)."""
 
 
 class ShardFailure(RuntimeError):
@@ -32,17 +35,20 @@ class ClusterFailure(ShardFailure):
     """The Ray cluster itself failed (a GCS or raylet died)."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class NodeFailure(ShardFailure):
+    """A node holding some of the ranks died (its raylet): the message names it and its ranks."""
 
 
 def bundle(use_gpu: bool, cpus: float) -> dict:
     return {"GPU": 1, "CPU": cpus} if use_gpu else {"CPU": cpus}
 
 
-def check_placeable(world: int, use_gpu: bool, cpus: float) -> None:
+def check_placeable(world: int, use_gpu: bool, cpus: float, layout: tuple[int, ...] | None = None):
+    """The placement plan; PlacementError (one line) when the cluster's resources, or its nodes,
+    cannot hold the world (too few nodes is said first: it is the cause)."""
+    layout = layout or (0,) * world
+    if len(set(layout)) > 1:
+        placement.plan(layout, bundle(use_gpu, cpus))
     have = ray.cluster_resources()
     need = {k: v * world for k, v in bundle(use_gpu, cpus).items()}
     short = [k for k, v in need.items() if have.get(k, 0) < v]
@@ -51,6 +57,7 @@ def check_placeable(world: int, use_gpu: bool, cpus: float) -> None:
         raise PlacementError(f"world size {world} cannot be placed: needs {world} bundles of "
                              f"{bundle(use_gpu, cpus)}, the cluster has "
                              f"{ {k: have.get(k, 0) for k in need} }; allowed: world size <= {most}")
+    return placement.plan(layout, bundle(use_gpu, cpus))
 
 
 def named(cls, opts: dict, name: str):
@@ -65,20 +72,22 @@ def named(cls, opts: dict, name: str):
 
 
 class ShardSet:
-    """`world` actors in one STRICT_PACK placement group, their process groups built once."""
+    """`world` actors, one bundle each, on the nodes of `layout` (the node of each rank; default:
+    one node), their process groups built once."""
 
     def __init__(self, world: int, use_gpu: bool = False, cpus: float = 1, timeout_s: float = 120,
-                 cluster=None):
+                 cluster=None, layout: tuple[int, ...] | None = None):
         self.world, self.use_gpu, self.timeout_s = world, use_gpu, timeout_s
         self.cluster = cluster if cluster is not None else current()
-        check_placeable(world, use_gpu, cpus)
-        self.pg = placement_group([bundle(use_gpu, cpus)] * world, strategy="STRICT_PACK")
-        self.actors = []
+        self.actors, self._nodes_checked = [], 0.0
+        self.placement = check_placeable(world, use_gpu, cpus, layout)
+        self.pg = placement.create(self.placement, bundle(use_gpu, cpus))
         try:
             try:
                 self.wait([self.pg.ready()], timeout_s, "placement")
             except ShardFailure:
                 raise PlacementError(f"world size {world}: placement group not ready in {timeout_s:.0f} s") from None
+            placement.record(self.placement, self.pg)
             self.info = self.start(world, use_gpu, cpus, timeout_s)
         except BaseException:
             self.stop()
@@ -87,14 +96,15 @@ class ShardSet:
     def start(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> list:
         """Start the actors and build their process groups; each rank's setup info.
 
-        NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds. The
-        rendezvous port is picked free here and bound later by rank 0, so another process can take
-        it in between, and on a loaded machine one rank can miss the rendezvous: one retry on fresh
-        actors and a fresh port before the failure is reported (faults are injected after setup)."""
+        NOTE: start-up (a process, torch, gloo's rendezvous) is not a call --timeout bounds. Rank 0
+        picks the rendezvous port free on its own host and binds it later, so another process can
+        take it in between, and on a loaded machine one rank can miss the rendezvous: one retry on
+        fresh actors and a fresh port before the failure is reported (faults are injected after setup)."""
         for attempt in (1, 2):
             self.start_actors(world, use_gpu, cpus, timeout_s)
             try:
-                return self.call("setup", deadline_s=max(timeout_s, SETUP_S))
+                init = self.wait([self.actors[0].rendezvous.remote(self.placement.spans == 1)], SETUP_S, "setup")[0]
+                return self.call("setup", init, deadline_s=max(timeout_s, SETUP_S))
             except ShardFailure:
                 if attempt == 2:
                     raise
@@ -102,12 +112,11 @@ class ShardSet:
         raise AssertionError("unreachable")
 
     def start_actors(self, world: int, use_gpu: bool, cpus: float, timeout_s: float) -> None:
-        init = f"tcp://127.0.0.1:{free_port()}"  # NOTE: one node (STRICT_PACK), rendezvous on loopback
         cls = ray.remote(Shard)
         for r in range(world):
             opts = dict(num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_concurrency=2,
                         scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, placement_group_bundle_index=r))
-            self.actors.append(named(cls, opts, f"shard-w{world}-r{r}").remote(r, world, init, use_gpu, timeout_s))
+            self.actors.append(named(cls, opts, f"shard-w{world}-r{r}").remote(r, world, use_gpu, timeout_s))
 
     def call(self, method: str, *args, deadline_s: float | None = None):
         refs = [getattr(a, method).remote(*args) for a in self.actors]
@@ -131,6 +140,7 @@ class ShardSet:
                 except Exception as e:  # noqa: BLE001
                     raise ShardFailure(self.diagnose_error(refs, e, what, pending, deadline_s)) from None
             self.check_cluster()
+            self.check_nodes()
         return ray.get(refs)
 
     def check_cluster(self) -> None:
@@ -138,6 +148,42 @@ class ShardSet:
         if dead:
             self.cluster.reported = True
             raise ClusterFailure(f"the Ray cluster's {dead} died")
+
+    def dead_nodes(self) -> list[int]:
+        """Layout nodes whose Ray node died: its raylet process, where this process started it
+        (cluster.py's simulated nodes), else as Ray's GCS says."""
+        pids = getattr(self.cluster, "node_raylets", {}) or {}
+        alive, dead = None, []
+        for n, node in sorted(self.placement.nodes.items()):
+            if node.node_id in pids:
+                gone = process_gone(pids[node.node_id])
+            else:
+                if alive is None:
+                    alive = {x["NodeID"] for x in ray.nodes() if x["Alive"]}
+                gone = node.node_id not in alive
+            if gone:
+                dead.append(n)
+        return dead
+
+    def check_nodes(self) -> None:
+        """NodeFailure when a node of this world died (asking Ray at most every 2 s)."""
+        if self.placement.spans == 1 or time.monotonic() - self._nodes_checked < 2:
+            return
+        self._nodes_checked = time.monotonic()
+        self.raise_dead_nodes("run")
+
+    def raise_dead_nodes(self, what: str, grace_s: float = 0) -> None:
+        end = time.monotonic() + grace_s
+        while True:
+            dead = self.dead_nodes()
+            if dead:
+                p = self.placement
+                raise NodeFailure("; ".join(f"{p.node_text(n)} died during {what}: it held rank "
+                                            f"{', '.join(map(str, p.ranks_on(n)))}" for n in dead))
+            if time.monotonic() >= end:
+                return
+            time.sleep(0.5)
+            check_interrupt()
 
     def liveness(self) -> tuple[list[int], list[int]]:
         """(dead ranks, ranks that do not answer: stopped or stuck)."""
@@ -152,13 +198,23 @@ class ShardSet:
                 silent.append(r)
         return dead, silent
 
-    def diagnose_error(self, refs, err, what, pending=(), deadline_s: float = 0) -> str:
+    def lost(self, what: str) -> tuple[list[int], list[int]]:
+        """liveness(); where ranks are dead or silent on a world over several nodes, first whether
+        a node died (NodeFailure), waiting for Ray to decide."""
+        if self.placement.spans > 1:
+            self.raise_dead_nodes(what)  # NOTE: before the pings, which wait 5 s for each lost rank
         dead, silent = self.liveness()
+        if (dead or silent) and self.placement.spans > 1:
+            self.raise_dead_nodes(what, NODE_GRACE_S)
+        return dead, silent
+
+    def diagnose_error(self, refs, err, what, pending=(), deadline_s: float = 0) -> str:
+        dead, silent = self.lost(what)
         if dead:
-            return f"rank {', '.join(map(str, dead))} died during {what}"
+            return f"rank {', '.join(map(str, dead))} died during {what} {self.placement.where(dead)}"
         if silent:  # the others gave up waiting for it in a collective
             return (f"rank {', '.join(map(str, silent))} hung during {what}: it answers nothing, not "
-                    "even a ping (the process is stopped or stuck)")
+                    f"even a ping (the process is stopped or stuck) {self.placement.where(silent)}")
         still = [r for r in pending if r not in ray.wait(list(pending), num_returns=len(pending), timeout=0)[0]]
         if still:  # a collective timed out on some ranks while another never reached it
             return self.diagnose_hang(refs, still, deadline_s, what)
@@ -168,15 +224,15 @@ class ShardSet:
                 ray.get(ref, timeout=1)
             except Exception as e:  # noqa: BLE001
                 bad.append((r, str(e).strip().splitlines()[-1][:200]))
-        return "; ".join(f"rank {r} failed in {what}: {msg}" for r, msg in bad) or str(err)
+        return "; ".join(f"rank {r} failed in {what} {self.placement.where([r])}: {msg}" for r, msg in bad) or str(err)
 
     def diagnose_hang(self, refs, pending, deadline_s, what) -> str:
-        dead, silent = self.liveness()
+        dead, silent = self.lost(what)
         if dead:
-            return f"rank {', '.join(map(str, dead))} died during {what}"
+            return f"rank {', '.join(map(str, dead))} died during {what} {self.placement.where(dead)}"
         if silent:
             return (f"rank {', '.join(map(str, silent))} hung during {what}: no answer in "
-                    f"{deadline_s:.0f} s, nor to a ping (the process is stopped or stuck)")
+                    f"{deadline_s:.0f} s, nor to a ping (the process is stopped or stuck) {self.placement.where(silent)}")
         prog = []
         for a in self.actors:
             try:
@@ -188,7 +244,8 @@ class ShardSet:
         late = [r for r, (n, _) in enumerate(prog) if n < top] or [refs.index(p) for p in pending]
         name = next((cur for n, cur in prog if n == top and cur), "a collective")
         return (f"rank {', '.join(map(str, late))} did not reach {name} within {deadline_s:.0f} s during "
-                f"{what}" + (f" (waiting in it: rank {', '.join(map(str, waiting))})" if waiting else ""))
+                f"{what}" + (f" (waiting in it: rank {', '.join(map(str, waiting))})" if waiting else "")
+                + f" {self.placement.where(sorted(set(late) | set(waiting)))}")
 
     def kill_actors(self) -> None:
         for a in self.actors:

@@ -33,7 +33,7 @@ def preflight(ns, worlds: list[int]) -> str | None:
         most = max(0, mem // SHARD_MEMORY)
         return (f"world size {top} needs about {top * SHARD_MEMORY / 2**30:.1f} GiB (300 MiB a shard); "
                 f"this machine has {mem / 2**30:.1f} GiB available; allowed: world size <= {most}")
-    if private(ns):
+    if private(ns) and not getattr(ns, "simulate_nodes", False):  # simulated nodes are sized to hold them
         cpus = getattr(ns, "num_cpus", None) or machine_cpus()
         if top > cpus:
             return (f"world size {top} needs {top} CPUs; the private cluster has {cpus} "
@@ -47,6 +47,27 @@ def private(ns) -> bool:
     return not (getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or ray.is_initialized())
 
 
+def simulated(ns, cases) -> tuple[int, int]:
+    """(simulated nodes, GPUs each) for --simulate-nodes: the most nodes a TP group spans; with
+    --device gpu, a GPU for each shard a node holds. (0, 0) without the flag."""
+    if not getattr(ns, "simulate_nodes", False):
+        return 0, 0
+    return max(len(set(k.layout)) for k in cases), (per_node(cases) if ns.device == "gpu" else 0)
+
+
+def per_node(cases) -> int:
+    """The most shards one node holds."""
+    return max(max(k.layout.count(n) for n in set(k.layout)) for k in cases)
+
+
+def cluster_size(ns, cases) -> tuple[int]:
+    """CPUs of the private cluster (--num-cpus, else this machine's), or of each simulated node
+    (--num-cpus, else the most shards a node holds)."""
+    if getattr(ns, "simulate_nodes", False):
+        return (getattr(ns, "num_cpus", None) or per_node(cases),)
+    return (getattr(ns, "num_cpus", None) or max(machine_cpus(), 1),)
+
+
 def execute(ns, cases, fault) -> int:
     worlds = sorted({k.world for k in cases})
     why = preflight(ns, worlds)
@@ -58,7 +79,7 @@ def execute(ns, cases, fault) -> int:
     rows, cluster, t0 = [], None, time.time()
     try:
         try:
-            cluster = connect(getattr(ns, "num_cpus", None) or max(machine_cpus(), 1), getattr(ns, "address", None))
+            cluster = connect(*cluster_size(ns, cases), getattr(ns, "address", None), *simulated(ns, cases))
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = getattr(ns, "address", None) or os.environ.get("RAY_ADDRESS") or "a private local cluster"
             last = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
@@ -92,25 +113,34 @@ def run(ns, cases, fault, worlds, rows, cluster) -> int | None:
     from ray.exceptions import RayError
 
     from .conformance import run_cases
-    from .driver import ClusterFailure, PlacementError, ShardFailure, check_placeable
+    from .driver import ClusterFailure, NodeFailure, PlacementError, ShardFailure, check_placeable
+    from .placement import summary
     from .report import console
     try:
         gpu = use_gpu(ns.device)
-        for w in worlds:
-            check_placeable(w, gpu, 1)
+        for w, layout in sorted({(k.world, k.layout) for k in cases}):
+            try:
+                check_placeable(w, gpu, 1, layout)
+            except PlacementError as e:
+                nnodes = next(k.config.nnodes for k in cases if k.layout == layout)
+                raise PlacementError(f"--nnodes {nnodes}, world size {w}: {e}" if len(set(layout)) > 1 else str(e)) from None
         # NOTE: with --json, stdout carries the document alone: the rest goes to stderr
         out = err_console(console) if getattr(ns, "json", False) else console
         out.print(f"{len(cases)} case(s), world size(s) {', '.join(map(str, worlds))}, "
                   f"{'GPU (nccl)' if gpu else 'CPU (gloo)'} shards, Ray {ray.__version__}, "
                   f"on {cluster.describe()}")
         with progress(out, len(cases), bool(ns.sweep)) as advance:
-            run_cases(cases, deadline_s=ns.timeout, use_gpu=gpu, fault=fault, on_rows=advance, rows=rows)
+            run_cases(cases, deadline_s=ns.timeout, use_gpu=gpu, fault=fault, on_rows=advance, rows=rows,
+                      on_placed=lambda p: p.spans > 1 and out.print(f"world {len(p.layout)} on {p.spans} nodes: {summary(p)}"))
     except PlacementError as e:
         print(f"sumonce run: {e}", file=sys.stderr)
         return 2
     except ClusterFailure as e:
         print(f"sumonce run: cluster failure: {e}; {len(rows)} row(s) finished", file=sys.stderr, flush=True)
         cluster.printed = True
+        return 3
+    except NodeFailure as e:
+        print(f"sumonce run: node failure: {e}; {len(rows)} row(s) finished", file=sys.stderr)
         return 3
     except ShardFailure as e:
         print(f"sumonce run: shard failure: {e}", file=sys.stderr)

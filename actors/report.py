@@ -22,7 +22,13 @@ def fmt(n) -> str:
 def layout(c) -> str:
     dp = f" dpa{c.attn_dp_size}" if c.enable_dp_attention else ""
     pp = f" pp{c.pp_size}" if c.pp_size > 1 else ""
-    return f"tp{c.tp_size} ep{c.ep_size} moetp{c.moe_tp_size}{dp}{pp} {c.gpu_arch.value}"
+    nn = f" nnodes{c.nnodes}" if c.nnodes > 1 else ""
+    return f"tp{c.tp_size} ep{c.ep_size} moetp{c.moe_tp_size}{dp}{pp}{nn} {c.gpu_arch.value}"
+
+
+def world_text(world: int, spans: int) -> str:
+    """The world, and how many nodes it spans where more than one (proto.nodes)."""
+    return f"{world}" if spans == 1 else f"{world} on {spans} nodes"
 
 
 def state_text(s) -> str:
@@ -65,7 +71,7 @@ def summary_table(rows) -> Table:
     groups = Counter()
     stats = {}
     for r in rows:
-        key = (r.case.world, r.case.model, r.case.label)
+        key = (r.case.world, len(set(r.case.layout)), r.case.model, r.case.label)
         groups[key] += 1
         st = stats.setdefault(key, Counter())
         counts = [n for n in (r.measured.ep, r.measured.moe_tp) if n is not None]
@@ -76,6 +82,6 @@ def summary_table(rows) -> Table:
         st["bad"] += not r.ok
     for key in sorted(groups):
         st = stats[key]
-        t.add_row(str(key[0]), key[1], key[2], str(groups[key]), str(st["once"]), str(st["double"]),
+        t.add_row(world_text(*key[:2]), key[2], key[3], str(groups[key]), str(st["once"]), str(st["double"]),
                   str(st["missing"]), str(st["mixes"]), str(st["bad"]))
     return t

@@ -3,9 +3,13 @@ single-process reference; per-axis sum counts measured and compared with proto's
 
     python -m sumonce.actors.run --tp-size 4 --ep-size 2 --dp-size 2 --enable-dp-attention --model qwen3_moe
     python -m sumonce.actors.run --sweep small
+    python -m sumonce.actors.run --nnodes 2 --tp-size 4 --simulate-nodes
+    python -m sumonce.actors.run --sweep small --nnodes 2 --simulate-nodes   # worlds 4, 8
 The cluster: --address (or RAY_ADDRESS, as `ray job submit` sets it) names one to join; without
 either, a private local cluster of --num-cpus CPUs (default: this machine's) with its own temp dir,
-shut down when the run ends (and, by a watchdog, when its driver dies).
+shut down when the run ends (and, by a watchdog, when its driver dies). --nnodes N lays each TP
+group over N nodes as SGLang does (proto.nodes): the cluster needs that many nodes;
+--simulate-nodes starts them here, as several raylets on this machine.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from sumonce.proto.validation import ConfigError
 from sumonce import __version__
 from sumonce.helptext import allowed, show_allowed
 
-from .cases import STATES, Case, actors_scope, sweep
+from .cases import STATES, Case, actors_scope, sweep, sweep_worlds
 from .eras import DEFAULT_ERA, RUN_ERAS, era_arg
 from .fused_table import TABLE_ENV, TableError, load
 
@@ -103,12 +107,17 @@ def build_parser(prog: str = "sumonce run") -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true",
                    help="print the rows as JSON (schema: docs/OUTPUT.md, sumonce/schemas/run.schema.json)")
     a.add_argument("--sweep", metavar=allowed(STATES), help="a conformance sweep")
-    a.add_argument("--worlds", default="2,4", help="world sizes of the sweep")
+    a.add_argument("--worlds", help="world sizes of the sweep (default: 2,4 shards a node: 2,4 on one "
+                   "node, 4,8 with --nnodes 2)")
     a.add_argument("--models", help="comma-separated models of the sweep (default: six)")
     a.add_argument("--seed", type=seed, default=0, help=f"weights and tokens (0..{SEED_MAX})")
     a.add_argument("--timeout", type=seconds, default=120, help="seconds any call to the shards may take")
     a.add_argument("--address", help="the Ray cluster to join (default: RAY_ADDRESS, else a private local one)")
-    a.add_argument("--num-cpus", type=positive, help="CPUs of the private local cluster (default: this machine's)")
+    a.add_argument("--num-cpus", type=positive, help="CPUs of the private local cluster (default: this machine's); "
+                   "with --simulate-nodes, of each node (default: the most shards a node holds)")
+    a.add_argument("--simulate-nodes", action="store_true",
+                   help="start the private cluster as simulated nodes, one raylet each on this machine, as "
+                        "many as --nnodes lays a TP group over (no network between them: docs/ACTORS.md)")
     a.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     a.add_argument("--table", choices=("auto", "rows", "summary"), default="auto")
     a.add_argument("--inject-fault", help="test hook: kill:RANK or hang:RANK")
@@ -200,6 +209,8 @@ def versions(ns, m) -> list[Version]:
 
 
 def sweep_cases(ns) -> list[Case]:
+    if ns.worlds is None:
+        ns.worlds = ",".join(map(str, sweep_worlds(ns.nnodes)))
     try:
         worlds = tuple(positive(w) for w in ns.worlds.split(","))
     except argparse.ArgumentTypeError:
@@ -211,7 +222,8 @@ def sweep_cases(ns) -> list[Case]:
     for name in models or ():
         catalogue.model(name)
     eras = (era_option(ns.era),) if ns.era else RUN_ERAS
-    cases = sweep(ns.sweep, worlds, models, eras) if models else sweep(ns.sweep, worlds, eras=eras)
+    cases = sweep(ns.sweep, worlds, models, eras, nnodes=ns.nnodes) if models else \
+        sweep(ns.sweep, worlds, eras=eras, nnodes=ns.nnodes)
     return [replace(k, seed=ns.seed) for k in cases]
 
 
@@ -232,6 +244,8 @@ def parse(argv: list[str]):
         raise UsageError(e.args[0]) from None
     if not cases:
         raise UsageError("no case to run: no valid, in-scope configuration for these worlds and models")
+    if ns.simulate_nodes and (ns.address or os.environ.get("RAY_ADDRESS")):
+        raise UsageError("--simulate-nodes starts a private cluster: give it, or --address/RAY_ADDRESS, not both")
     fault = parse_fault(ns.inject_fault)
     smallest = min(k.world for k in cases)
     if fault and fault[1] >= smallest:

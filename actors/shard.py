@@ -1,9 +1,11 @@
-"""One Ray actor per shard. Rank, world size and rendezvous address come from the driver; the
-device comes from Ray; process groups are created in `setup`, after Ray placed the actor."""
+"""One Ray actor per shard. Rank and world size come from the driver, the rendezvous address from
+rank 0's own host (`rendezvous`, which the driver hands to every rank's `setup`); the device comes
+from Ray; process groups are created in `setup`, after Ray placed the actor."""
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 
 import torch
@@ -15,16 +17,25 @@ from .layer import make_weights, shard_weights
 class Shard:
     """The actor class (wrapped with ray.remote by the driver)."""
 
-    def __init__(self, rank: int, world: int, init_method: str, use_gpu: bool, timeout_s: float):
-        self.rank, self.world, self.init_method = rank, world, init_method
+    def __init__(self, rank: int, world: int, use_gpu: bool, timeout_s: float):
+        self.rank, self.world = rank, world
         self.use_gpu, self.timeout_s, self.comm = use_gpu, timeout_s, None
         self._weights, self._shards = {}, {}
 
-    def setup(self) -> dict:
+    def rendezvous(self, loopback: bool) -> str:
+        """Rank 0: a TCP address for the process groups' store, a port free on this host; on this
+        node's address when the world spans nodes, else on loopback."""
+        import ray
+        host = "127.0.0.1" if loopback else ray.util.get_node_ip_address()
+        with socket.socket() as s:
+            s.bind((host, 0))
+            return f"tcp://{host}:{s.getsockname()[1]}"
+
+    def setup(self, init_method: str) -> dict:
         from .groups import Comm
+        self.init_method = init_method
         if self.use_gpu:
-            import ray
-            device = torch.device("cuda", int(ray.get_gpu_ids()[0]))
+            device = torch.device("cuda", self.gpu_index())
             torch.cuda.set_device(device)
             backend = "cuda:nccl,cpu:gloo"
         else:
@@ -33,6 +44,15 @@ class Shard:
         self.device = device
         self.comm = Comm(self.rank, self.world, self.init_method, backend, device, self.timeout_s)
         return {"rank": self.rank, "pid": os.getpid(), "device": str(device), "backend": backend}
+
+    @staticmethod
+    def gpu_index() -> int:
+        """The CUDA ordinal of Ray's GPU for this actor: its place in CUDA_VISIBLE_DEVICES (which Ray
+        narrows to the actor's GPUs, and a simulated node to its own: cluster.py), else its id."""
+        import ray
+        gpu = str(ray.get_gpu_ids()[0])
+        visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+        return visible.index(gpu) if gpu in visible else int(gpu)
 
     def _shard(self, seed: int, ep: int, moe_tp: int):
         if seed not in self._weights:

@@ -4,7 +4,8 @@
 # (rich, pytest) where the machine's image lacks them. Writes JSON to ${OUT:-gpu-out} and logs to
 # $LOGS (default: the same folder; when it differs the logs are also packed into $OUT/logs.tar
 # after each step, for a lender that returns few files). Each step has its own time limit.
-# STEPS picks steps (default: all, in this order): probe gpu_comm moe_step sweep2 sweep4 pytest forced
+# STEPS picks steps (default: all, in this order): probe gpu_comm moe_step sweep2 sweep4 nodes pytest forced
+# (nodes: 2 simulated nodes x 2 GPUs, --nnodes 2, on a 4-GPU machine; docs/PERF.md "Across nodes")
 # The fused step's table: gpu_comm calibrates one and writes it ($OUT/fused_table.json), moe_step
 # is given that file, the sweeps and pytest calibrate in the actors and cache it (copied to
 # $OUT/fused_cache.json).
@@ -30,7 +31,7 @@ worlds=2; [ "$ngpu" -ge 4 ] && worlds="2 4"   # steps for 4 GPUs are skipped on 
 step() { local limit=$1 name=$2; shift 2; echo "== $name ($(date +%T), limit ${limit}s)";
   timeout "$limit" "$@" > "$logs/$name.log" 2>&1; local rc=$?; echo "== $name rc=$rc ($(date +%T))";
   tail -"${TAIL:-6}" "$logs/$name.log"; [ "$logs" != "$out" ] && tar -cf "$out/logs.tar" -C "$logs" .; return $rc; }
-want() { [[ " ${STEPS:-probe gpu_comm moe_step sweep2 sweep4 pytest forced} " == *" $1 "* ]]; }
+want() { [[ " ${STEPS:-probe gpu_comm moe_step sweep2 sweep4 nodes pytest forced} " == *" $1 "* ]]; }
 # Without a carried build the probe compiles flashinfer first (~7 min): PROBE_S=540 STEPS=probe.
 if want probe && ! step "${PROBE_S:-50}" probe python bench/fi_probe.py --world "${worlds##* }" --dtype bfloat16 float32 --stall $(( ${PROBE_S:-50} - 10 )); then
   export SUMONCE_FLASHINFER=0; echo "flashinfer's fused kernel failed its probe: the actors use the torch path"
@@ -43,6 +44,8 @@ want moe_step && step 150 moe_step python bench/moe_step.py --world $worlds --to
   --fused-tokens 64 512 2048 "${table[@]}" --out "$out/moe_step.json"
 want sweep2 && step 100 sweep2 python -m sumonce.actors.run --sweep small --device gpu --worlds 2 --table summary --timeout 60
 want sweep4 && [ "$ngpu" -ge 4 ] && step 100 sweep4 python -m sumonce.actors.run --sweep small --device gpu --worlds 4 --table summary --timeout 60
+want nodes && [ "$ngpu" -ge 4 ] && step 300 nodes python -m sumonce.actors.run --sweep small --device gpu --nnodes 2 \
+  --worlds 4 --simulate-nodes --table summary --timeout 60
 cp ~/.cache/sumonce/fused/*.json "$out/fused_cache.json" 2>/dev/null  # the actors' calibrated table
 want pytest && step 150 pytest python -m pytest -q -p no:cacheprovider -m gpu tests/actors/test_gpu.py
 # Each variant the table may choose, forced through the sweeps by a table given as a file.

@@ -15,6 +15,7 @@ from sumonce.actors.run import main
     (["--tp-size", "2", "--guard-version", "v9"], "unknown --guard-version 'v9'"),
     (["--inject-fault", "explode:1"], "kill:RANK or hang:RANK"),
     (["--moe-runner-backend", "warp"], "'warp' is not one of"),
+    (["--simulate-nodes", "--address", "127.0.0.1:1"], "--simulate-nodes starts a private cluster"),
 ])
 def test_bad_input_exits_2_with_one_line(argv, words, capsys):
     assert main(argv) == 2
