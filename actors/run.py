@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from sumonce.proto import catalogue, models_0523, semantics
 from sumonce.proto.config import MoeA2ABackend
-from sumonce.proto.eras import Era, accepts
+from sumonce.proto.eras import Era, refusal
 from sumonce.proto.flags import FlagError, _Parser, add_config_flags, add_state_flags, config_from_namespace
 from sumonce.proto.sites import Version
 from sumonce.proto.validation import ConfigError
@@ -139,8 +139,9 @@ def single_cases(ns, argv) -> list[Case]:
     for note in notes:
         print(f"note: {note}")
     era = single_era(ns)
-    if not accepts(era, c):
-        raise UsageError(f"the {era.value} era refuses this configuration; allowed: {ERA_RULES[era]}")
+    why = refusal(era, c)
+    if why:
+        raise UsageError(f"the {era.value} era refuses this configuration: {why} (proto.eras.accepts)")
     if era == Era.V0_5_23:
         return [case_0523(ns, c, s)]
     if not semantics.in_scope(c, m):
@@ -154,12 +155,6 @@ def single_cases(ns, argv) -> list[Case]:
     if bad:
         raise UsageError(f"unknown variant {bad[0]!r} of {m.name}; variants: {', '.join(m.variants)}")
     return [Case(m.name, v, ver, c, s, ns.seed) for v in variants for ver in versions(ns, m)]
-
-
-ERA_RULES = {Era.V0_5_11: "no pplx or flashinfer_megamoe a2a, --dwdp-size 1, --boundary-reduction auto "
-                          "(settings of later releases; proto.eras.accepts)",
-             Era.V0_5_23: "--dwdp-size 1, or --dwdp-size = --tp-size with --pp-size 1 and no speculative "
-                          "decoding (proto.eras.accepts)"}
 
 
 def era_option(text: str) -> Era:

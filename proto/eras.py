@@ -272,6 +272,24 @@ def accepts(era: Era, c: ServerConfig) -> bool:
     return pplx and megamoe and dwdp and boundary and pplx_accepted(c) and dwdp_accepted(c)
 
 
+def refusal(era: Era, c: ServerConfig) -> str | None:
+    """Why the era's releases refuse `c`, in one line (None when `accepts`): the same clauses as
+    `accepts`, each with what is allowed (tests/proto/test_eras.py keeps the two equal)."""
+    first = ((c.moe_a2a_backend == MoeA2ABackend.PPLX, Era.V0_5_17, "--moe-a2a-backend pplx"),
+             (c.moe_a2a_backend == MoeA2ABackend.FLASHINFER_MEGAMOE, Era.V0_5_20, "--moe-a2a-backend flashinfer_megamoe"),
+             (c.dwdp_size != 1, Era.V0_5_17, "--dwdp-size other than 1"),
+             (c.boundary_reduction != BoundaryReduction.AUTO, Era.V0_5_21, "--boundary-reduction other than auto"))
+    for used, since_era, what in first:
+        if used and not since(era, since_era):
+            return f"{what} exists from the {since_era.value} era on (this is {era.value})"
+    if not pplx_accepted(c):
+        return ("--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, --pp-size 1 and "
+                "--moe-runner-backend deep_gemm or auto")
+    if not dwdp_accepted(c):
+        return "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"
+    return None
+
+
 def era_of(name: str) -> Era:
     """`--era` values: an Era's name; ValueError names the allowed ones."""
     try:

@@ -16,7 +16,7 @@ from sumonce.proto import boundary as b
 from sumonce.proto import models_0523 as m23
 from sumonce.proto.catalogue import MODELS
 from sumonce.proto.config import BoundaryReduction, DpPaddingMode, ForwardState, MoeA2ABackend, ServerConfig
-from sumonce.proto.eras import ERAS, RELEASE_ERA, Era, accepts, era_of, era_of_release
+from sumonce.proto.eras import ERAS, RELEASE_ERA, Era, accepts, era_of, era_of_release, refusal
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V11
 from sumonce.proto.sites import Group
 from sumonce.proto.validation import validate
@@ -142,3 +142,18 @@ def test_every_catalogued_model_has_a_0_5_23_entry():
     assert set(m23.BOUNDARY_LINES) | set(m23.BLOCK_SUMS) == {m.name for m in MODELS}
     for m in m23.MODELS_0523:
         assert re.fullmatch(r"models/\w+\.py:\d+.*", m.cite)
+
+
+def test_refusal_names_a_reason_exactly_when_the_era_refuses():
+    """proto.eras.refusal (the one-line reason run prints) says None exactly where accepts holds."""
+    import itertools
+    from sumonce.proto.config import MoeRunnerBackend
+    n = 0
+    for era, a2a, dwdp, br, dpa, pp in itertools.product(
+            list(Era), list(MoeA2ABackend), (1, 2, 4), list(BoundaryReduction), (False, True), (1, 2)):
+        c = ServerConfig(tp_size=2, ep_size=2, dp_size=2 if dpa else 1, enable_dp_attention=dpa, pp_size=pp,
+                         moe_a2a_backend=a2a, dwdp_size=dwdp, boundary_reduction=br,
+                         moe_runner_backend=MoeRunnerBackend.AUTO)
+        assert (refusal(era, c) is None) == accepts(era, c), (era, c)
+        n += refusal(era, c) is not None
+    assert n > 100
