@@ -13,6 +13,7 @@ from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
+from .coverage import Coverage, cover
 from .decoder import architectures_of, decoder_of, mismatches
 from .extract import REDUCE_CALLS, forward_roots, sites_in
 from .release import Release, read_release
@@ -33,6 +34,8 @@ class Report:
     unparsed: list[dict] = field(default_factory=list)
     decoders: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    coverage: Coverage = field(default_factory=Coverage)
+    """One row per MoE model file (audit/coverage.py)."""
 
 
 def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
@@ -114,6 +117,7 @@ def audit(src: Source) -> Report:
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
     rep.sites = [site for site, _o in judged]
+    rep.coverage = cover(src, rep.sites, {rel: t for rel, (t, _b, _r) in trees.items()})
     rep.seconds = time.perf_counter() - start
     return rep
 
