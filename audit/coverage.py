@@ -256,9 +256,12 @@ class _Cover:
         blocks = self._borrowed_blocks(rel, f)
         if blocks and any(r.kind is RowKind.BOUNDARY for r in rows.values()):
             names = ", ".join(sorted(blocks.values()))
+            own = (f"declares stage boundaries (line {f.stages[0]}) but no FFN stage the audit can read "
+                   "(no declare_ffn here or in a top-level model file)") if f.stages else \
+                "its own decoder declares no stage boundary"
             return Row(stem(rel), rel, RowKind.UNACCOUNTED,
-                       f"builds another file's MoE block ({names}) whose sum is the layer boundary's, "
-                       "but its own decoder declares no stage boundary", [])
+                       f"builds another file's MoE block ({names}) whose sum is the layer boundary's; {own}",
+                       [Evidence(rel, f.stages[0], "append_stages")] if f.stages else [])
         kinds = {r.kind for r in rows.values()}
         kind = RowKind.UNACCOUNTED if RowKind.UNACCOUNTED in kinds else \
             kinds.pop() if len(kinds) == 1 else RowKind.SITES
@@ -345,7 +348,8 @@ def _built_unreduced(f: cf.Facts, sites, local: dict[str, str] | None = None) ->
         calls = f.built_with.get((local or {}).get(cls, cls), [])
         if not calls or any(v is not False for _l, v in calls):
             return None
-        ev += [Evidence(f.rel, ln, f"{cls} built with reduce_results=False") for ln, _v in calls]
+        ev += [e for e in (Evidence(f.rel, ln, f"{cls} built with reduce_results=False") for ln, _v in calls)
+               if e not in ev]
         ev.append(Evidence(s.file, s.line, f"{s.method} sums only when reduce_results"))
     return ev
 

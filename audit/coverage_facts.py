@@ -143,13 +143,14 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
     name, fn = call_name(call), call.func
     node = _keyword(call, "reduce_results")
     rr = _const(node) if not isinstance(node, ast.Name) else ("param", node.id)
+    line = node.lineno if node is not None else call.lineno  # the keyword's own line, where given
     if (isinstance(fn, ast.Call) and call_name(fn) in factories) or \
             (isinstance(fn, ast.Name) and (fn.id in EXPERTS_CLASSES or fn.id in factories - {"get_moe_impl_class"})):
-        f.experts.append(Built(call.lineno, cls, rr))
+        f.experts.append(Built(line, cls, rr))
     elif isinstance(fn, ast.Name) or (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
                                       and fn.value.id in f.modules):
         key = ast.unparse(fn)
-        f.built_with.setdefault(key, []).append((call.lineno, rr))
+        f.built_with.setdefault(key, []).append((line, rr))
         f.builders.setdefault(key, set()).add(cls)
     if name in KERNELS:
         f.kernels.append(call.lineno)
