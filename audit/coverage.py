@@ -163,6 +163,7 @@ class _Cover:
         for name, (mod, line) in sorted(f.imports.items(), key=lambda x: x[1][1]):
             other = self.rels.get(mod)
             if other in self.candidates and other != rel and other not in self.busy and \
+                    f.original.get(name, name) in self._carrying(other) and \
                     self.row(other).kind is RowKind.UNACCOUNTED:
                 return f"imports {name} from {mod} (line {line}), which is unaccounted"
         return ""
