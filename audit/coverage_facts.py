@@ -159,7 +159,9 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
     if name == "declare_ffn":
         f.sparse_ffn.append(call.lineno)
     if name in FFN_EXITS and isinstance(fn, ast.Attribute) and "boundary" in ast.unparse(fn.value):
-        f.ffn_exits.append(call.lineno)
+        receiver = ast.unparse(fn.value)
+        if "attn" not in receiver and "attention" not in receiver:  # nemotron_h's FFN stage: `self.boundary`
+            f.ffn_exits.append(call.lineno)
     if name in REDUCE_CALLS:
         f.reduces.append((call.lineno, name, cls))
 
