@@ -151,7 +151,7 @@ class _Cover:
         if f is None:
             return Row(name, rel, RowKind.UNACCOUNTED, "does not parse (see the files not audited)")
         mine = [s for s in self.sites if s.file == rel]
-        built = [s for s in self.sites if s.file != rel and rel in s.callers]
+        built = [s for s in self.sites if s.file != rel and name in s.callers]  # callers: stems
         for attempt in (self._boundary, self._sites, self._inside, self._borrowed):
             got = attempt(rel, f, mine, built)
             if got is not None:

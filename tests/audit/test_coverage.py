@@ -80,6 +80,9 @@ def test_0511_rows(release_reports):
     assert r["lfm2_moe"].kind is NOT_NEEDED and cites(r["lfm2_moe"], "lfm2_moe.py:151")
     # glm4_moe_lite's block subclasses deepseek_v2's DeepseekV2MoE and keeps its forward
     assert r["glm4_moe_lite"].kind is SITES and r["glm4_moe_lite"].via == ["deepseek_v2"]
+    # qwen3_next builds qwen2_moe's block in its own decoder; the audit judged the site within it
+    assert r["qwen3_next"].summary == "builds qwen2_moe's block: calls the helper (1 site), judged within this decoder"
+    assert cites(r["qwen3_next"], "qwen2_moe.py:474")
     assert {m for m, x in r.items() if x.kind is UNACCOUNTED} == {"nemotron_h", "transformers"}
     assert "line 296" in r["nemotron_h"].summary  # NemotronHMoE.forward: `if self.tp_size > 1` all-reduce
 
