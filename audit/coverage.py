@@ -19,88 +19,14 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from . import coverage_facts as cf
+from .coverage_facts import unjudged as _unjudged, why_unaccounted as _why_unaccounted
+from .coverage_rows import Coverage, Evidence, Row, RowKind, stem
+
+__all__ = ["Coverage", "Evidence", "Row", "RowKind", "cover", "stem"]
 
 BOUNDARY_SUMS = "def sum_post_experts_output"
-
-
-class RowKind(StrEnum):
-    SITES = "sites"
-    BOUNDARY = "delegated to the layer boundary"
-    NOT_NEEDED = "no post-experts reduce needed"
-    UNACCOUNTED = "unaccounted"
-
-
-@dataclass
-class Evidence:
-    file: str
-    line: int
-    what: str
-
-    def __str__(self) -> str:
-        return f"{self.file.rsplit('/', 1)[-1]}:{self.line} {self.what}"
-
-
-@dataclass
-class Row:
-    model: str
-    file: str
-    kind: RowKind
-    summary: str
-    evidence: list[Evidence] = field(default_factory=list)
-    via: list[str] = field(default_factory=list)
-    """The MoE model files whose layers this one uses (its row follows theirs)."""
-
-    def brief(self) -> str:
-        """One phrase for --compare: the verdicts of a sites row, else its kind."""
-        what = self.kind.value
-        if self.kind is RowKind.SITES:
-            what = f"sites of {', '.join(self.via)}" if self.via else self.summary
-        elif self.via:
-            what += f" (through {', '.join(self.via)})"
-        return what
-
-    def to_json(self) -> dict:
-        return {"model": self.model, "file": self.file, "kind": self.kind.value, "summary": self.summary,
-                "brief": self.brief(), "via": self.via,
-                "evidence": [{"file": e.file, "line": e.line, "what": e.what} for e in self.evidence]}
-
-
-@dataclass
-class Coverage:
-    rows: list[Row] = field(default_factory=list)
-
-    @property
-    def found(self) -> int:
-        return len(self.rows)
-
-    @property
-    def accounted(self) -> int:
-        return sum(r.kind is not RowKind.UNACCOUNTED for r in self.rows)
-
-    @property
-    def unaccounted(self) -> list[Row]:
-        return [r for r in self.rows if r.kind is RowKind.UNACCOUNTED]
-
-    def counts(self) -> dict:
-        return dict(Counter(r.kind.value for r in self.rows))
-
-    def line(self) -> str:
-        return f"MoE model files accounted for: {self.accounted}/{self.found}"
-
-    def totals(self) -> dict:
-        return {"accounted": self.accounted, "found": self.found, "counts": self.counts(),
-                "unaccounted": [r.model for r in self.unaccounted]}
-
-    def to_json(self) -> dict:
-        return self.totals() | {"rows": [r.to_json() for r in self.rows]}
-
-
-def stem(rel: str) -> str:
-    return rel.rsplit("/", 1)[-1][:-3]
 
 
 def cover(src, sites, trees: dict | None = None) -> Coverage:
@@ -353,30 +279,3 @@ def _built_unreduced(f: cf.Facts, sites, local: dict[str, str] | None = None) ->
                if e not in ev]
         ev.append(Evidence(s.file, s.line, f"{s.method} sums only when reduce_results"))
     return ev
-
-
-def _unjudged(f: cf.Facts, mine) -> list[tuple[int, str, str]]:
-    """All-reduce calls inside a class that builds experts that the audit did not take as sites."""
-    lines = {s.line for s in mine}
-    moe_classes = {b.cls for b in f.experts}
-    return [r for r in f.reduces if r[2] in moe_classes and r[0] not in lines]
-
-
-def _why_unaccounted(f: cf.Facts) -> str:
-    blocks = {b.cls for b in f.experts}
-    decoders = set().union(*(f.builders.get(c, set()) for c in blocks)) if blocks else set()
-    missed = _unjudged(f, []) or [r for r in f.reduces if r[2] in decoders]
-    if missed:
-        ln, call, cls = missed[0]
-        return f"{cls} calls {call} at line {ln}, which the audit does not take as a post-experts site"
-    sub = sorted((n, m, ln) for n, (m, ln) in f.imports.items() if "." in m and ("moe" in n.lower()))
-    if sub:
-        n, m, ln = sub[0]
-        return (f"its MoE code {n} (imported at line {ln}) is in models/{m.replace('.', '/')}.py, "
-                "a sub-package the audit does not read")
-    if f.experts:
-        return "builds experts (line " + ", ".join(str(b.line) for b in f.experts[:3]) + \
-            ") but no site, stage boundary or reduce_results=True accounts for their sum"
-    mods = sorted({m for m, _l in f.imports.values()})
-    return "builds no experts here and takes no MoE class from another top-level model file" + \
-        (f" (imports from {', '.join(mods[:4])})" if mods else "")

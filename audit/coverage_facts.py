@@ -169,3 +169,32 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
 def is_moe_file(text: str, facts: Facts | None) -> bool:
     """The refined rule: names the experts layer (eras.json's rule), or calls a fused-experts kernel."""
     return bool(MOE_MARK.search(text)) or bool(facts and facts.kernels)
+
+
+def unjudged(f: Facts, mine) -> list[tuple[int, str, str]]:
+    """All-reduce calls inside a class that builds experts that the audit did not take as sites."""
+    lines = {s.line for s in mine}
+    moe_classes = {b.cls for b in f.experts}
+    return [r for r in f.reduces if r[2] in moe_classes and r[0] not in lines]
+
+
+def why_unaccounted(f: Facts) -> str:
+    """Why no row holds, in words a reader can act on: the all-reduce the audit does not take as a
+    site, the sub-package it does not read, or what the file builds."""
+    blocks = {b.cls for b in f.experts}
+    decoders = set().union(*(f.builders.get(c, set()) for c in blocks)) if blocks else set()
+    missed = unjudged(f, []) or [r for r in f.reduces if r[2] in decoders]
+    if missed:
+        ln, call, cls = missed[0]
+        return f"{cls} calls {call} at line {ln}, which the audit does not take as a post-experts site"
+    sub = sorted((n, m, ln) for n, (m, ln) in f.imports.items() if "." in m and ("moe" in n.lower()))
+    if sub:
+        n, m, ln = sub[0]
+        return (f"its MoE code {n} (imported at line {ln}) is in models/{m.replace('.', '/')}.py, "
+                "a sub-package the audit does not read")
+    if f.experts:
+        return "builds experts (line " + ", ".join(str(b.line) for b in f.experts[:3]) + \
+            ") but no site, stage boundary or reduce_results=True accounts for their sum"
+    mods = sorted({m for m, _l in f.imports.values()})
+    return "builds no experts here and takes no MoE class from another top-level model file" + \
+        (f" (imports from {', '.join(mods[:4])})" if mods else "")
