@@ -15,6 +15,7 @@ from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
+from .coverage import Coverage, cover
 from .decoder import architectures_of, decoder_of, mismatches
 from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
@@ -39,6 +40,8 @@ class Report:
     era: Era | None = None
     """The era picked from the code (audit/era.py); None where layers/moe/utils.py could not be read."""
     era_reason: str = ""
+    coverage: Coverage = field(default_factory=Coverage)
+    """One row per MoE model file (audit/coverage.py)."""
 
 
 def class_sizes(tree: ast.Module, wanted: set[str]) -> dict[str, dict]:
@@ -156,6 +159,7 @@ def _audit(src: Source) -> Report:
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
     rep.sites = [site for site, _o in judged]
+    rep.coverage = cover(src, rep.sites, {rel: t for rel, (t, _b, _r) in trees.items()})
     rep.seconds = time.perf_counter() - start
     return rep
 

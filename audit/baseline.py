@@ -4,7 +4,8 @@ A baseline records every site's verdict, keyed by what names a site across edits
 path/group and its occurrence among equal ones; not its line). Against a baseline the audit fails
 only on a site that differs or is not understood and whose verdict is new (absent from the
 baseline) or changed; sites already recorded with that verdict pass, and sites since fixed are
-listed. Schema: sumonce/schemas/audit-baseline.schema.json.
+listed. It also records the MoE model files left unaccounted (audit/coverage.py): against it only a
+file newly unaccounted fails. Schema: sumonce/schemas/audit-baseline.schema.json.
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def site_keys(rep) -> dict:
 
 def baseline_document(rep) -> dict:
     return document("audit-baseline", {"target": rep.label,
-                                       "sites": {k: v.verdict for k, v in site_keys(rep).items()}})
+                                       "sites": {k: v.verdict for k, v in site_keys(rep).items()},
+                                       "unaccounted": [r.model for r in rep.coverage.unaccounted]})
 
 
 def write(rep, path: str) -> None:
@@ -58,7 +60,7 @@ def read(path: str) -> dict:
     if doc.get("schema_version") != SCHEMA_VERSION:
         raise TargetError(f"{path}: baseline schema_version {doc.get('schema_version')!r}; "
                           f"this sumonce reads {SCHEMA_VERSION} (write it again with --write-baseline)")
-    return doc["sites"]
+    return doc
 
 
 def _change(key: str, v, before, after) -> dict:
@@ -69,7 +71,8 @@ def _change(key: str, v, before, after) -> dict:
 
 def check(rep, path: str) -> dict:
     """The sites new or changed against the baseline at `path` (these fail), and those fixed."""
-    recorded, now = read(path), site_keys(rep)
+    doc, now = read(path), site_keys(rep)
+    recorded, known = doc["sites"], set(doc.get("unaccounted") or ())
     new, changed, fixed = [], [], []
     for key, v in now.items():
         if v.verdict not in BAD:
@@ -81,7 +84,9 @@ def check(rep, path: str) -> dict:
     for key, verdict in recorded.items():
         if verdict in BAD and (key not in now or now[key].verdict not in BAD):
             fixed.append(_change(key, now.get(key), verdict, now[key].verdict if key in now else None))
-    return {"file": path, "new": new, "changed": changed, "fixed": fixed, "passed": not new and not changed}
+    unaccounted = [r.model for r in rep.coverage.unaccounted if r.model not in known]
+    return {"file": path, "new": new, "changed": changed, "fixed": fixed, "unaccounted": unaccounted,
+            "passed": not new and not changed and not unaccounted}
 
 
 def lines(result: dict) -> list[str]:
@@ -91,4 +96,5 @@ def lines(result: dict) -> list[str]:
     for what in ("new", "changed", "fixed"):
         for c in result[what]:
             out.append(f"  {what:<8} {c['key']}  {c['before'] or 'absent'} -> {c['after'] or 'absent'}")
+    out += [f"  newly unaccounted MoE model file: {m}" for m in result.get("unaccounted", [])]
     return out

@@ -24,7 +24,9 @@ EXIT_CODES = """exit codes:
   0  every site calls the helper or is equivalent to it (with --baseline: no site's verdict is new
      or changed against it; --compare and --write-baseline: written/printed)
   1  some site differs or is not understood (with --baseline: only new or changed ones count;
-     with --history: in any release of the range)
+     with --history: in any release of the range), or a MoE model file is unaccounted for (no site,
+     layer boundary or reason accounts for its sum; listed by name; with --baseline: only a newly
+     unaccounted one)
   2  bad target, file or flag (one line on stderr)
   4  some file could not be read or parsed (each named, in the table, the JSON and the SARIF; the
      other files were audited); a differing site still gives 1"""
@@ -43,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("auto", "rich", "plain"), default="auto",
                    help="the table: rich, or plain lines (whole names, never wrapped); "
                         "auto: rich on a terminal, plain otherwise (default: %(default)s)")
-    p.add_argument("--compare", nargs=2, metavar=("A", "B"), help="sites whose verdict changed from A to B")
+    p.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                   help="per MoE model file, its row in A and in B; and the sites whose verdict changed")
     p.add_argument("--history", metavar="RANGE",
                    help="sglang==A..sglang==B: audit every registry release from A to B (docs/AUDIT.md)")
     p.add_argument("--fresh", action="store_true", help="with --history: ignore the audit result cache")
@@ -93,14 +96,15 @@ def _audit(args) -> int:
     bad = any(v.verdict.bad for v in rep.sites)
     if args.json:
         body = report.to_json(rep)
-        dump(document("audit", {**body, "passed": not bad and not rep.unparsed, **({"baseline": gate} if gate else {})}))
+        passed = not bad and not rep.unparsed and not rep.coverage.unaccounted
+        dump(document("audit", {**body, "passed": passed, **({"baseline": gate} if gate else {})}))
     else:
         plain = args.format == "plain" or (args.format == "auto" and not sys.stdout.isatty())
         print(report.plain_table(rep) if plain else report.table(rep))
         print("\n".join(report.summary_lines(rep) + (baseline.lines(gate) if gate else [])))
     if args.write_baseline:
         return 0
-    if (not gate["passed"]) if gate else bad:
+    if (not gate["passed"]) if gate else (bad or rep.coverage.unaccounted):
         return 1
     return 4 if rep.unparsed else 0
 
@@ -116,10 +120,12 @@ def _write_json(path: str, doc: dict) -> None:
 def _compare(a: str, b: str, as_json: bool) -> int:
     from . import report
     ra, rb = _run(a), _run(b)
-    changes = report.compare(ra, rb)
+    changes, models = report.compare(ra, rb), report.compare_models(ra, rb)
     if as_json:
-        dump(document("audit-compare", {"a": ra.label, "b": rb.label, "changes": changes}))
+        dump(document("audit-compare", {"a": ra.label, "b": rb.label, "changes": changes, "models": models,
+                                        "coverage": {"a": ra.coverage.totals(), "b": rb.coverage.totals()}}))
     else:
+        print("\n".join(report.compare_lines(ra, rb, models)))
         print(f"{len(changes)} sites changed verdict from {ra.label} to {rb.label}")
         for c in changes:
             print(f"  {c['model']:<18} {c['method']:<50} {c['path']:<10} {c['before']} -> {c['after']}")

@@ -10,6 +10,13 @@ from .verdict import SiteVerdict
 DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
 
 COLUMNS = ("model", "method", "line", "path", "verdict", "detail")
+COVERAGE_COLUMNS = ("MoE model file", "row", "why [evidence, file:line]")
+
+
+def coverage_rows(rep) -> list[tuple]:
+    """One row per MoE model file: its kind and summary, the evidence as file:line."""
+    return [(r.model, r.kind.value, r.summary + ("  [" + "; ".join(str(e) for e in r.evidence) + "]" if r.evidence else ""))
+            for r in rep.coverage.rows]
 
 
 def rows(rep) -> list[tuple]:
@@ -32,6 +39,10 @@ def summary_lines(rep) -> list[str]:
              f"{len({v.file for v in rep.sites})} of {rep.files} model files, {rep.seconds:.2f} s; "
              + ", ".join(f"{k}: {n}" for k, n in sorted(c.items()))]
     lines.append(rep.era_reason or "no era")
+    cov = rep.coverage
+    lines.append(cov.line() + " (" + ", ".join(f"{k}: {n}" for k, n in sorted(cov.counts().items())) + ")")
+    for r in cov.unaccounted:
+        lines.append(f"  unaccounted MoE model file {r.model} ({r.file}): {r.summary}")
     lines.append(f"helper: {rep.release.form}")
     for chk in rep.release.checks:
         lines.append(f"  {chk['name']}: {chk['verdict']} ({chk['detail']})")
@@ -54,15 +65,28 @@ def table(rep) -> str:
         t.add_column(col, overflow="fold")
     for r in rows(rep):
         t.add_row(*r)
+    c = Table(title=f"MoE model files of {rep.label}: {rep.coverage.accounted}/{rep.coverage.found} accounted for")
+    for col in COVERAGE_COLUMNS:
+        c.add_column(col, overflow="fold")
+    for r in coverage_rows(rep):
+        c.add_row(*r)
     console = Console(width=200, record=True)
     with console.capture() as cap:
         console.print(t)
+        console.print(c)
     return cap.get()
 
 
 def plain_table(rep) -> str:
-    data = [COLUMNS] + rows(rep)
-    widths = [max(len(r[i]) for r in data) for i in range(len(COLUMNS) - 1)]
+    cov = rep.coverage
+    head = f"MoE model files, one row each ({cov.accounted}/{cov.found} accounted for):"
+    moe = "\n".join("  " + ln for ln in _plain([COVERAGE_COLUMNS] + coverage_rows(rep)).splitlines())
+    return _plain([COLUMNS] + rows(rep)) + "\n\n" + head + "\n" + moe
+
+
+def _plain(data: list[tuple]) -> str:
+    n = len(data[0])
+    widths = [max(len(r[i]) for r in data) for i in range(n - 1)]
     return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(len(widths))) + "  " + r[-1] for r in data)
 
 
@@ -73,7 +97,8 @@ def to_json(rep) -> dict:
     return {"target": rep.label, "files": rep.files, "seconds": round(rep.seconds, 3),
             "era": rep.era.value if rep.era else None, "era_reason": rep.era_reason,
             "helper": {"form": rep.release.form, "checks": rep.release.checks},
-            "counts": counts(rep), "sites": sites, "decoders": rep.decoders, "unparsed": rep.unparsed}
+            "counts": counts(rep), "sites": sites, "decoders": rep.decoders, "unparsed": rep.unparsed,
+            "coverage": rep.coverage.to_json()}
 
 
 def compare(a, b) -> list[dict]:
@@ -95,3 +120,28 @@ def compare(a, b) -> list[dict]:
                             "after": now, "line_before": va.line if va else None,
                             "line_after": vb.line if vb else None})
     return changes
+
+
+def compare_models(a, b) -> list[dict]:
+    """Per MoE model file of A or B (by name): its row in each ("absent" where it has none)."""
+    ra = {r.model: r for r in a.coverage.rows}
+    rb = {r.model: r for r in b.coverage.rows}
+    out = []
+    for m in sorted(set(ra) | set(rb)):
+        x, y = ra.get(m), rb.get(m)
+        out.append({"model": m, "before": x.brief() if x else "absent", "after": y.brief() if y else "absent",
+                    "kind_before": x.kind.value if x else "absent", "kind_after": y.kind.value if y else "absent",
+                    "changed": (x.brief() if x else None) != (y.brief() if y else None)})
+    return out
+
+
+def compare_lines(a, b, models: list[dict]) -> list[str]:
+    moved = sum(m["changed"] for m in models)
+    lines = [f"MoE model files: {len(models)} in {a.label} or {b.label}; {moved} changed row; "
+             f"{a.label}: {a.coverage.accounted}/{a.coverage.found} accounted for, "
+             f"{b.label}: {b.coverage.accounted}/{b.coverage.found}"]
+    width = max((len(m["model"]) for m in models), default=0)
+    for m in models:
+        arrow = "->" if m["changed"] else "=="
+        lines.append(f"  {m['model']:<{width}}  {m['before']} {arrow} {m['after']}")
+    return lines

@@ -20,6 +20,7 @@ from .verdict import SiteVerdict
 
 DIFFERS, NOT_UNDERSTOOD = SiteVerdict.DIFFERS, SiteVerdict.NOT_UNDERSTOOD
 UNREAD = "source file not audited"
+UNACCOUNTED = "MoE model file unaccounted"
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT = "sumonceSite/v1"
@@ -51,6 +52,18 @@ RULES = {
                  "a directory, a NUL byte, a corrupt or encrypted wheel entry, a file over the size bound) or "
                  "does not parse. The audit never passes what it did not read."),
         "help": ("Fix or remove the file named in the message; the rest of the tree was still audited."),
+    },
+    UNACCOUNTED: {
+        "id": "SUMONCE004", "name": "MoEModelFileUnaccounted", "level": "error",
+        "short": "A MoE model file's post-experts sum is accounted for by nothing the audit read",
+        "full": ("This model file builds (or takes) a MoE layer, but the audit found no judged post-experts "
+                 "all-reduce site for it, no stage boundary that sums its output, no experts layer that sums "
+                 "inside itself (reduce_results=True), and no other MoE model file whose layers it uses. "
+                 "Whether its partial sums are reduced exactly once is unknown."),
+        "help": ("Read the message: it names the all-reduce the audit does not take as a site, the sub-package "
+                 "it does not read, or the file the MoE layers come from. Route the sum through "
+                 "should_skip_post_experts_all_reduce / reduce_moe_output, or declare the FFN stage "
+                 "(declare_ffn) so the layer boundary sums it, and audit again; see docs/AUDIT.md, coverage."),
     },
 }
 
@@ -109,6 +122,17 @@ def unread(u: dict, prefix: str) -> dict:
             "partialFingerprints": {FINGERPRINT: fingerprint(f"unread:{u['file']}")}}
 
 
+def unaccounted(row, prefix: str) -> dict:
+    rule = RULES[UNACCOUNTED]
+    return {"ruleId": rule["id"], "ruleIndex": list(RULES).index(UNACCOUNTED), "level": rule["level"],
+            "message": {"text": f"MoE model file {row.model} is unaccounted: {row.summary}"},
+            "locations": [{"physicalLocation": {
+                "artifactLocation": {"uri": str(PurePosixPath(prefix + row.file)), "uriBaseId": "SRCROOT"},
+                "region": {"startLine": max(1, row.evidence[0].line if row.evidence else 1)}}}],
+            "partialFingerprints": {FINGERPRINT: fingerprint(f"unaccounted:{row.file}")},
+            "properties": {"model": row.model}}
+
+
 def sarif(rep, baseline: dict | None = None) -> dict:
     """The SARIF log of a report; with a baseline check, each result's baselineState."""
     prefix, srcroot = source_root(rep)
@@ -120,6 +144,9 @@ def sarif(rep, baseline: dict | None = None) -> dict:
                for k, v in site_keys(rep).items() if v.verdict in BAD]
     # NOTE: a file not read is never a pass; a baseline records verdicts, not files, so it is "new"
     results += [unread(u, prefix) | ({"baselineState": "new"} if baseline else {}) for u in rep.unparsed]
+    fresh = set(baseline.get("unaccounted", ())) if baseline else set()
+    results += [unaccounted(r, prefix) | ({"baselineState": "new" if r.model in fresh else "unchanged"}
+                                          if baseline else {}) for r in rep.coverage.unaccounted]
     driver = {"name": "sumonce", "version": __version__, "semanticVersion": __version__,
               "fullName": f"sumonce audit {__version__}", "rules": [_rule(v) for v in RULES]}
     return {"$schema": SCHEMA_URI, "version": "2.1.0",

@@ -54,7 +54,7 @@ def test_driver_rules_and_automation_details(tree, tmp_path):
     run_ = sarif_of(tree, tmp_path)["runs"][0]
     driver = run_["tool"]["driver"]
     assert driver["name"] == "sumonce" and driver["version"] == __version__
-    assert [r["id"] for r in driver["rules"]] == ["SUMONCE001", "SUMONCE002", "SUMONCE003"]
+    assert [r["id"] for r in driver["rules"]] == ["SUMONCE001", "SUMONCE002", "SUMONCE003", "SUMONCE004"]
     for rule in driver["rules"]:
         assert rule["fullDescription"]["text"] and rule["help"]["text"] and rule["help"]["markdown"]
     ids = [r["id"] for r in driver["rules"]]

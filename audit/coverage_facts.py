@@ -1,0 +1,200 @@
+"""What one model file says about its MoE layers, read from its syntax tree for audit/coverage.py:
+where it builds experts (and with which `reduce_results`), whether it declares stage boundaries,
+which MoE classes it takes from other model files, and every all-reduce call in it.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+
+from .extract import REDUCE_CALLS, call_name
+
+MOE_MARK = re.compile(r"\b(get_moe_impl_class|FusedMoE|EPMoE|DeepEPMoE)\b")
+"""docs/eras.json's moe_model_file_rule: a file naming the experts layer (or its factory)."""
+EXPERTS_CLASSES = {"FusedMoE", "EPMoE", "DeepEPMoE"}
+KERNELS = {"fused_moe", "fused_moe_npu", "fused_experts"}
+"""The fused-experts kernels a model may call directly (dbrx, deepseek, xverse_moe, afmoe):
+the file sums the experts itself, so it is a MoE model file though it names no experts layer."""
+STAGES = {"append_stages", "make_stages"}
+"""0.5.21 declares a decoder's stage boundaries with make_stages, 0.5.22+ with append_stages."""
+FFN_EXITS = {"finish", "exit", "complete_now", "postprocess"}
+MODELS_PKG = "sglang.srt.models."
+
+
+@dataclass
+class Built:
+    """One construction of an experts layer."""
+    line: int
+    cls: str
+    """The class (or method) that builds it."""
+    reduce_results: object = None
+    """The keyword's constant value; None when not given (FusedMoE's default is False), '?' when
+    not a constant, ('param', name) when a parameter of the builder's __init__."""
+
+
+@dataclass
+class Facts:
+    rel: str
+    experts: list[Built] = field(default_factory=list)
+    kernels: list[int] = field(default_factory=list)
+    stages: list[int] = field(default_factory=list)
+    sparse_ffn: list[int] = field(default_factory=list)
+    """declare_ffn(...) calls (the sparse FFN the boundary owes a sum for)."""
+    ffn_exits: list[int] = field(default_factory=list)
+    """<x>.ffn_boundary.finish/exit/complete_now(...) calls: where the FFN's output is completed."""
+    imports: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """A name imported from another model module -> (that module, line)."""
+    modules: dict[str, str] = field(default_factory=dict)
+    """A model module imported whole (`import sglang.srt.models.deepseek_v2 as deepseek_v2`) -> its name;
+    its `deepseek_v2.DeepseekV2MoE` is then an import named "deepseek_v2.DeepseekV2MoE"."""
+    original: dict[str, str] = field(default_factory=dict)
+    """An imported name -> its name in its module (`DeepseekV2MoE as Glm5NextMoE`)."""
+    refs: dict[str, set[str]] = field(default_factory=dict)
+    """A name -> the classes (or module-level functions) whose code reads it: a decoder building
+    a block, a model naming its decoder class (`decoder_layer_type=...`)."""
+    bases: dict[str, tuple[list[str], int, bool]] = field(default_factory=dict)
+    """class -> (its base names, line, whether it defines forward)."""
+    built_with: dict[str, list[tuple[int, object]]] = field(default_factory=dict)
+    """A class name called in this file -> [(line, its reduce_results keyword's value)]."""
+    reduces: list[tuple[int, str, str]] = field(default_factory=list)
+    """Every all-reduce (or wrapper) call: (line, call, enclosing class)."""
+    builders: dict[str, set[str]] = field(default_factory=dict)
+    """A class name called in this file -> the classes that call it (its decoders)."""
+    stage_defs: set[str] = field(default_factory=set)
+    """Module-level functions that declare stage boundaries (nemotron_h_utils.make_stage_boundary)."""
+    params: dict[str, dict[str, object]] = field(default_factory=dict)
+    """class -> its __init__'s parameter -> constant default ('?' if none or not a constant)."""
+
+
+def _const(node: ast.expr | None):
+    if node is None:
+        return None
+    return node.value if isinstance(node, ast.Constant) else "?"
+
+
+def _keyword(call: ast.Call, name: str):
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def read(rel: str, tree: ast.Module) -> Facts:
+    f = Facts(rel)
+    factories = {"get_moe_impl_class"}
+    _visit(f, tree, "", factories)
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
+        if any(isinstance(n, ast.Call) and call_name(n) in STAGES for n in ast.walk(fn)):
+            f.stage_defs.add(fn.name)
+    return f
+
+
+def _init_params(cls: ast.ClassDef) -> dict[str, object]:
+    init = next((b for b in cls.body if isinstance(b, ast.FunctionDef) and b.name == "__init__"), None)
+    if init is None:
+        return {}
+    a = init.args
+    positional = (*a.posonlyargs, *a.args)
+    out = {x.arg: "?" for x in (*positional, *a.kwonlyargs)}
+    pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
+    out.update({x.arg: _const(d) for x, d in pairs if d is not None})
+    return out
+
+
+def _visit(f: Facts, node: ast.AST, cls: str, factories: set[str]) -> None:
+    """One pass over the tree (statements in source order, so a factory is bound before its call)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef):
+            has_forward = any(isinstance(b, ast.FunctionDef) and b.name == "forward" for b in child.body)
+            f.bases[child.name] = ([ast.unparse(b) for b in child.bases], child.lineno, has_forward)
+            f.params[child.name] = _init_params(child)
+            _visit(f, child, child.name, factories)
+            continue
+        if isinstance(child, ast.Assign) and isinstance(child.value, ast.Call) and \
+                call_name(child.value) == "get_moe_impl_class":
+            factories.update(t.id for t in child.targets if isinstance(t, ast.Name))
+        elif isinstance(child, ast.ImportFrom) and (child.module or "").startswith(MODELS_PKG):
+            for a in child.names:
+                f.imports.setdefault(a.asname or a.name, (child.module[len(MODELS_PKG):], child.lineno))
+                f.original.setdefault(a.asname or a.name, a.name)
+        elif isinstance(child, ast.ImportFrom) and child.module == MODELS_PKG[:-1]:
+            f.modules.update({a.asname or a.name: a.name for a in child.names})
+        elif isinstance(child, ast.Import):
+            f.modules.update({a.asname: a.name[len(MODELS_PKG):] for a in child.names
+                              if a.asname and a.name.startswith(MODELS_PKG) and "." not in a.name[len(MODELS_PKG):]})
+        elif isinstance(child, ast.Name) and cls:
+            f.refs.setdefault(child.id, set()).add(cls)
+        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name) and child.value.id in f.modules:
+            name = f"{child.value.id}.{child.attr}"
+            f.imports.setdefault(name, (f.modules[child.value.id], child.lineno))
+            f.original.setdefault(name, child.attr)
+            if cls:
+                f.refs.setdefault(name, set()).add(cls)
+        if isinstance(child, ast.Call):
+            _call(f, child, cls, factories)
+        owner = cls
+        if not cls and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            owner = child.name
+        elif not cls and isinstance(child, ast.Assign) and len(child.targets) == 1 and \
+                isinstance(child.targets[0], ast.Name):  # a module-level table of decoder classes
+            owner = child.targets[0].id
+        _visit(f, child, owner, factories)
+
+
+def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
+    name, fn = call_name(call), call.func
+    node = _keyword(call, "reduce_results")
+    rr = _const(node) if not isinstance(node, ast.Name) else ("param", node.id)
+    line = node.lineno if node is not None else call.lineno  # the keyword's own line, where given
+    if (isinstance(fn, ast.Call) and call_name(fn) in factories) or \
+            (isinstance(fn, ast.Name) and (fn.id in EXPERTS_CLASSES or fn.id in factories - {"get_moe_impl_class"})):
+        f.experts.append(Built(line, cls, rr))
+    elif isinstance(fn, ast.Name) or (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
+                                      and fn.value.id in f.modules):
+        key = ast.unparse(fn)
+        f.built_with.setdefault(key, []).append((line, rr))
+        f.builders.setdefault(key, set()).add(cls)
+    if name in KERNELS:
+        f.kernels.append(call.lineno)
+    if name in STAGES:
+        f.stages.append(call.lineno)
+    if name == "declare_ffn":
+        f.sparse_ffn.append(call.lineno)
+    if name in FFN_EXITS and isinstance(fn, ast.Attribute) and "boundary" in ast.unparse(fn.value):
+        receiver = ast.unparse(fn.value)
+        if "attn" not in receiver and "attention" not in receiver:  # nemotron_h's FFN stage: `self.boundary`
+            f.ffn_exits.append(call.lineno)
+    if name in REDUCE_CALLS:
+        f.reduces.append((call.lineno, name, cls))
+
+
+def is_moe_file(text: str, facts: Facts | None) -> bool:
+    """The refined rule: names the experts layer (eras.json's rule), or calls a fused-experts kernel."""
+    return bool(MOE_MARK.search(text)) or bool(facts and facts.kernels)
+
+
+def unjudged(f: Facts, mine) -> list[tuple[int, str, str]]:
+    """All-reduce calls inside a class that builds experts that the audit did not take as sites."""
+    lines = {s.line for s in mine}
+    moe_classes = {b.cls for b in f.experts}
+    return [r for r in f.reduces if r[2] in moe_classes and r[0] not in lines]
+
+
+def why_unaccounted(f: Facts) -> str:
+    """Why no row holds, in words a reader can act on: the all-reduce the audit does not take as a
+    site, the sub-package it does not read, or what the file builds."""
+    blocks = {b.cls for b in f.experts}
+    decoders = set().union(*(f.builders.get(c, set()) for c in blocks)) if blocks else set()
+    missed = unjudged(f, []) or [r for r in f.reduces if r[2] in decoders]
+    if missed:
+        ln, call, cls = missed[0]
+        return f"{cls} calls {call} at line {ln}, which the audit does not take as a post-experts site"
+    sub = sorted((n, m, ln) for n, (m, ln) in f.imports.items() if "." in m and ("moe" in n.lower()))
+    if sub:
+        n, m, ln = sub[0]
+        return (f"its MoE code {n} (imported at line {ln}) is in models/{m.replace('.', '/')}.py, "
+                "a sub-package the audit does not read")
+    if f.experts:
+        return "builds experts (line " + ", ".join(str(b.line) for b in f.experts[:3]) + \
+            ") but no site, stage boundary or reduce_results=True accounts for their sum"
+    mods = sorted({m for m, _l in f.imports.values()})
+    return "builds no experts here and takes no MoE class from another top-level model file" + \
+        (f" (imports from {', '.join(mods[:4])})" if mods else "")
