@@ -4,6 +4,7 @@ A MoE file nobody accounts for fails the audit with its name."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 
@@ -111,6 +112,13 @@ def test_a_moe_file_nobody_accounts_for_fails_with_its_name(tmp_path, capsys):
     models.mkdir(parents=True)
     (models / "orphan_moe.py").write_text(MOE_FILE)
     (models / "dense.py").write_text("class Dense:\n    pass\n")
+    # the 0.5.11 shape's utils.py (the audit names the era before anything else)
+    era_tree = Path(__file__).parent / "fixtures" / "eras" / "0.5.11" / "python" / "sglang" / "srt"
+    for f in era_tree.rglob("*.py"):
+        if "models" not in f.relative_to(era_tree).parts:
+            dest = tmp_path / "sglang" / "srt" / f.relative_to(era_tree)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(f.read_text())
     sarif = tmp_path / "out.sarif"
     assert main([str(tmp_path), "--format", "plain", "--sarif", str(sarif)]) == 1
     out = capsys.readouterr().out
