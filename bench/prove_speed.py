@@ -9,7 +9,10 @@
 
 With --trees A B ..., part 1 runs `python -m sumonce.cli prove` from each checkout in turn
 (PYTHONPATH=tree, run after run alternating, so a loaded machine weighs on each alike) and gives
-wall and CPU time (user + system, of the child) for each tree and era.
+wall and CPU time (user + system, of the child) for each tree and era, min and median, the trees
+side by side (the first is the baseline), and the same for process start (`python -c 'import
+sumonce.cli, sumonce.spec.cli'`). A baseline checkout: `git worktree add /tmp/base main` or
+`git archive main | tar -x -C /tmp/base`.
 
 usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11 0.5.23] [--cap 30] [--bounds 8 64 512]
                                    [--trees DIR DIR ...]
@@ -48,30 +51,61 @@ def prove_wall(runs: int, era: str = "all") -> list[float]:
 
 def prove_once(tree: str, era: str) -> tuple[float, float]:
     """Wall and CPU seconds of one `sumonce prove --era era` from the checkout `tree`."""
+    return _timed([sys.executable, "-m", "sumonce.cli", "prove", "--era", era], tree)
+
+
+START_UP = "start-up"
+"""The row for process start: `python -c 'import sumonce.cli'` and `import sumonce.spec.cli`
+(what `sumonce prove` imports before its first proof)."""
+
+
+def start_once(tree: str) -> tuple[float, float]:
+    """Wall and CPU seconds of starting Python and importing the CLI and prove's modules."""
+    return _timed([sys.executable, "-c", "import sumonce.cli, sumonce.spec.cli"], tree)
+
+
+def _timed(cmd: list[str], tree: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "sumonce.cli", "prove", "--era", era], check=True,
-                   capture_output=True, env=env, cwd=tree)
+    subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=tree)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def compare_trees(trees: list[str], eras: list[str], runs: int) -> dict:
-    """Each tree and era, run after run in turn; prints min and median wall and CPU."""
-    got = {(t, e): [] for t in trees for e in eras}
+    """Each tree and era (and start-up), run after run in turn; prints min and median wall and
+    CPU, one row per era with the trees side by side (the first tree is the baseline)."""
+    rows = [*eras, START_UP]
+    got = {(t, e): [] for t in trees for e in rows}
     for _ in range(runs):
-        for e in eras:
+        for e in rows:
             for t in trees:
-                got[(t, e)].append(prove_once(t, e))
+                got[(t, e)].append(start_once(t) if e == START_UP else prove_once(t, e))
     out = {}
-    for (t, e), rows in got.items():
-        wall, cpu = [r[0] for r in rows], [r[1] for r in rows]
-        print(f"{t} --era {e}: wall min {min(wall):.2f} median {statistics.median(wall):.2f} s; "
-              f"CPU min {min(cpu):.2f} median {statistics.median(cpu):.2f} s ({len(rows)} runs)")
-        out[f"{t} {e}"] = {"wall": wall, "cpu": cpu}
+    for (t, e), pairs in got.items():
+        out[f"{t} {e}"] = {"wall": [p[0] for p in pairs], "cpu": [p[1] for p in pairs]}
+    print_side_by_side(trees, rows, out, runs)
     return out
+
+
+def _mm(xs: list[float]) -> str:
+    return f"{min(xs):.2f} / {statistics.median(xs):.2f}"
+
+
+def print_side_by_side(trees: list[str], rows: list[str], out: dict, runs: int) -> None:
+    """A markdown table: per row (era or start-up), each tree's wall and CPU min / median."""
+    names = [Path(t).resolve().name for t in trees]
+    head = ["what"] + [f"{n} wall min / median (s)" for n in names] + [f"{n} CPU min / median (s)" for n in names]
+    print(f"{runs} runs each, alternating; load average before: {os.getloadavg()[0]:.2f}")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for e in rows:
+        what = "start-up (import sumonce.cli, sumonce.spec.cli)" if e == START_UP else f"prove --era {e}"
+        walls = [_mm(out[f"{t} {e}"]["wall"]) for t in trees]
+        cpus = [_mm(out[f"{t} {e}"]["cpu"]) for t in trees]
+        print("| " + " | ".join([what, *walls, *cpus]) + " |")
 
 
 def z3_bounded(bound: int) -> tuple[float, bool]:

@@ -133,6 +133,17 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     return r
 
 
+def _query(w: World, claim_fn, scopes) -> tuple:
+    """The lifted (claim, assumptions) that refute() asks."""
+    return lift_claim(w, claim_fn), [lift_claim(w, s) for s in scopes]
+
+
+def _prefetch_table(w: World, props: list[Property], timeout_ms: int) -> None:
+    """Every property expected to hold whose verdict is one check (refute's), asked at once."""
+    w.prefetch([_query(w, p.claim, p.scopes) for p in props
+                if p.expect == Expect.HOLDS and not (p.kind == Kind.FINDING and p.era == "0.5.11")], timeout_ms)
+
+
 def _reachable(w: World, p: Property, timeout_ms: int, proved=frozenset(), models=None) -> tuple[str, float]:
     """Is the finding's failure reachable where the model can run the configuration (and the run
     proceeds)? The affected pairs are tried in order; the first that fails there is named. A pair
@@ -178,6 +189,7 @@ def run_all(props: list[Property], timeout_ms: int, progress=None, jobs: int = 1
     if jobs > 1 and len(props) >= 2 * jobs:
         return _run_forked(props, timeout_ms, jobs)
     w = World()
+    _prefetch_table(w, props, timeout_ms)
     results = []
     for p in props:
         start = time.perf_counter()

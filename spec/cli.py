@@ -18,7 +18,6 @@ from sumonce.output import dump
 
 from .catalogue_file import CatalogueError, catalogue_properties, load_models
 from .check import Result, run_all
-from .junit import write_junit
 from .output import FORMATS, plain_format, print_results, prove_document
 from .properties import all_properties, era_tables
 from .solve import DEFAULT_TIMEOUT_MS
@@ -147,6 +146,7 @@ def prove_main(argv: list[str]) -> int:
             print(f"sumonce prove: cannot write counterexamples to {args.counterexamples}: {e.strerror}",
                   file=sys.stderr)
     if args.junit_xml:
+        from .junit import write_junit  # NOTE: xml.etree only when asked (start-up time)
         write_junit(results, wall, args.junit_xml)
     if args.json:
         dump(prove_document(results, wall))

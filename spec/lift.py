@@ -66,6 +66,23 @@ def _signature(fn) -> inspect.Signature:
     return inspect.signature(fn)
 
 
+_PLAIN = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _bind(fn, args, kwargs) -> dict:
+    """The call's arguments by parameter name: a plain call (every positional parameter given
+    positionally, nothing else) directly; any other through inspect's binding."""
+    code = fn.__code__
+    if not kwargs and not code.co_flags & _PLAIN and not code.co_kwonlyargcount and len(args) == code.co_argcount:
+        return dict(zip(code.co_varnames, args))
+    try:
+        bound = _signature(fn).bind(*args, **kwargs)
+    except TypeError as e:
+        raise LiftError(f"{fn.__qualname__}: {e}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
 class _SourceFrame:
     """A frame for code read as text (not a Python function): what the lifter does not know is
     the resolver's."""
@@ -88,6 +105,7 @@ class Lifter:
         self._side_ids: set[int] = set()
         self._parsed: dict[Any, tuple] = {}
         self._memo: dict[tuple, Any] = {}
+        self._has_return: dict[int, tuple] = {}
 
     # --- calls ------------------------------------------------------------------------------
     def call(self, fn, *args, **kwargs):
@@ -151,12 +169,7 @@ class Lifter:
 
     def _lift(self, fn, args, kwargs):
         node, filename, line0 = self._parse(fn)
-        try:
-            bound = _signature(fn).bind(*args, **kwargs)
-        except TypeError as e:
-            raise LiftError(f"{fn.__qualname__}: {e}") from None
-        bound.apply_defaults()
-        frame = _Frame(fn, filename, line0, dict(bound.arguments))
+        frame = _Frame(fn, filename, line0, _bind(fn, args, kwargs))
         kind, value = self._run(list(node.body), dict(frame.scope), frame)
         if kind != "ret":
             raise LiftError(f"{frame.where(node)}: a path ends without return")
@@ -179,7 +192,7 @@ class Lifter:
         """Run stmts (the whole rest of the body); ('ret', value) or ('next', env)."""
         i = 0
         while i < len(stmts):
-            st, rest = stmts[i], stmts[i + 1:]
+            st = stmts[i]
             if isinstance(st, _Bind):
                 self._assign(st.target, st.value, env, fr)
             elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant) or isinstance(st, ast.Pass):
@@ -197,10 +210,10 @@ class Lifter:
                 if any(isinstance(n, (ast.Break, ast.Continue)) for s in st.body for n in ast.walk(s)):
                     raise LiftError(f"{fr.where(st)}: break/continue cannot be lifted")
                 unrolled = [x for item in items for x in (_Bind(st.target, item), *st.body)]
-                stmts, i = unrolled + rest, 0
+                stmts, i = unrolled + stmts[i + 1:], 0
                 continue
             elif isinstance(st, ast.If):
-                return self._if(st, rest, env, fr)
+                return self._if(st, stmts[i + 1:], env, fr)
             else:
                 raise LiftError(f"{fr.where(st)}: cannot lift a {type(st).__name__} statement")
             i += 1
@@ -210,7 +223,7 @@ class Lifter:
         cond = self._truth(self.eval(st.test, env, fr), st, fr)
         if not is_sym(cond):
             return self._run((st.body if cond else st.orelse) + rest, env, fr)
-        if not _contains_return(st.body) and not _contains_return(st.orelse):
+        if not self._returns(st):
             _, env_a = self._run(list(st.body), dict(env), fr)
             _, env_b = self._run(list(st.orelse), dict(env), fr)
             merged = {k: self.merge(cond, env_a[k], env_b[k], st, fr) for k in env_a if k in env_b}
@@ -220,6 +233,13 @@ class Lifter:
         if a[0] != "ret" or b[0] != "ret":
             raise LiftError(f"{fr.where(st)}: a branch on a symbolic condition must return on both paths")
         return "ret", self.merge(cond, a[1], b[1], st, fr)
+
+    def _returns(self, st: ast.If) -> bool:
+        """Does either arm of `st` contain a return (asked once per node; the node is kept)?"""
+        hit = self._has_return.get(id(st))
+        if hit is None or hit[0] is not st:
+            hit = self._has_return[id(st)] = st, _contains_return(st.body) or _contains_return(st.orelse)
+        return hit[1]
 
     def _assign(self, target, value, env, fr):
         if isinstance(target, ast.Name):

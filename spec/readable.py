@@ -65,7 +65,15 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
     session.set_timeout(timeout_ms)
     solver = session.solver
     floors = _floors(w, solver)
+    prefs, implications = _preferences(w)
+    if not getattr(w, "_implied", False):  # NOTE: guarded by fresh literals: inert until assumed
+        session.add_base(implications)
+        w._implied = True
     solver.push()
+    # NOTE: try every boolean true first, so each point the solver finds meets as many of the
+    # soft literals as it can (one question fewer for each it meets); which literals are kept does
+    # not depend on it. The session's default (3, phase caching) is restored after.
+    solver.set("phase_selection", 1)
     try:
         solver.add(*assumptions, formula)
         if start is not None and _satisfies(w, start, formula, *assumptions):
@@ -74,8 +82,6 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
             return None
         else:
             model = solver.model()
-        prefs, implications = _preferences(w)
-        solver.add(*implications)
         kept, model = _keep_greedily(solver, prefs, model)
         kept = {k.get_id() for k in kept}
         names = _Names(w, formula, *assumptions)
@@ -85,6 +91,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
                     model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         return model
     finally:
+        solver.set("phase_selection", 3)
         solver.pop()
 
 

@@ -81,6 +81,41 @@ class Session:
         finally:
             self.solver.pop()
 
+    def batch(self, todo: dict, timeout_ms: int, rounds: int) -> dict:
+        """Many checks asked as one: `todo` maps a key to a formula that must be unsat for the
+        claim to hold (assumptions and the negated claim). Each round asks whether any pending
+        formula is satisfiable: unsat proves every pending one at once; a point refutes every
+        pending formula true there (the point is each one's model). Stops after `rounds` rounds or
+        at `unknown`; what it leaves open is not in the answer (asked one by one, as before). The
+        verdicts are the single checks' verdicts: only which point a refutation carries, and the
+        time (the round's, shared out), differ."""
+        self.set_timeout(timeout_ms)
+        pending, out = dict(todo), {}
+        for _ in range(rounds):
+            if not pending:
+                break
+            self.solver.push()
+            try:
+                self.solver.add(z3.Or(*pending.values()))
+                start = time.perf_counter()
+                result = self.solver.check()
+                seconds = time.perf_counter() - start
+                model = self.solver.model() if result == z3.sat else None
+            finally:
+                self.solver.pop()
+            if result == z3.unsat:
+                out.update((k, Verdict(Status.PROVED, seconds / len(pending))) for k in pending)
+                break
+            if result != z3.sat:
+                break
+            hit = [k for k, f in pending.items() if z3.is_true(model.eval(f, model_completion=True))]
+            if not hit:  # NOTE: cannot happen (the point satisfies the disjunction); ask one by one
+                break
+            for k in hit:
+                out[k] = Verdict(Status.REFUTED, seconds / len(hit), model)
+                del pending[k]
+        return out
+
 
 def witness(formula: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int = DEFAULT_TIMEOUT_MS) -> Verdict:
     """A point satisfying `formula` under `assumptions`: REFUTED carries it (the claim 'no such

@@ -16,6 +16,8 @@ from .symbolic import SymRecord
 
 # A check first tries the incremental session for this long, then a fresh solver.
 SESSION_MS = 250
+# A batch of checks (World.prefetch) may take this long per round, and this many rounds.
+BATCH_MS, BATCH_ROUNDS = 2_000, 4
 
 
 class World:
@@ -30,6 +32,7 @@ class World:
         self._session = None
         self._sides = 0
         self.simplified: dict[int, tuple] = {}  # id of a lifted claim -> (it, z3.simplify(it))
+        self._known: dict[tuple, tuple] = {}  # check's key -> (its terms, kept alive; its verdict)
 
     def lift(self, fn, *args, **kwargs):
         """fn lifted on symbolic arguments (memoised per world)."""
@@ -49,8 +52,30 @@ class World:
             self._sides = len(sides)
         return self._session
 
+    @staticmethod
+    def _key(claim, assumptions) -> tuple:
+        return claim.get_id(), tuple(a.get_id() for a in assumptions)
+
+    def prefetch(self, queries, timeout_ms: int, rounds: int = BATCH_ROUNDS) -> None:
+        """Ask many (claim, assumptions) checks at once (solve.Session.batch); check() then answers
+        those from here. A check per property costs a few milliseconds of set-up each; one
+        question for all of them costs about as much as a few."""
+        todo, terms = {}, {}
+        for claim, assumptions in queries:
+            key = self._key(claim, assumptions)
+            if key not in self._known and key not in todo:
+                todo[key] = z3.And(*assumptions, z3.Not(claim))
+                terms[key] = (claim, *assumptions)
+        if len(todo) < 2:
+            return
+        for key, verdict in self.session().batch(todo, min(BATCH_MS, timeout_ms), rounds).items():
+            self._known[key] = terms[key], verdict
+
     def check(self, claim: z3.BoolRef, assumptions: list[z3.BoolRef], timeout_ms: int):
         """solve.check under validity, on this world's incremental session."""
+        known = self._known.pop(self._key(claim, assumptions), None)
+        if known is not None:
+            return known[1]
         verdict = self.session().check(claim, assumptions, min(SESSION_MS, timeout_ms))
         if verdict.status != Status.UNKNOWN:
             return verdict
