@@ -20,8 +20,11 @@ def find(w, formula, assumptions) -> z3.ModelRef | None:
     key = (z3.BoolVal(True) if formula is True else formula).get_id(), tuple(a.get_id() for a in assumptions)
     memo = w.__dict__.setdefault("_witness_memo", {})
     if key not in memo:
-        memo[key] = near_defaults(w, formula, assumptions, TIMEOUT_MS)
-    return memo[key]
+        # NOTE: the terms are kept with the answer: z3 reuses the id of a term that was freed, so a
+        # key whose terms died could name a later, different question (a difference then read
+        # as "equivalent": tests/audit/test_witness_memo.py)
+        memo[key] = (formula, assumptions, near_defaults(w, formula, assumptions, TIMEOUT_MS))
+    return memo[key][2]
 
 
 def concrete(w, model):

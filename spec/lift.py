@@ -126,10 +126,12 @@ class Lifter:
             raise LiftError(f"cannot lift a call of {getattr(fn, '__name__', fn)!r} on symbolic values")
         key = self._memo_key(fn, args, kwargs)
         if key is not None and key in self._memo:
-            return self._memo[key]
+            return self._memo[key][1]
         result = self._lift(fn, args, kwargs)
         if key is not None:
-            self._memo[key] = result
+            # NOTE: the arguments are kept with the result: the key holds z3 ids and object ids,
+            # which a freed term or record would hand on to a new one
+            self._memo[key] = ((fn, args, kwargs), result)
         return result
 
     @staticmethod
