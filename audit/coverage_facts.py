@@ -119,39 +119,47 @@ def _children(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def _visit(f: Facts, tree: ast.Module, factories: set[str]) -> None:
+def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
     """One pass over the tree, depth first in source order (so a factory is bound before its
-    call), each node with its owner: the enclosing class, else the module-level function or the
-    module-level assignment (a table of decoder classes) it is in, else ""."""
-    stack = [(c, "") for c in reversed(_children(tree))]
+    call), each node with its owner cls: the enclosing class, else the module-level function or the
+    module-level assignment (a table of decoder classes) it is in, else "". The stack holds nodes
+    of one owner; a node that starts another owner is visited by a call of its own."""
+    stack = _children(tree)
+    stack.reverse()
+    Name, Call, Attribute, Assign, ClassDef = ast.Name, ast.Call, ast.Attribute, ast.Assign, ast.ClassDef
     while stack:
-        child, cls = stack.pop()
+        child = stack.pop()
         t = type(child)
-        if t is ast.ClassDef:
+        if t is Name:
+            if cls:
+                f.refs.setdefault(child.id, set()).add(cls)
+            continue  # a Name's only child is its context
+        owner = cls
+        if t is Call:
+            _call(f, child, cls, factories)
+        elif t is Attribute:
+            if type(child.value) is Name and child.value.id in f.modules:
+                _module_attribute(f, child, cls)
+        elif t is ClassDef:
             has_forward = any(isinstance(b, ast.FunctionDef) and b.name == "forward" for b in child.body)
             f.bases[child.name] = ([ast.unparse(b) for b in child.bases], child.lineno, has_forward)
             f.params[child.name] = _init_params(child)
-            stack += [(c, child.name) for c in reversed(_children(child))]
-            continue
-        owner = cls
-        if t is ast.Name:
-            if cls:
-                f.refs.setdefault(child.id, set()).add(cls)
-        elif t is ast.Call:
-            _call(f, child, cls, factories)
-        elif t is ast.Attribute:
-            if type(child.value) is ast.Name and child.value.id in f.modules:
-                _module_attribute(f, child, cls)
-        elif t is ast.Assign:
-            if type(child.value) is ast.Call and call_name(child.value) == "get_moe_impl_class":
-                factories.update(x.id for x in child.targets if isinstance(x, ast.Name))
-            if not cls and len(child.targets) == 1 and type(child.targets[0]) is ast.Name:
+            owner = child.name
+        elif t is Assign:
+            if type(child.value) is Call and call_name(child.value) == "get_moe_impl_class":
+                factories.update(x.id for x in child.targets if isinstance(x, Name))
+            if not cls and len(child.targets) == 1 and type(child.targets[0]) is Name:
                 owner = child.targets[0].id  # a module-level table of decoder classes
         elif t is ast.ImportFrom or t is ast.Import:
             _import(f, child)
         elif not cls and (t is ast.FunctionDef or t is ast.AsyncFunctionDef):
             owner = child.name
-        stack += [(c, owner) for c in reversed(_children(child))]
+        if owner != cls:
+            _visit(f, child, factories, owner)
+        else:
+            kids = _children(child)
+            kids.reverse()
+            stack += kids
 
 
 def _import(f: Facts, node: ast.Import | ast.ImportFrom) -> None:
