@@ -24,9 +24,18 @@ from . import coverage_facts as cf
 from .coverage_facts import unjudged as _unjudged, why_unaccounted as _why_unaccounted
 from .coverage_rows import Coverage, Evidence, Row, RowKind, stem
 
-__all__ = ["Coverage", "Evidence", "Row", "RowKind", "cover", "stem"]
+__all__ = ["Coverage", "Evidence", "Row", "RowKind", "cover", "forget", "stem"]
 
 BOUNDARY_SUMS = "def sum_post_experts_output"
+_READ: dict[tuple[str, str], cf.Facts | None] = {}
+"""A model file's facts by (path, text): they depend on nothing else, and most files are the same
+text from one release to the next (`--history` audits many releases in one process)."""
+_READ_MAX = 4096
+
+
+def forget() -> None:
+    """Drop the facts read so far (bench/audit_speed.py: each run as a fresh process)."""
+    _READ.clear()
 
 
 def cover(src, sites, trees: dict | None = None) -> Coverage:
@@ -45,22 +54,29 @@ class _Cover:
         self.busy: set[str] = set()
         self.carry: dict[str, set[str]] = {}
         own = {s.file for s in sites}
-        self.candidates = {r for r in src.models() if r in own or cf.MOE_MARK.search(src.files[r])
-                           or any(k + "(" in src.files[r] for k in cf.KERNELS)}
+        self.marked = {r for r in src.models() if cf.names_experts(src.files[r])}
+        self.candidates = own | self.marked | \
+            {r for r in src.models() if any(k + "(" in src.files[r] for k in cf.KERNELS)}
 
     def run(self) -> Coverage:
         own = {s.file for s in self.sites}
         moe = [r for r in sorted(self.candidates)
-               if r in own or cf.is_moe_file(self.src.files[r], self._facts(r))]
+               if r in own or r in self.marked or cf.is_moe_file(self.src.files[r], self._facts(r))]
         return Coverage([self.row(r) for r in moe])
 
     def _facts(self, rel: str) -> cf.Facts | None:
         if rel not in self.facts:
-            try:
-                tree = self.trees.get(rel) or ast.parse(self.src.files[rel])
-                self.facts[rel] = cf.read(rel, tree)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                self.facts[rel] = None
+            text = self.src.files[rel]
+            found = _READ.get((rel, text), _READ)
+            if found is _READ:
+                try:
+                    found = cf.read(rel, self.trees.get(rel) or ast.parse(text))
+                except (SyntaxError, ValueError, RecursionError, MemoryError):
+                    found = None
+                if len(_READ) >= _READ_MAX:
+                    _READ.clear()
+                _READ[(rel, text)] = found
+            self.facts[rel] = found
         return self.facts[rel]
 
     def row(self, rel: str) -> Row:
@@ -112,7 +128,8 @@ class _Cover:
         for name, calls in f.built_with.items():
             mod, _line = f.imports.get(name, (None, 0))
             other = self.rels.get(mod)
-            g = self._facts(other) if other else None
+            # NOTE: a file without the text declare_ffn declares no FFN stage: not parsed for it
+            g = self._facts(other) if other and "declare_ffn" in self.src.files[other] else None
             if g and name in g.stage_defs and g.sparse_ffn:
                 return [Evidence(rel, calls[0][0], f"declares its stage boundary through {stem(other)}.{name}"),
                         Evidence(other, g.sparse_ffn[0], "declares the FFN stage (declare_ffn)")]

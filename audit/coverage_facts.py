@@ -8,7 +8,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from .extract import REDUCE_CALLS, call_name
+from .extract import REDUCE_CALLS, call_name, walk
 
 MOE_MARK = re.compile(r"\b(get_moe_impl_class|FusedMoE|EPMoE|DeepEPMoE)\b")
 """docs/eras.json's moe_model_file_rule: a file naming the experts layer (or its factory)."""
@@ -80,9 +80,9 @@ def _keyword(call: ast.Call, name: str):
 def read(rel: str, tree: ast.Module) -> Facts:
     f = Facts(rel)
     factories = {"get_moe_impl_class"}
-    _visit(f, tree, "", factories)
+    _visit(f, tree, factories)
     for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
-        if any(isinstance(n, ast.Call) and call_name(n) in STAGES for n in ast.walk(fn)):
+        if any(isinstance(n, ast.Call) and call_name(n) in STAGES for n in walk(fn)):
             f.stage_defs.add(fn.name)
     return f
 
@@ -99,44 +99,88 @@ def _init_params(cls: ast.ClassDef) -> dict[str, object]:
     return out
 
 
-def _visit(f: Facts, node: ast.AST, cls: str, factories: set[str]) -> None:
-    """One pass over the tree (statements in source order, so a factory is bound before its call)."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.ClassDef):
+_QUIET = {"ctx", "op", "ops"}
+"""Fields that hold only a load/store context or an operator: nothing the visit reads."""
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """ast.iter_child_nodes(node) as a list, less contexts and operators."""
+    fields = _FIELDS.get(type(node))
+    if fields is None:
+        fields = _FIELDS[type(node)] = tuple(x for x in node._fields if x not in _QUIET)
+    out, AST = [], ast.AST
+    for name in fields:
+        v = getattr(node, name, None)
+        if type(v) is list:
+            out += [x for x in v if isinstance(x, AST)]
+        elif isinstance(v, AST):
+            out.append(v)
+    return out
+
+
+def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
+    """One pass over the tree, depth first in source order (so a factory is bound before its
+    call), each node with its owner cls: the enclosing class, else the module-level function or the
+    module-level assignment (a table of decoder classes) it is in, else "". The stack holds nodes
+    of one owner; a node that starts another owner is visited by a call of its own."""
+    stack = _children(tree)
+    stack.reverse()
+    Name, Call, Attribute, Assign, ClassDef = ast.Name, ast.Call, ast.Attribute, ast.Assign, ast.ClassDef
+    while stack:
+        child = stack.pop()
+        t = type(child)
+        if t is Name:
+            if cls:
+                f.refs.setdefault(child.id, set()).add(cls)
+            continue  # a Name's only child is its context
+        owner = cls
+        if t is Call:
+            _call(f, child, cls, factories)
+        elif t is Attribute:
+            if type(child.value) is Name and child.value.id in f.modules:
+                _module_attribute(f, child, cls)
+        elif t is ClassDef:
             has_forward = any(isinstance(b, ast.FunctionDef) and b.name == "forward" for b in child.body)
             f.bases[child.name] = ([ast.unparse(b) for b in child.bases], child.lineno, has_forward)
             f.params[child.name] = _init_params(child)
-            _visit(f, child, child.name, factories)
-            continue
-        if isinstance(child, ast.Assign) and isinstance(child.value, ast.Call) and \
-                call_name(child.value) == "get_moe_impl_class":
-            factories.update(t.id for t in child.targets if isinstance(t, ast.Name))
-        elif isinstance(child, ast.ImportFrom) and (child.module or "").startswith(MODELS_PKG):
-            for a in child.names:
-                f.imports.setdefault(a.asname or a.name, (child.module[len(MODELS_PKG):], child.lineno))
-                f.original.setdefault(a.asname or a.name, a.name)
-        elif isinstance(child, ast.ImportFrom) and child.module == MODELS_PKG[:-1]:
-            f.modules.update({a.asname or a.name: a.name for a in child.names})
-        elif isinstance(child, ast.Import):
-            f.modules.update({a.asname: a.name[len(MODELS_PKG):] for a in child.names
-                              if a.asname and a.name.startswith(MODELS_PKG) and "." not in a.name[len(MODELS_PKG):]})
-        elif isinstance(child, ast.Name) and cls:
-            f.refs.setdefault(child.id, set()).add(cls)
-        elif isinstance(child, ast.Attribute) and isinstance(child.value, ast.Name) and child.value.id in f.modules:
-            name = f"{child.value.id}.{child.attr}"
-            f.imports.setdefault(name, (f.modules[child.value.id], child.lineno))
-            f.original.setdefault(name, child.attr)
-            if cls:
-                f.refs.setdefault(name, set()).add(cls)
-        if isinstance(child, ast.Call):
-            _call(f, child, cls, factories)
-        owner = cls
-        if not cls and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
             owner = child.name
-        elif not cls and isinstance(child, ast.Assign) and len(child.targets) == 1 and \
-                isinstance(child.targets[0], ast.Name):  # a module-level table of decoder classes
-            owner = child.targets[0].id
-        _visit(f, child, owner, factories)
+        elif t is Assign:
+            if type(child.value) is Call and call_name(child.value) == "get_moe_impl_class":
+                factories.update(x.id for x in child.targets if isinstance(x, Name))
+            if not cls and len(child.targets) == 1 and type(child.targets[0]) is Name:
+                owner = child.targets[0].id  # a module-level table of decoder classes
+        elif t is ast.ImportFrom or t is ast.Import:
+            _import(f, child)
+        elif not cls and (t is ast.FunctionDef or t is ast.AsyncFunctionDef):
+            owner = child.name
+        if owner != cls:
+            _visit(f, child, factories, owner)
+        else:
+            kids = _children(child)
+            kids.reverse()
+            stack += kids
+
+
+def _import(f: Facts, node: ast.Import | ast.ImportFrom) -> None:
+    if isinstance(node, ast.Import):
+        f.modules.update({a.asname: a.name[len(MODELS_PKG):] for a in node.names
+                          if a.asname and a.name.startswith(MODELS_PKG) and "." not in a.name[len(MODELS_PKG):]})
+    elif (node.module or "").startswith(MODELS_PKG):
+        for a in node.names:
+            f.imports.setdefault(a.asname or a.name, (node.module[len(MODELS_PKG):], node.lineno))
+            f.original.setdefault(a.asname or a.name, a.name)
+    elif node.module == MODELS_PKG[:-1]:
+        f.modules.update({a.asname or a.name: a.name for a in node.names})
+
+
+def _module_attribute(f: Facts, node: ast.Attribute, cls: str) -> None:
+    """`deepseek_v2.DeepseekV2MoE` of a model module imported whole: an import of that name."""
+    name = f"{node.value.id}.{node.attr}"
+    f.imports.setdefault(name, (f.modules[node.value.id], node.lineno))
+    f.original.setdefault(name, node.attr)
+    if cls:
+        f.refs.setdefault(name, set()).add(cls)
 
 
 def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
@@ -149,7 +193,7 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
         f.experts.append(Built(line, cls, rr))
     elif isinstance(fn, ast.Name) or (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
                                       and fn.value.id in f.modules):
-        key = ast.unparse(fn)
+        key = fn.id if isinstance(fn, ast.Name) else f"{fn.value.id}.{fn.attr}"  # as ast.unparse writes it
         f.built_with.setdefault(key, []).append((line, rr))
         f.builders.setdefault(key, set()).add(cls)
     if name in KERNELS:
@@ -166,9 +210,14 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
         f.reduces.append((call.lineno, name, cls))
 
 
+def names_experts(text: str) -> bool:
+    """eras.json's rule: MOE_MARK in the text (searched only where one of its words is a substring)."""
+    return ("FusedMoE" in text or "EPMoE" in text or "get_moe_impl_class" in text) and bool(MOE_MARK.search(text))
+
+
 def is_moe_file(text: str, facts: Facts | None) -> bool:
     """The refined rule: names the experts layer (eras.json's rule), or calls a fused-experts kernel."""
-    return bool(MOE_MARK.search(text)) or bool(facts and facts.kernels)
+    return names_experts(text) or bool(facts and facts.kernels)
 
 
 def unjudged(f: Facts, mine) -> list[tuple[int, str, str]]:

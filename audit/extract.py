@@ -237,14 +237,40 @@ def _inside(node, outer) -> bool:
     return any(x is node for x in walk(outer))
 
 
+def _runs_experts_through(cls: ast.ClassDef) -> set[str]:
+    """The methods of cls that run the experts layer through other methods of cls (`self._forward_core(x)`
+    whose callee, or its callee, calls `self.experts(...)`: nemotron_h's NemotronHMoE.forward up to
+    0.5.13.post1)."""
+    methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    calls = {name: {n.func.attr for n in walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                    and isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods}
+             for name, fn in methods.items()}
+    running = {name for name, fn in methods.items() if _calls_experts_layer(fn)}
+    through: set[str] = set()
+    while True:
+        more = {name for name, callees in calls.items() if callees & (running | through)} - running - through
+        if not more:
+            return through
+        through |= more
+
+
+def _calls_experts_layer(fn: ast.FunctionDef) -> bool:
+    """The method calls the experts layer itself (`self.experts(...)`): narrower than
+    _calls_experts, whose name test also takes norms and projections named after the experts."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "experts"
+               for n in walk(fn))
+
+
 def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
     """Every all-reduce call in the methods (and functions) of a module."""
-    lines, out = text.splitlines(), []
+    lines, out, through = text.splitlines(), [], {}
     for cls, fn in _functions(tree):
         if lines and not _mentions_all_reduce(lines[fn.lineno - 1:fn.end_lineno]):
             continue
         found = _Walker(cls, fn).run()
-        experts = bool(found) and _calls_experts(fn)
+        if found and cls and cls not in through:
+            through[cls] = _runs_experts_through(_class_named(tree, cls))
+        experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
             s.after_experts = experts or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
         out += found
@@ -273,6 +299,15 @@ def _functions(tree: ast.Module):
         elif isinstance(node, ast.ClassDef):
             for cls, fn in _class_functions(node, node.name):
                 yield cls, fn
+
+
+def _class_named(tree: ast.Module, qualified: str) -> ast.ClassDef:
+    """The class _functions names `A.B` (B defined in A's body)."""
+    body: list = tree.body
+    for part in qualified.split("."):
+        node = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == part)
+        body = node.body
+    return node
 
 
 def _class_functions(cls: ast.ClassDef, name: str):

@@ -10,6 +10,7 @@ import statistics
 import time
 
 from sumonce.audit.audit import audit
+from sumonce.audit.coverage import forget
 from sumonce.audit.era import parse_utils
 from sumonce.audit.source import load
 
@@ -24,6 +25,7 @@ def main() -> None:
         wall, cpu, rep = [], [], None
         for _ in range(args.runs):
             parse_utils.cache_clear()  # each run as a fresh process would: nothing parsed before
+            forget()
             t, c = time.perf_counter(), time.process_time()
             rep = audit(load(f"sglang=={v}"))
             wall.append(time.perf_counter() - t)

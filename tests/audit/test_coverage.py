@@ -29,8 +29,10 @@ def cites(row, text: str) -> bool:
 
 def test_counts_per_release(release_reports):
     got = {v: (r.coverage.accounted, r.coverage.found, r.coverage.counts()) for v, r in release_reports.items()}
-    assert got["0.5.10.post1"] == (44, 46, {"sites": 40, "no post-experts reduce needed": 4, "unaccounted": 2})
-    assert got["0.5.11"] == (47, 49, {"sites": 42, "no post-experts reduce needed": 5, "unaccounted": 2})
+    # nemotron_h (0.5.10.post1 line 288, 0.5.11 line 296): a sites row since NemotronHMoE.forward's
+    # all-reduce is taken as a site (it runs the experts through self._forward_core)
+    assert got["0.5.10.post1"] == (45, 46, {"sites": 41, "no post-experts reduce needed": 4, "unaccounted": 1})
+    assert got["0.5.11"] == (48, 49, {"sites": 43, "no post-experts reduce needed": 5, "unaccounted": 1})
     assert got["0.5.23"][:2] == (63, 69)
     assert got["0.5.23"][2] == {"sites": 13, "delegated to the layer boundary": 46,
                                 "no post-experts reduce needed": 4, "unaccounted": 6}
@@ -84,8 +86,11 @@ def test_0511_rows(release_reports):
     # qwen3_next builds qwen2_moe's block in its own decoder; the audit judged the site within it
     assert r["qwen3_next"].summary == "builds qwen2_moe's block: calls the helper (1 site), judged within this decoder"
     assert cites(r["qwen3_next"], "qwen2_moe.py:474")
-    assert {m for m, x in r.items() if x.kind is UNACCOUNTED} == {"nemotron_h", "transformers"}
-    assert "line 296" in r["nemotron_h"].summary  # NemotronHMoE.forward: `if self.tp_size > 1` all-reduce
+    assert {m for m, x in r.items() if x.kind is UNACCOUNTED} == {"transformers"}
+    # NemotronHMoE.forward: `if self.tp_size > 1` all-reduce after self._forward_core, whose callee
+    # _forward_core_normal calls self.experts(...): a site, judged within nemotron_h's decoder
+    assert r["nemotron_h"].kind is SITES and cites(r["nemotron_h"], "nemotron_h.py:296")
+    assert r["nemotron_h"].summary == "equivalent in effect here (1 site)"
 
 
 def test_0510_post1_has_no_boundary(release_reports):
