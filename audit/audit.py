@@ -8,7 +8,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
-from sumonce.proto import catalogue
+from sumonce.proto import catalogue, models_0523
 from sumonce.proto.eras import Era
 
 from .assess import judge_site, settle
@@ -16,7 +16,7 @@ from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .coverage import Coverage, cover
-from .decoder import architectures_of, decoder_of, mismatches
+from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches
 from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
 from .release import Release, read_release
@@ -213,6 +213,17 @@ class _Callers:
         return self.known[rel]
 
 
+def _decoder_mismatches(era, found, cat, body: str) -> list[str]:
+    """The decoder's facts against proto's for the era: the 0.5.11 catalogue's communicator facts
+    up to 0.5.20; from 0.5.22 whether it sums at the stage boundary (proto.models_0523); 0.5.21 has
+    no layer model in proto (docs/ERAS.md), so nothing is compared there."""
+    if era == Era.V0_5_23:
+        return boundary_mismatches(body, models_0523.era_model(cat.name).sums_at == models_0523.SumsAt.BOUNDARY)
+    if era == Era.V0_5_21:
+        return []
+    return mismatches(found, cat.decoder)
+
+
 def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> list:
     stem = rel.rsplit("/", 1)[-1][:-3]
     # NOTE: a method the decoders pass F or R into is after the experts even if it calls none.
@@ -224,7 +235,7 @@ def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> li
     entry = {"model": stem, "decoder": found.__dict__ | {"block_F": found.block_F.value}}
     if cat is not None:
         entry["catalogued_as"] = cat.name
-        entry["mismatches"] = mismatches(found, cat.decoder)
+        entry["mismatches"] = _decoder_mismatches(w.era, found, cat, body)
     rep.decoders.append(entry)
     out, roots = [], forward_roots(tree, {s.cls.split('.')[-1] for s in raw})
     defs = callables(tree)

@@ -88,3 +88,15 @@ def mismatches(found: Decoder, catalogued: Decoder) -> list[str]:
         if a != b:
             out.append(f"{name}: source {a}, proto {b}")
     return out
+
+
+def boundary_mismatches(text: str, sums_at_boundary: bool) -> list[str]:
+    """In the eras whose decoders declare stage boundaries (layers/communicator.py is gone since
+    0.5.21, so "has a communicator" is the wrong question): does the file declare them
+    (`append_stages(`, the call proto.models_0523.BOUNDARY_LINES cites) where proto's 0.5.23 model
+    says its sum is the boundary's, and not where proto says the block sums?"""
+    declares = "append_stages(" in text
+    if declares == sums_at_boundary:
+        return []
+    where = lambda b: "the stage boundary" if b else "the MoE block"  # noqa: E731
+    return [f"sums at: source {where(declares)}, proto {where(sums_at_boundary)}"]

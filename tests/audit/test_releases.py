@@ -127,3 +127,16 @@ def test_compare_lists_the_helper_migration(release_reports):
     moved = {(c["model"], c["method"]) for c in changes if c["after"] == HELPER}
     assert ("qwen3_moe", "Qwen3MoeSparseMoeBlock.forward_normal") in moved
     assert all(v.verdict != NOT_UNDERSTOOD or v.detail for r in release_reports.values() for v in r.sites)
+
+
+def test_0_5_23_decoders_are_compared_with_the_era_not_the_communicator(release_reports):
+    """Issue 13: 0.5.23 has no layers/communicator.py, so its decoders are asked whether they sum at
+    the stage boundary (proto.models_0523), not whether they hold a communicator: deepseek_v2 and
+    qwen2_moe (the two the old audit reported as 'no communicator') agree with proto."""
+    from sumonce.audit.decoder import boundary_mismatches
+    decoders = {d["model"]: d for d in release_reports["0.5.23"].decoders if "catalogued_as" in d}
+    assert {"deepseek_v2", "qwen2_moe", "hunyuan_v3"} <= set(decoders)
+    assert all(d["mismatches"] == [] for d in decoders.values()), decoders
+    # the check can fail: a boundary model whose file declares no stages, a block model that does
+    assert boundary_mismatches("class Decoder: pass", True) == ["sums at: source the MoE block, proto the stage boundary"]
+    assert boundary_mismatches("self.append_stages(x)", False) == ["sums at: source the stage boundary, proto the MoE block"]
