@@ -5,22 +5,28 @@ as an `audit-history` JSON document.
 """
 from __future__ import annotations
 
-ORDER = ("differs", "not understood", "equivalent in effect here", "cannot run in scope", "equivalent",
-         "calls the helper")
-"""Worst first: a model's verdict in a release is the worst of its sites'."""
+ORDER = ("differs", "not understood", "unaccounted", "equivalent in effect here", "cannot run in scope", "equivalent",
+         "calls the helper", "delegated to the layer boundary", "no post-experts reduce needed")
+"""Worst first: a model's verdict in a release is the worst of its sites'; a MoE model file without
+sites takes its coverage row's kind (audit/coverage_rows.RowKind)."""
 BAD = ("differs", "not understood")
 MARK = {"differs": "D", "not understood": "?", "equivalent in effect here": "~", "cannot run in scope": ".",
-        "equivalent": "=", "calls the helper": "H", None: "-"}
+        "equivalent": "=", "calls the helper": "H", "unaccounted": "U", "delegated to the layer boundary": "B",
+        "no post-experts reduce needed": "N", None: "-"}
 
 
 def model_verdicts(entry: dict) -> dict[str, str]:
-    """model -> its worst site verdict in one release. The one place a model's row is formed
-    (NOTE: when per-MoE-model-file rows land, Report.coverage, switch it to those rows)."""
+    """model -> its worst site verdict in one release, or, for a MoE model file without a site of
+    its own, its coverage row's kind (delegated to the layer boundary, no post-experts reduce
+    needed, unaccounted). The one place a model's row is formed."""
     out: dict[str, str] = {}
     for s in entry["audit"]["sites"]:
         was = out.get(s["model"])
         if was is None or ORDER.index(s["verdict"]) < ORDER.index(was):
             out[s["model"]] = s["verdict"]
+    for row in entry["audit"].get("coverage", {}).get("rows", ()):
+        if row["model"] not in out and row["kind"] != "sites":
+            out[row["model"]] = row["kind"]
     return out
 
 
@@ -96,7 +102,7 @@ def lines(entries: list[dict], spec: str, seconds: float) -> list[str]:
     out.append(f"{'era':<{width}}  " + " ".join(_short(e["era"]).rjust(cw) for e in entries))
     for m in models(entries):
         out.append(f"{m['model']:<{width}}  " + " ".join(MARK[m["verdicts"][v]].rjust(cw) for v in order))
-    out.append("  " + ", ".join(f"{k}: {v}" for v, k in MARK.items() if v) + ", -: no site")
+    out.append("  " + ", ".join(f"{k}: {v}" for v, k in MARK.items() if v) + ", -: no site and no MoE model file")
     out += ["", "findings (differs / not understood), the releases where each holds:"]
     for f in findings(entries):
         out.append(f"  {f['model']} {f['method']} ({f['path']}) {f['verdict']}: {f['first']} .. {f['last']}"
@@ -123,14 +129,19 @@ def to_json(entries: list[dict], spec: str, seconds: float) -> dict:
             "passed": passed(entries)}
 
 
+def _bad(entries: list[dict]) -> bool:
+    """Some site differs or is not understood, or some MoE model file is unaccounted, in some release."""
+    return any(s["verdict"] in BAD for e in entries for s in e["audit"]["sites"]) or \
+        any(e["audit"].get("coverage", {}).get("unaccounted") for e in entries)
+
+
 def passed(entries: list[dict]) -> bool:
-    return not any(s["verdict"] in BAD for e in entries for s in e["audit"]["sites"]) and \
-        not any(e["audit"]["unparsed"] for e in entries)
+    return not _bad(entries) and not any(e["audit"]["unparsed"] for e in entries)
 
 
 def exit_code(entries: list[dict]) -> int:
-    """As `sumonce audit` over every release: 1 some site differs or is not understood, 4 some file
-    unread, else 0."""
-    if any(s["verdict"] in BAD for e in entries for s in e["audit"]["sites"]):
+    """As `sumonce audit` over every release: 1 some site differs or is not understood, or a MoE
+    model file is unaccounted, 4 some file unread, else 0."""
+    if _bad(entries):
         return 1
     return 4 if any(e["audit"]["unparsed"] for e in entries) else 0

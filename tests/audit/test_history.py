@@ -136,9 +136,22 @@ def test_the_schema_names_every_era_and_verdict_the_code_has():
     doc = schema("audit-history")
     assert set(doc["$defs"]["release"]["properties"]["era"]["enum"]) == {e.value for e in Era}
     assert set(doc["$defs"]["site"]["properties"]["verdict"]["enum"]) == {v.value for v in SiteVerdict}
+    # a model's cell: a site verdict, or the coverage row's kind of a MoE model file without sites
+    from sumonce.audit.coverage_rows import RowKind
+    rows = {k.value for k in RowKind} - {RowKind.SITES.value}
     assert set(doc["$defs"]["model"]["properties"]["verdicts"]["additionalProperties"]["enum"]) == \
-        {v.value for v in SiteVerdict} | {None}
-    assert set(history_report.ORDER) == {v.value for v in SiteVerdict}
+        {v.value for v in SiteVerdict} | rows | {None}
+    assert set(history_report.ORDER) == {v.value for v in SiteVerdict} | rows
+
+
+def test_a_model_without_sites_takes_its_coverage_row():
+    """0.5.23's qwen3_moe has no site of its own: its cell says its sum is the layer boundary's."""
+    entry = {"audit": {"sites": [{"model": "dbrx", "verdict": "differs"}],
+                       "coverage": {"rows": [{"model": "dbrx", "kind": "sites"},
+                                             {"model": "qwen3_moe", "kind": "delegated to the layer boundary"},
+                                             {"model": "inkling", "kind": "unaccounted"}]}}}
+    assert history_report.model_verdicts(entry) == {"dbrx": "differs", "qwen3_moe": "delegated to the layer boundary",
+                                                    "inkling": "unaccounted"}
 
 
 def test_the_table_names_eras_models_findings_and_bugs(fresh, capsys, monkeypatch):
