@@ -15,12 +15,14 @@ from . import boundary
 from .config import MoeA2ABackend, ServerConfig
 from .eras import Era
 from .predicates import should_use_dp_reduce_scatterv as V_0511
+from .predicates import should_skip_post_experts_all_reduce
 from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 
 
 def skip_0_5_11(c: ServerConfig, is_tp_path: bool, R: bool, F: bool) -> bool:
-    """0.5.11 utils.py:377-382: F or R, V, the TP path under Q (proto.predicates' helper)."""
-    return F or R or V_0511(c) or (is_tp_path and Q(c))
+    """0.5.11 utils.py:377-382: F or R, V, the TP path under Q: proto.predicates' helper itself."""
+    return should_skip_post_experts_all_reduce(c, is_tp_path=is_tp_path, use_reduce_scatter=R,
+                                               should_allreduce_fusion=F)
 
 
 def skip_0_5_15(c: ServerConfig, is_tp_path: bool, R: bool, F: bool) -> bool:
