@@ -21,6 +21,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from sumonce.procs import fork_is_safe
+
 from .source import TargetError, cache_dir, fetch
 
 _END = r"sglang==([0-9][0-9A-Za-z.]*)"
@@ -153,7 +155,8 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     todo = [a for a in args if not (a[2] and (_results_dir() / f"{a[2]}.json").is_file())]
     if jobs > 1 and len(todo) > 1:
         from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
-        ctx = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+        # NOTE: fork shares the imports; a process with other threads or a Ray session spawns instead
+        ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
         # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
         todo.sort(key=lambda a: -os.path.getsize(a[1]))
         with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import z3
 
+from sumonce.procs import fork_is_safe
+
 from . import claims, solve
 from .counterexample import describe
 from .properties import Expect, Kind, Property
@@ -185,8 +187,9 @@ def side_conditions_hold(w: World, timeout_ms: int) -> Result:
 
 def run_all(props: list[Property], timeout_ms: int, progress=None, jobs: int = 1) -> list[Result]:
     """Every property, then the side-condition lemma. With jobs > 1 the table is split over forked
-    workers (each lifts into its own World) and the results come back in table order."""
-    if jobs > 1 and len(props) >= 2 * jobs:
+    workers (each lifts into its own World) and the results come back in table order; a process
+    that may not fork (other threads, a Ray session: sumonce.procs) runs them here, one by one."""
+    if jobs > 1 and len(props) >= 2 * jobs and fork_is_safe():
         return _run_forked(props, timeout_ms, jobs)
     w = World()
     _prefetch_table(w, props, timeout_ms)
