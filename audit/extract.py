@@ -56,6 +56,10 @@ class RawSite:
     after_experts: bool = False
     callables: dict = field(default_factory=dict)
     """What its guard may call that the audit can inline (audit.callables)."""
+    lambda_attr: str | None = None
+    """`self.NAME = lambda ...` holding the call: NAME (sites_in follows where it is called)."""
+    runs_in: str = ""
+    """For a followed lambda: the method that calls it on every call (where its sum runs)."""
     dead_after: int = 0
     """The line of a return (or raise) that always runs before the site: it never runs."""
 
@@ -217,8 +221,47 @@ class _Walker:
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
-                site.problems.append(("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the audit does not follow (a named method would be audited)", n.lineno))
+                site.problems.append((LAMBDA_PROBLEM, n.lineno))
+                site.lambda_attr = _self_attr_bound_to_lambda(node, n)
             self.sites.append(site)
+
+
+LAMBDA_PROBLEM = ("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the "
+                  "audit follows only for `self.NAME = lambda ...` called as `self.NAME(...)` in a method of the "
+                  "class that runs it on every call (a named method would be audited)")
+
+
+def _self_attr_bound_to_lambda(stmt, call) -> str | None:
+    """`self.NAME = lambda ...: ...call...`: NAME (the lambda is the whole value), else None."""
+    if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, ast.Lambda):
+        t = stmt.targets[0]
+        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
+                and _inside(call, stmt.value.body):
+            return t.attr
+    return None
+
+
+def _lambda_runs_in(cls: ast.ClassDef, attr: str) -> str | None:
+    """The method of cls that calls `self.attr(...)` as a statement of its own body (not under an
+    `if`, a loop, a `try` or a `with`): the lambda runs on every call of that method. None when no
+    method, or more than one, does so, or any method calls it conditionally."""
+    unconditional, anywhere = [], []
+    for fn in (f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        for n in walk(fn):
+            if _calls_self_attr(n, attr):
+                anywhere.append(fn.name)
+        for st in fn.body:
+            if not isinstance(st, (ast.If, ast.For, ast.While, ast.Try, ast.With, ast.AsyncFor, ast.AsyncWith)) \
+                    and any(_calls_self_attr(n, attr) for n in walk(st)):
+                unconditional.append(fn.name)
+    if len(anywhere) == 1 and unconditional == anywhere:
+        return unconditional[0]
+    return None
+
+
+def _calls_self_attr(n, attr: str) -> bool:
+    return isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == attr \
+        and isinstance(n.func.value, ast.Name) and n.func.value.id == "self"
 
 
 def _ifexp_conds(stmt, call) -> list[Cond]:
@@ -272,9 +315,30 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
-            s.after_experts = experts or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
+            runs = experts
+            if s.lambda_attr and cls:
+                followed = _follow_lambda(s, _class_named(tree, cls), fn)
+                runs = experts if followed is None else followed
+            s.after_experts = runs or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
         out += found
     return out
+
+
+def _follow_lambda(s: RawSite, cls: ast.ClassDef, fn: ast.FunctionDef) -> bool | None:
+    """A site inside `self.NAME = lambda x: all_reduce(...)` (grok's Grok1DecoderLayer.__init__ at
+    0.5.23 grok.py:550): when one method of the class calls self.NAME(...) on every call, the
+    lambda's sum runs there under the conditions in force where the lambda was bound, so the site is
+    understood. Returns whether the lambda's body runs the experts (a call naming experts or moe);
+    None when the lambda is not followed."""
+    runs_in = _lambda_runs_in(cls, s.lambda_attr)
+    if runs_in is None:
+        return None
+    s.problems = [p for p in s.problems if p[0] != LAMBDA_PROBLEM]
+    s.runs_in = runs_in
+    lam = next(n.value for n in walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda)
+               and any(x.lineno == s.line for x in walk(n.value) if isinstance(x, ast.Call)))
+    return any(isinstance(n, ast.Call) and any(k in ast.unparse(n.func).lower() for k in ("expert", "moe"))
+               for n in walk(lam.body))
 
 
 def _mentions_all_reduce(lines: list[str]) -> bool:

@@ -90,7 +90,8 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
                 g.reach_text.append(text + " (checked against scope)")
         else:
             g.reach.append(f)
-            g.reach_text.append(text)
+            if text not in g.reach_text:  # NOTE: grok.py:505/546 test `self.num_experts > 0` twice
+                g.reach_text.append(text)
     g.conds, g.formula = z3.And(parts[1:]), z3.And(parts)
     return g
 

@@ -8,6 +8,7 @@ import pytest
 from sumonce.proto import catalogue
 from sumonce.proto.eras import Era, era_of_release
 from sumonce.audit.verdict import SiteVerdict
+from sumonce.proto.sites import Group
 
 DIFFERS, EQUIVALENT, HELPER, NOT_UNDERSTOOD = (SiteVerdict.DIFFERS, SiteVerdict.EQUIVALENT, SiteVerdict.HELPER,
                                               SiteVerdict.NOT_UNDERSTOOD)
@@ -109,11 +110,14 @@ def test_0_5_23_helper_sites_compared_with_the_era(release_reports):
                for v in helper)
     assert {v.model for v in helper} == {"beam", "deepseek_v2", "deepseek_v4_mhc", "hunyuan_v3", "iquest_q1",
                                          "qwen2_moe"}
-    assert all(v.detail for v in rep.sites if v.verdict == NOT_UNDERSTOOD)
-    # muse_spark's `_is_cpu or ...` guard is read (is_cpu() is False on proto's GPUs): only grok's
-    # lambda is left, with what would make it auditable
-    (left,) = [v for v in rep.sites if v.verdict == NOT_UNDERSTOOD]
-    assert left.model == "grok" and "lambda" in left.detail and "a named method would be audited" in left.detail
+    # muse_spark's `_is_cpu or ...` guard is read (is_cpu() is False on proto's GPUs), and grok's
+    # `self.ffn = lambda x: tensor_model_parallel_all_reduce(self.moe_with_rmoe(x))` (grok.py:550,
+    # bound under `if get_parallel().tp_size > 1` and `self.residual_moe`) is followed to forward's
+    # `hidden_states = self.ffn(hidden_states)` (:612): nothing is left not understood
+    assert not [v for v in rep.sites if v.verdict == NOT_UNDERSTOOD]
+    (grok,) = [v for v in rep.sites if v.model == "grok"]
+    assert (grok.method, grok.line, grok.group) == ("Grok1DecoderLayer.__init__", 550, Group.TP)
+    assert grok.verdict == SiteVerdict.EQUIVALENT_HERE and grok.reach == ["self.num_experts > 0", "self.residual_moe"]
 
 
 def test_each_release_names_its_era(release_reports):
