@@ -128,6 +128,12 @@ def run_experts(comm, case, weights, sw, dev, gather, with_shared, group=None):
     return out, ids, trace, dp_starts, res_d
 
 
+def own_dp_rows(comm, c, s, dp_starts):
+    """The rows of this rank's DP rank in a DP-gathered buffer (the DP scatter takes them back, no sum)."""
+    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
+    return torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+
+
 def run_layer(comm, case, weights, sw, dev) -> dict:
     if getattr(case, "replicated_shared_expert", False):  # issue 16: actors.replicated.SharedCase
         from .replicated import run_replicated
@@ -177,8 +183,7 @@ def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, wei
     elif dp_starts is not None:
         # NOTE: DP scatter, or a decoder with no communicator under DP attention: this rank's
         # tokens are taken back without any sum.
-        d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
-        src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+        src = own_dp_rows(comm, c, s, dp_starts)
         trace.append(entry(after.value if after != After.NONE else "own DP rows, no postprocess",
                            src, ids[src.to(dev)], out[src.to(dev)]))
     return {"trace": trace, "after": after.value, "impl": impl,

@@ -13,12 +13,10 @@ import torch
 
 from sumonce.proto import boundary, models_0523
 from sumonce.proto.boundary import Exit
-from sumonce.proto.layout import attn_dp_rank
 from sumonce.proto.models_0523 import SumsAt
 from sumonce.proto.sites import Group
 
-from . import tokens as tk
-from .execute import dp_reduce_scatterv, entry, padded_all_reduce, reduce_scatter_rows, run_experts
+from .execute import dp_reduce_scatterv, entry, own_dp_rows, padded_all_reduce, reduce_scatter_rows, run_experts
 from .fused import allreduce_residual_rmsnorm
 from .layer import rms_norm, shard_weights
 
@@ -70,8 +68,7 @@ def own_rows(comm, c, s, out, ids, dp_starts, trace, name):
     """The DP scatter back to this rank's tokens (no sum), where the prepare step gathered."""
     if dp_starts is None:
         return out, ids
-    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
-    src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+    src = own_dp_rows(comm, c, s, dp_starts)
     out, ids = out[src.to(out.device)], ids[src.to(ids.device)]
     trace.append(entry(name, src, ids, out))
     return out, ids
