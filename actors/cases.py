@@ -138,27 +138,35 @@ def sweep(name: str, worlds=(2, 4), models=SWEEP_MODELS, eras=(Era.V0_5_11, Era.
     return out
 
 
-def sweep_0511(name: str, worlds, models, nnodes: int = 1) -> list[Case]:
-    out, seen = [], set()
+def points(name: str, worlds, models, nnodes, era_model, era_configs, runnable, state_ok):
+    """Every era's sweep points (model name, model, c, s): each world's configurations that the era
+    runs (`runnable`) and, over nnodes > 1, whose TP group spans nodes; each state `state_ok` keeps
+    in them, a zero-token one only under DP attention (else no rank differs)."""
     for world in worlds:
         for mname in models:
-            m = catalogue.model(mname)
-            for c in configs(world, m.architectures[0], nnodes):
+            m = era_model(mname)
+            for c in era_configs(world, m.architectures[0], nnodes):
                 if not runnable(c, m) or (nnodes > 1 and nodes.spans_nodes(c) == 1):
                     continue
                 for s in STATES[name]:
-                    if not semantics.forward_state_valid(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):
-                        continue
-                    if crashes_in_sglang(c, s, m):
-                        continue
-                    for variant in m.variants:
-                        for version in m.versions:
-                            case = Case(mname, variant, version, c, s)
-                            key = decision_key(case)
-                            if name == "small" and key in seen:
-                                continue
-                            seen.add(key)
-                            out.append(case)
+                    if state_ok(c, s) and not (s.num_tokens == 0 and c.attn_dp_size == 1):
+                        yield mname, m, c, s
+
+
+def sweep_0511(name: str, worlds, models, nnodes: int = 1) -> list[Case]:
+    out, seen = [], set()
+    for mname, m, c, s in points(name, worlds, models, nnodes, catalogue.model, configs, runnable,
+                                 semantics.forward_state_valid):
+        if crashes_in_sglang(c, s, m):
+            continue
+        for variant in m.variants:
+            for version in m.versions:
+                case = Case(mname, variant, version, c, s)
+                key = decision_key(case)
+                if name == "small" and key in seen:
+                    continue
+                seen.add(key)
+                out.append(case)
     return out
 
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sumonce.proto import boundary, catalogue, models_0523, nodes
+from sumonce.proto import boundary, models_0523
 from sumonce.proto.config import BoundaryReduction, GpuArch, ServerConfig
 from sumonce.proto.eras import Era, accepts
 from sumonce.proto.models_0523 import SumsAt
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 from sumonce.proto.validation import violations
 
-from .cases import STATES, Case, actors_scope, configs
+from .cases import Case, actors_scope, configs, points
 
 ERA = Era.V0_5_23
 
@@ -63,23 +63,15 @@ def decision_key(case: Case) -> tuple:
 
 def sweep_0523(name: str, worlds, models, nnodes: int = 1) -> list[Case]:
     out, seen = [], set()
-    for world in worlds:
-        for mname in models:
-            m = models_0523.era_model(mname)
-            catalogue.model(mname)
-            for c in configs_0523(world, m.architectures[0], nnodes):
-                if not runnable(c, m) or (nnodes > 1 and nodes.spans_nodes(c) == 1):
-                    continue
-                for s in STATES[name]:
-                    if not models_0523.state_in_scope(c, s) or (s.num_tokens == 0 and c.attn_dp_size == 1):
-                        continue
-                    case = Case(mname, m.sums_at.value, None, c, s, era=ERA)
-                    key = decision_key(case)
-                    # NOTE: also the first case of each --boundary-reduction value per exit step,
-                    # though it decides as another value does (auto is rs+rsv or rsv)
-                    value = (c.boundary_reduction, key[7][0])
-                    if name == "small" and key in seen and value in seen:
-                        continue
-                    seen.update((key, value))
-                    out.append(case)
+    for mname, m, c, s in points(name, worlds, models, nnodes, models_0523.era_model, configs_0523, runnable,
+                                 models_0523.state_in_scope):
+        case = Case(mname, m.sums_at.value, None, c, s, era=ERA)
+        key = decision_key(case)
+        # NOTE: also the first case of each --boundary-reduction value per exit step,
+        # though it decides as another value does (auto is rs+rsv or rsv)
+        value = (c.boundary_reduction, key[7][0])
+        if name == "small" and key in seen and value in seen:
+            continue
+        seen.update((key, value))
+        out.append(case)
     return out

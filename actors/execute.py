@@ -95,23 +95,22 @@ def dp_reduce_scatterv(comm, x, c, s, dp_starts):
     return out, torch.arange(dp_starts[d], dp_starts[d] + counts[d])
 
 
-def run_layer(comm, case, weights, sw, dev) -> dict:
-    if getattr(case, "replicated_shared_expert", False):  # issue 16: actors.replicated.SharedCase
-        from .replicated import run_replicated
-        return run_replicated(comm, case, weights, sw, dev)
-    if case.era == Era.V0_5_23:
-        from .execute_0523 import run_layer as run_0523  # NOTE: it reuses this file's collectives
-        return run_0523(comm, case, weights, sw, dev)
-    c, s, m = case.config, case.state, catalogue.model(case.model)
+def own_tokens(comm, case, dev):
+    """Set the groups' layout; this rank's DP rank's tokens: hidden states, residual, global ids."""
+    c, s = case.config, case.state
     comm.set_layout(c.moe_tp_size, c.attn_tp_size)
-    d = attn_dp_rank(comm.rank, c.attn_tp_size)
-    counts = tk.token_counts(c, s)
+    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
     x_d, res_d = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
-    ids_d = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
+    return x_d, res_d, torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
+
+
+def run_experts(comm, case, weights, sw, dev, gather, with_shared, group=None):
+    """Every era's opening: this rank's tokens, gathered by the FP4 all-gather (Q) or DP attention's
+    gather (`gather`) or neither; the experts on `sw` (`group`: the experts entry's, see entry); Q's
+    combine. Returns out, ids, trace, dp_starts (the gather's DP blocks, else None), res_d."""
+    c, s = case.config, case.state
+    x_d, res_d, ids_d = own_tokens(comm, case, dev)
     Q = should_use_flashinfer_cutlass_moe_fp4_allgather(c)
-    # NOTE: a decoder without a DP gather (proto.alignment) runs the MoE on its own DP rank's tokens.
-    gather = scatters_hidden_states(c) and gathers_tokens(c, m)
-    rows_differ = tokens_vary_at_sites(c, m)
     dp_starts = None
     if Q:
         gx, gids = fp4_dispatch(comm, c, s, x_d, dev)
@@ -120,12 +119,33 @@ def run_layer(comm, case, weights, sw, dev) -> dict:
     else:
         gx, gids = x_d, ids_d
     # NOTE: no shared expert on the FP4 all-gather path (it would run on the local slice).
-    out = shard_output(gx, weights.router.to(dev), sw, m.shared_expert and not Q)
-    trace, ids = [entry("experts", None, gids, out)], gids
+    out = shard_output(gx, weights.router.to(dev), sw, with_shared and not Q)
+    trace, ids = [entry("experts", None, gids, out, group)], gids
     if Q:
         out, src = fp4_combine(comm, c, s, out)
         ids = gids[src.to(dev)]
         trace.append(entry("FP4 combine reduce-scatterv", src, ids, out, Group.TP))
+    return out, ids, trace, dp_starts, res_d
+
+
+def own_dp_rows(comm, c, s, dp_starts):
+    """The rows of this rank's DP rank in a DP-gathered buffer (the DP scatter takes them back, no sum)."""
+    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
+    return torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+
+
+def run_layer(comm, case, weights, sw, dev) -> dict:
+    if getattr(case, "replicated_shared_expert", False):  # issue 16: actors.replicated.SharedCase
+        from .replicated import run_replicated
+        return run_replicated(comm, case, weights, sw, dev)
+    if case.era == Era.V0_5_23:
+        from .execute_0523 import run_layer as run_0523  # NOTE: it reuses this file's collectives
+        return run_0523(comm, case, weights, sw, dev)
+    c, s, m = case.config, case.state, catalogue.model(case.model)
+    # NOTE: a decoder without a DP gather (proto.alignment) runs the MoE on its own DP rank's tokens.
+    gather = scatters_hidden_states(c) and gathers_tokens(c, m)
+    out, ids, trace, dp_starts, res_d = run_experts(comm, case, weights, sw, dev, gather, m.shared_expert)
+    rows_differ = tokens_vary_at_sites(c, m)
     out, ids = run_sites(comm, c, s, m, case, out, ids, trace, rows_differ=rows_differ)
     return run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, weights, dev)
 
@@ -163,8 +183,7 @@ def run_after(comm, c, s, m, out, ids, trace, rows_differ, dp_starts, res_d, wei
     elif dp_starts is not None:
         # NOTE: DP scatter, or a decoder with no communicator under DP attention: this rank's
         # tokens are taken back without any sum.
-        d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
-        src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+        src = own_dp_rows(comm, c, s, dp_starts)
         trace.append(entry(after.value if after != After.NONE else "own DP rows, no postprocess",
                            src, ids[src.to(dev)], out[src.to(dev)]))
     return {"trace": trace, "after": after.value, "impl": impl,

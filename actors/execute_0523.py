@@ -13,16 +13,12 @@ import torch
 
 from sumonce.proto import boundary, models_0523
 from sumonce.proto.boundary import Exit
-from sumonce.proto.layout import attn_dp_rank
 from sumonce.proto.models_0523 import SumsAt
-from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather
 from sumonce.proto.sites import Group
 
-from . import tokens as tk
-from .execute import (dp_gather, dp_reduce_scatterv, entry, fp4_combine, fp4_dispatch, padded_all_reduce,
-                      reduce_scatter_rows)
+from .execute import dp_reduce_scatterv, entry, own_dp_rows, padded_all_reduce, reduce_scatter_rows, run_experts
 from .fused import allreduce_residual_rmsnorm
-from .layer import make_tokens, rms_norm, shard_output, shard_weights
+from .layer import rms_norm, shard_weights
 
 _FULL: dict = {}
 
@@ -44,28 +40,9 @@ def layout_weights(c, weights, sw, dev) -> dict:
 
 def run_layer(comm, case, weights, sw, dev) -> dict:
     c, s, m = case.config, case.state, models_0523.era_model(case.model)
-    comm.set_layout(c.moe_tp_size, c.attn_tp_size)
-    d = attn_dp_rank(comm.rank, c.attn_tp_size)
-    counts = tk.token_counts(c, s)
-    x_d, res_d = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
-    ids_d = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
-    Q = should_use_flashinfer_cutlass_moe_fp4_allgather(c)
-    gather, dp_starts = models_0523.gathers_tokens(c, m), None
-    if Q:
-        gx, gids = fp4_dispatch(comm, c, s, x_d, dev)
-    elif gather:
-        gx, gids, dp_starts = dp_gather(comm, x_d, c, s, dev)
-    else:
-        gx, gids = x_d, ids_d
-    # NOTE: as execute.py: no shared expert on the FP4 all-gather path.
-    with_shared = catalogue_shared(case.model) and not Q
-    out = shard_output(gx, weights.router.to(dev), layout_weights(c, weights, sw, dev), with_shared)
-    trace = [entry("experts", None, gids, out, Group.TP if c.dwdp_size > 1 else None)]
-    ids = gids
-    if Q:
-        out, src = fp4_combine(comm, c, s, out)
-        ids = gids[src.to(dev)]
-        trace.append(entry("FP4 combine reduce-scatterv", src, ids, out, Group.TP))
+    out, ids, trace, dp_starts, res_d = run_experts(
+        comm, case, weights, layout_weights(c, weights, sw, dev), dev, models_0523.gathers_tokens(c, m),
+        catalogue_shared(case.model), Group.TP if c.dwdp_size > 1 else None)
     # NOTE: rows differ between ranks where no gather aligned them (own rows under DP attention).
     rows_differ = c.attn_dp_size > 1 and dp_starts is None
     if m.sums_at == SumsAt.BLOCK:
@@ -91,8 +68,7 @@ def own_rows(comm, c, s, out, ids, dp_starts, trace, name):
     """The DP scatter back to this rank's tokens (no sum), where the prepare step gathered."""
     if dp_starts is None:
         return out, ids
-    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
-    src = torch.arange(dp_starts[d], dp_starts[d] + counts[d])
+    src = own_dp_rows(comm, c, s, dp_starts)
     out, ids = out[src.to(out.device)], ids[src.to(ids.device)]
     trace.append(entry(name, src, ids, out))
     return out, ids

@@ -19,7 +19,6 @@ from sumonce.proto import shared_expert as se
 from sumonce.proto.communicator import scatters_hidden_states
 from sumonce.proto.config import ForwardState, ServerConfig
 from sumonce.proto.eras import Era
-from sumonce.proto.layout import attn_dp_rank
 from sumonce.proto.sites import Group
 
 from . import tokens as tk
@@ -60,12 +59,9 @@ class SharedCase:
 
 def run_replicated(comm, case: SharedCase, weights: Weights, sw: dict, dev) -> dict:
     """This rank's layer; returns its final rows' global token ids and values."""
-    from .execute import dp_gather, dp_reduce_scatterv, reduce_scatter_rows
+    from .execute import dp_gather, dp_reduce_scatterv, own_dp_rows, own_tokens, reduce_scatter_rows
     c, s, era, how = case.config, case.state, case.era, case.how
-    comm.set_layout(c.moe_tp_size, c.attn_tp_size)
-    d, counts = attn_dp_rank(comm.rank, c.attn_tp_size), tk.token_counts(c, s)
-    x_d, _ = (t.to(dev) for t in make_tokens(case.seed, d, counts[d]))
-    ids = torch.arange(tk.offsets(counts)[d], tk.offsets(counts)[d + 1], device=dev)
+    x_d, _, ids = own_tokens(comm, case, dev)
     dp_starts = None
     if scatters_hidden_states(c):
         x_d, ids, dp_starts = dp_gather(comm, x_d, c, s, dev)
@@ -89,7 +85,7 @@ def run_replicated(comm, case: SharedCase, weights: Weights, sw: dict, dev) -> d
         out, ids, _ = reduce_scatter_rows(comm, out, ids, False)
     elif dp_starts is not None:
         # NOTE: the DP scatter (no sum): this rank keeps its own DP rank's rows.
-        src = torch.arange(dp_starts[d], dp_starts[d] + counts[d], device=dev)
+        src = own_dp_rows(comm, c, s, dp_starts).to(dev)
         out, ids = out[src], ids[src]
     return {"ids": ids.cpu(), "values": out.detach().cpu(), "later": later.value}
 

@@ -61,9 +61,9 @@ def skip_0_5_21(c: ServerConfig, is_tp_path: bool, R: bool, F: bool) -> bool:
 
 
 def skip_0_5_23(c: ServerConfig, is_tp_path: bool, R: bool, F: bool) -> bool:
-    """0.5.23 utils.py:785-794 (proto.boundary's helper): ctx.R or complete(is_tp_path); F is not
-    read (the context has no fusion flag since 0.5.22)."""
-    return R or boundary.post_experts_output_is_complete(c, is_tp_path=is_tp_path)
+    """0.5.23 utils.py:785-794: proto.boundary's helper itself (ctx.R or complete(is_tp_path)); F is
+    not read (the context has no fusion flag since 0.5.22)."""
+    return boundary.should_skip_post_experts_all_reduce(c, boundary.ForwardContext(R), is_tp_path=is_tp_path)
 
 
 HELPERS = {

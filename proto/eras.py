@@ -3,11 +3,12 @@
 An era is data (its releases, the facts it rests on with file:line, which settings it knows) plus
 the small functions that decide in it: the #23748 era's live in proto.predicates, semantics and
 catalogue; the 0.5.23 era's in proto.boundary and proto.models_0523. A third era (0.5.16 - 0.5.20's
-context helper, 0.5.21) is one ERAS entry, one `accepts` clause and the functions its facts name.
+context helper, 0.5.21) is one ERAS entry, one `RULES` row and the functions its facts name.
 docs/ERAS.md and docs/eras.json hold the research these facts were re-read from.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -258,35 +259,71 @@ def dwdp_accepted(c: ServerConfig) -> bool:
                                 and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
 
 
+def no_pplx(c: ServerConfig) -> bool:
+    """--moe-a2a-backend pplx, a choice from 0.5.17 (server_args.py:276), is unused."""
+    return c.moe_a2a_backend != MoeA2ABackend.PPLX
+
+
+def no_megamoe(c: ServerConfig) -> bool:
+    """--moe-a2a-backend flashinfer_megamoe, from 0.5.20 (arg_groups/fields/exec_.py:648), is unused."""
+    return c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
+
+
+def no_dwdp(c: ServerConfig) -> bool:
+    """--dwdp-size, from 0.5.17 (server_args.py:1067), is 1."""
+    return c.dwdp_size == 1
+
+
+def no_boundary_reduction(c: ServerConfig) -> bool:
+    """--boundary-reduction, from 0.5.21 (arg_groups/fields/exec_.py:623), is auto (before it, absent: auto)."""
+    return c.boundary_reduction == BoundaryReduction.AUTO
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One clause of `accepts`, with refusal's line for it: `ok(c)` holds in every era before
+    `until` (every era when `until` is None). With `until`, `why` names the setting that is new then."""
+    ok: Callable[[ServerConfig], bool]
+    why: str
+    until: Era | None = None
+
+    def holds(self, era: Era, c: ServerConfig) -> bool:
+        return self.until is not None and since(era, self.until) or self.ok(c)
+
+    def reason(self, era: Era) -> str:
+        if self.until is None:
+            return self.why
+        return f"{self.why} exists from the {self.until.value} era on (this is {era.value})"
+
+
+RULES = (
+    Rule(no_pplx, "--moe-a2a-backend pplx", Era.V0_5_17),
+    Rule(no_megamoe, "--moe-a2a-backend flashinfer_megamoe", Era.V0_5_20),
+    Rule(no_dwdp, "--dwdp-size other than 1", Era.V0_5_17),
+    Rule(no_boundary_reduction, "--boundary-reduction other than auto", Era.V0_5_21),
+    Rule(pplx_accepted, "--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, "
+                        "--pp-size 1 and --moe-runner-backend deep_gemm or auto"),
+    Rule(dwdp_accepted, "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"),
+)
+"""What an era's releases accept beyond proto.validation's rules (which hold for every era), in the
+order refusal reports them. --moe-a2a-backend flashinfer exists in every era (0.5.10.post1
+server_args.py:203, 0.5.11 :200)."""
+
+
 def accepts(era: Era, c: ServerConfig) -> bool:
-    """The era's releases accept `c` (beyond proto.validation's rules, which hold for every era).
-    --moe-a2a-backend choices: flashinfer in every era (0.5.10.post1 server_args.py:203, 0.5.11
-    :200); pplx from 0.5.17 (server_args.py:276); flashinfer_megamoe from 0.5.20
-    (arg_groups/fields/exec_.py:648). --dwdp-size from 0.5.17 (server_args.py:1067).
-    --boundary-reduction from 0.5.21 (arg_groups/fields/exec_.py:623); before it the setting is
-    absent, i.e. auto."""
-    pplx = since(era, Era.V0_5_17) or c.moe_a2a_backend != MoeA2ABackend.PPLX
-    megamoe = since(era, Era.V0_5_20) or c.moe_a2a_backend != MoeA2ABackend.FLASHINFER_MEGAMOE
-    dwdp = since(era, Era.V0_5_17) or c.dwdp_size == 1
-    boundary = since(era, Era.V0_5_21) or c.boundary_reduction == BoundaryReduction.AUTO
-    return pplx and megamoe and dwdp and boundary and pplx_accepted(c) and dwdp_accepted(c)
+    """The era's releases accept `c`: every rule of RULES holds."""
+    ok = True
+    for rule in RULES:
+        ok = ok and rule.holds(era, c)
+    return ok
 
 
 def refusal(era: Era, c: ServerConfig) -> str | None:
-    """Why the era's releases refuse `c`, in one line (None when `accepts`): the same clauses as
-    `accepts`, each with what is allowed (tests/proto/test_eras.py keeps the two equal)."""
-    first = ((c.moe_a2a_backend == MoeA2ABackend.PPLX, Era.V0_5_17, "--moe-a2a-backend pplx"),
-             (c.moe_a2a_backend == MoeA2ABackend.FLASHINFER_MEGAMOE, Era.V0_5_20, "--moe-a2a-backend flashinfer_megamoe"),
-             (c.dwdp_size != 1, Era.V0_5_17, "--dwdp-size other than 1"),
-             (c.boundary_reduction != BoundaryReduction.AUTO, Era.V0_5_21, "--boundary-reduction other than auto"))
-    for used, since_era, what in first:
-        if used and not since(era, since_era):
-            return f"{what} exists from the {since_era.value} era on (this is {era.value})"
-    if not pplx_accepted(c):
-        return ("--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, --pp-size 1 and "
-                "--moe-runner-backend deep_gemm or auto")
-    if not dwdp_accepted(c):
-        return "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"
+    """Why the era's releases refuse `c`, in one line: the first rule of RULES that fails (None
+    when `accepts`)."""
+    for rule in RULES:
+        if not rule.holds(era, c):
+            return rule.reason(era)
     return None
 
 

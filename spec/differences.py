@@ -7,6 +7,8 @@ can run there (proto.models_0523.in_scope, model_supports). Where a change is a 
 property instead proves the two decisions agree. `difference:helpers-agree-outside-the-differences`
 proves the list is complete for the helper: outside every helper-level region the helpers agree.
 R stands for what the decoder publishes as ctx.mlp_reduce_scatter (0.5.23) or passes (0.5.11).
+A helper-level row is a change of spec.era_differences.CHANGES (its evidence and upstream are
+read there), compared across the whole span and with nothing handed on.
 """
 from __future__ import annotations
 
@@ -15,21 +17,19 @@ from dataclasses import dataclass
 from sumonce.proto import boundary as b
 from sumonce.proto import models_0523 as m23
 from sumonce.proto import semantics
-from sumonce.proto.catalogue import MODELS_BY_NAME
 from sumonce.proto.config import MoeA2ABackend as A
 from sumonce.proto.config import BoundaryReduction
-from sumonce.proto.predicates import should_skip_post_experts_all_reduce as skip11
 from sumonce.proto.predicates import should_use_dp_reduce_scatterv as V11
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 from sumonce.proto.eras import Era, accepts
 from sumonce.proto.sites import Version
 
 from . import claims
-from .era_differences import PPLX
+from . import era_differences as ed
+from .era_differences import CHANGES, NOT_FOUND, QWEN3, U, anywhere, no_flags
 from .eras import explain, replicated_output_counted_once
 from .properties import Expect, Kind, Property
 
-QWEN3 = MODELS_BY_NAME["qwen3_moe"]
 QWEN3_23 = next(m for m in m23.MODELS_0523 if m.name == "qwen3_moe")
 
 
@@ -50,47 +50,31 @@ class Difference:
 # --- the two helpers ----------------------------------------------------------------------------
 
 
-def helpers_agree(c, s, F, R):
-    ctx = b.ForwardContext(R)
-    tp = skip11(c, is_tp_path=True, use_reduce_scatter=R, should_allreduce_fusion=F)
-    ep = skip11(c, is_tp_path=False, use_reduce_scatter=R, should_allreduce_fusion=F)
-    return (tp == b.should_skip_post_experts_all_reduce(c, ctx, is_tp_path=True)
-            and ep == b.should_skip_post_experts_all_reduce(c, ctx, is_tp_path=False))
+helpers_agree = ed.helpers_agree(Era.V0_5_11, Era.V0_5_23)
 
 
 def v_agrees(c, s, F, R):
     return V11(c) == b.should_use_dp_reduce_scatterv(c)
 
 
-def no_flags(c, s, F, R):
-    """Nothing handed on, and a TP group to sum over (at tp 1 no site runs in either era)."""
-    return not F and not R and c.tp_size > 1
-
-
-def a2a_is(backend):
-    def region(c, s, F, R):
-        return c.moe_a2a_backend == backend and no_flags(c, s, F, R)
-    return region
+def narrowed(region, *more):
+    """`region` and each of `more` (nothing handed on, a TP group: the witness is the change's
+    alone), under region's name."""
+    def inside(c, s, F, R):
+        ok = region(c, s, F, R)
+        for r in more:
+            ok = ok and r(c, s, F, R)
+        return ok
+    inside.__name__ = region.__name__
+    return inside
 
 
 def dwdp(c, s, F, R):
-    return c.dwdp_size > 1 and c.moe_a2a_backend == A.NONE and no_flags(c, s, F, R)
+    return ed.dwdp(c, s, F, R) and c.moe_a2a_backend == A.NONE and no_flags(c, s, F, R)
 
 
 def attention_tp(c, s, F, R):
     return c.attn_tp_size > 1 and V11(c)
-
-
-def v_alone(c, s, F, R):
-    return b.should_use_dp_reduce_scatterv(c) and no_flags(c, s, F, R)
-
-
-def q_alone(c, s, F, R):
-    return Q(c) and no_flags(c, s, F, R)
-
-
-def fusion_alone(c, s, F, R):
-    return F and not R and c.tp_size > 1 and not b.post_experts_output_is_complete(c, is_tp_path=True)
 
 
 def published_r_only(c, s, F, R):
@@ -135,26 +119,23 @@ def v_with_ar(c, s, F, R):
     return b.should_use_dp_reduce_scatterv(c) and c.boundary_reduction == BoundaryReduction.AR
 
 
-def anywhere(c, s, F, R):
-    return True
+def changed(id, claim, region, expect=Expect.REFUTED, now=""):
+    """A helper-level difference: the change of spec.era_differences.CHANGES with this id (since,
+    evidence, upstream), `now` adding where 0.5.23 has it."""
+    ch = next(ch for ch in CHANGES if ch.id == id)
+    return Difference(id, ch.since, ch.evidence + now, ch.upstream, claim, region, expect)
 
 
-U = "sglang/srt/layers/moe/utils.py"
-NOT_FOUND = "upstream change not found"
 DIFFERENCES = (
-    Difference("a2a_flashinfer_complete", "0.5.15", f"0.5.15 {U}:476", f"{NOT_FOUND}; related #14668, #22669",
-               helpers_agree, a2a_is(A.FLASHINFER)),
-    Difference("context_flags", "0.5.16", f"0.5.16 {U}:491", f"{NOT_FOUND} (a refactor: no witness)",
-               helpers_agree, published_r_only, Expect.HOLDS),
-    Difference("dwdp_complete", "0.5.17", f"0.5.17 {U}:509", "dwdp came with #29778 (merged)", helpers_agree, dwdp),
-    Difference("pplx_complete", "0.5.17", f"0.5.17 {U}:517", PPLX, helpers_agree, a2a_is(A.PPLX)),
-    Difference("v_attention_tp1", "0.5.17", f"0.5.17 {U}:465; 0.5.23 {U}:747",
-               "#32663 Fix MoE reduce-scatterv eligibility check (merged)", v_agrees, attention_tp),
-    Difference("megamoe_complete", "0.5.20", f"0.5.20 {U}:754", "#31470 [NVIDIA] Support flashinfer Mega Moe (merged)",
-               helpers_agree, a2a_is(A.FLASHINFER_MEGAMOE)),
-    Difference("v_leaves_helper", "0.5.21", f"0.5.21 {U}:767", NOT_FOUND, helpers_agree, v_alone),
-    Difference("q_completes_ep", "0.5.22", f"0.5.22 {U}:794; 0.5.23 {U}:771", NOT_FOUND, helpers_agree, q_alone),
-    Difference("f_leaves_context", "0.5.22", f"0.5.22 {U}:781; 0.5.23 {U}:758", NOT_FOUND, helpers_agree, fusion_alone),
+    changed("a2a_flashinfer_complete", helpers_agree, narrowed(ed.a2a_is(A.FLASHINFER), no_flags)),
+    changed("context_flags", helpers_agree, published_r_only, Expect.HOLDS),
+    changed("dwdp_complete", helpers_agree, dwdp),
+    changed("pplx_complete", helpers_agree, narrowed(ed.a2a_is(A.PPLX), no_flags)),
+    changed("v_attention_tp1", v_agrees, attention_tp, now=f"; 0.5.23 {U}:747"),
+    changed("megamoe_complete", helpers_agree, narrowed(ed.a2a_is(A.FLASHINFER_MEGAMOE), no_flags)),
+    changed("v_leaves_helper", helpers_agree, narrowed(ed.v_alone, no_flags)),
+    changed("q_completes_ep", helpers_agree, narrowed(ed.q_alone, no_flags), now=f"; 0.5.23 {U}:771"),
+    changed("f_leaves_context", helpers_agree, narrowed(ed.fusion_alone, ed.tp_gt_1), now=f"; 0.5.23 {U}:758"),
     Difference("f_leaves_context:same-layer-outcome-single-group", "0.5.22",
                "0.5.23 sglang/srt/layers/layer_boundary/exit.py:118", NOT_FOUND, layers_agree, fused_single_group,
                Expect.HOLDS, layer=True),

@@ -24,6 +24,7 @@ from sumonce.proto.sites import Version
 from . import claims
 from .properties import Expect, Kind, Property
 
+QWEN3 = MODELS_BY_NAME["qwen3_moe"]
 U = "sglang/srt/layers/moe/utils.py"
 COMM = "sglang/srt/layers/communicator.py"
 NOT_FOUND = "upstream change not found"
@@ -45,6 +46,11 @@ class Change:
     release: str = ""
     """For a layer row: the release whose layer is compared with the era before's."""
 
+    @property
+    def since(self) -> str:
+        """The release the change is first seen in: its evidence's first word."""
+        return self.evidence.split()[0]
+
 
 def term(fn):
     """A change's term as a region for the completeness rows (flags and sizes free)."""
@@ -59,6 +65,7 @@ def helpers_agree(before, after):
 
 
 def no_flags(c, s, F, R):
+    """Nothing handed on, and a TP group to sum over (at tp 1 no site runs in either era)."""
     return not F and not R and c.tp_size > 1
 
 
@@ -97,7 +104,6 @@ def anywhere(c, s, F, R):
     return True
 
 
-QWEN3 = MODELS_BY_NAME["qwen3_moe"]
 QWEN3_0510 = L.MODELS_0510[0]
 
 

@@ -157,3 +157,23 @@ def test_refusal_names_a_reason_exactly_when_the_era_refuses():
         assert (refusal(era, c) is None) == accepts(era, c), (era, c)
         n += refusal(era, c) is not None
     assert n > 100
+
+
+def test_refusal_lines_name_the_setting_the_era_and_what_is_allowed():
+    """proto.eras.RULES gives each refusal its line: a setting an era lacks names the era it comes
+    in; a condition names what is allowed (run prints these lines)."""
+    pplx = dict(tp_size=2, ep_size=2, moe_a2a_backend=MoeA2ABackend.PPLX)
+    assert refusal(Era.V0_5_11, ServerConfig(**pplx)) == \
+        "--moe-a2a-backend pplx exists from the 0.5.17 era on (this is 0.5.11)"
+    assert refusal(Era.V0_5_17, ServerConfig(**pplx)) == (
+        "--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, --pp-size 1 and "
+        "--moe-runner-backend deep_gemm or auto")
+    assert refusal(Era.V0_5_17, ServerConfig(tp_size=2, ep_size=2, moe_a2a_backend=MoeA2ABackend.FLASHINFER_MEGAMOE)) \
+        == "--moe-a2a-backend flashinfer_megamoe exists from the 0.5.20 era on (this is 0.5.17)"
+    assert refusal(Era.V0_5_16, ServerConfig(dwdp_size=2)) == \
+        "--dwdp-size other than 1 exists from the 0.5.17 era on (this is 0.5.16)"
+    assert refusal(Era.V0_5_23, ServerConfig(dwdp_size=2)) == \
+        "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"
+    assert refusal(Era.V0_5_20, ServerConfig(boundary_reduction=BoundaryReduction.RS)) == \
+        "--boundary-reduction other than auto exists from the 0.5.21 era on (this is 0.5.20)"
+    assert refusal(Era.V0_5_21, ServerConfig(boundary_reduction=BoundaryReduction.RS)) is None
