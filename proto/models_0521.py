@@ -34,7 +34,7 @@ from . import boundary as b
 from .alignment import group_spans_dp_ranks
 from .boundary import Exit, SumCounts
 from .catalogue import MODELS
-from .config import DpPaddingMode, ForwardState, ServerConfig
+from .config import ForwardState, ServerConfig
 from .decisions import skip_0_5_21
 from .models_0523 import experts_call_counts, group_counts, in_scope as in_scope_0523
 from .sites import Group
@@ -106,17 +106,13 @@ def defers_sum(c: ServerConfig, s: ForwardState) -> bool:
 
 
 def ffn_exit(c: ServerConfig, s: ForwardState) -> Exit:
-    """The exit's choice (exit.py:177-243). SUM_NOW here: nothing at the exit, the model file sums
-    on F = R = False. A deferred stage's last layer is completed unfused by to_pp."""
-    if b.is_moe_input_scattered_across_dp_ranks(c):
-        return Exit.COMPLETE
-    if c.attn_dp_size > 1 and b.should_use_dp_reduce_scatterv(c) and b.may_reduce_scatterv(c):
-        return Exit.REDUCE_SCATTERV
-    if c.attn_dp_size > 1 and b.may_reduce_scatter(c) and s.dp_padding_mode == DpPaddingMode.MAX_LEN:
-        return Exit.DP_REDUCE_SCATTER
-    if defers_sum(c, s):
-        return Exit.DEFERRED_FUSED if s.next_norm_fused and not s.is_stage_last_layer else Exit.DEFERRED_ALL_REDUCE
-    return Exit.SUM_NOW
+    """The exit's choice (exit.py:177-243): proto.boundary.ffn_exit with 0.5.21's deferral test.
+    SUM_NOW here: nothing at the exit, the model file sums on F = R = False. A deferred stage's
+    last layer is completed unfused by to_pp (residual/batch.py:120), never by a fused kernel."""
+    step = b.ffn_exit(c, s, defers_sum)
+    if step == Exit.DEFERRED_FUSED and s.is_stage_last_layer:
+        return Exit.DEFERRED_ALL_REDUCE
+    return step
 
 
 def published(c: ServerConfig, s: ForwardState, m: EraModel) -> tuple:
