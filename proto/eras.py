@@ -253,9 +253,14 @@ def pplx_accepted(c: ServerConfig) -> bool:
 
 def dwdp_accepted(c: ServerConfig) -> bool:
     """--dwdp-size (0.5.17 server_args.py:1067, checked by _handle_dwdp :6379-6400; 0.5.20
-    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding."""
+    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding;
+    and it resolves the rest (0.5.17 server_args.py:6411-6419; 0.5.21 parallel_hook.py:367-400;
+    0.5.23 :466-498): DP attention over dwdp groups, ep = dwdp, moe_dp 1, a2a none."""
     return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
-                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE
+                                and c.enable_dp_attention and c.attn_dp_size == c.dwdp_size
+                                and c.ep_size == c.dwdp_size and c.moe_dp_size == 1
+                                and c.moe_a2a_backend == MoeA2ABackend.NONE)
 
 
 def accepts(era: Era, c: ServerConfig) -> bool:
@@ -286,7 +291,8 @@ def refusal(era: Era, c: ServerConfig) -> str | None:
         return ("--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, --pp-size 1 and "
                 "--moe-runner-backend deep_gemm or auto")
     if not dwdp_accepted(c):
-        return "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"
+        return ("--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding, and runs "
+                "with --enable-dp-attention, --dp-size and --ep-size = --dwdp-size, moe_dp 1, --moe-a2a-backend none")
     return None
 
 

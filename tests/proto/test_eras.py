@@ -120,7 +120,8 @@ def test_accepts_and_era_names():
     assert not accepts(Era.V0_5_11, ServerConfig(dwdp_size=2))
     assert not accepts(Era.V0_5_11, ServerConfig(tp_size=2, ep_size=2, moe_a2a_backend=MoeA2ABackend.PPLX))
     assert not accepts(Era.V0_5_23, ServerConfig(dwdp_size=2))  # handle_dwdp: dwdp_size == tp_size
-    assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))
+    assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dp_size=2, ep_size=2, enable_dp_attention=True, dwdp_size=2))
+    assert not accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))  # handle_dwdp resolves DP attention, ep
     assert era_of("0.5.23") == Era.V0_5_23
     assert era_of("0.5.17") == Era.V0_5_17
     with pytest.raises(ValueError, match="known: 0.5.10.post1, 0.5.11, .*0.5.23, all"):
