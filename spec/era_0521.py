@@ -17,7 +17,9 @@ from sumonce.proto import boundary as b
 from sumonce.proto import models_0521 as m21
 from sumonce.proto.eras import Era, accepts
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
+from sumonce.proto.sites import Version
 
+from .findings import FINDINGS
 from .properties import Expect, Kind, Property
 
 ERA = Era.V0_5_21.value
@@ -111,5 +113,87 @@ def findings() -> list[Property]:
     return out
 
 
+# --- every 0.5.11 finding, re-asked in 0.5.21 ------------------------------------------------
+
+STILL_0521 = {"model-lacks-dp-attention-gather", "fp4-allgather-ep-path"}
+"""0.5.11 findings 0.5.21 still has (refuted rows: this era's own findings of the same name); the
+rest are gone (proved rows), each asked outside the era's other findings. So
+decoder-allreduce-ignores-v-and-q is gone under V (the exit publishes R, step3p5's decoder skips),
+and its Q part is 0.5.21's decoder-allreduce-after-complete-output."""
+NOT_ASKED = {"aiter-unfused-branch-sums-moe-tp-only": "AMD is outside 0.5.21's layer scope",
+             "aiter-fusion-under-dp-attention": "AMD is outside 0.5.21's layer scope",
+             "moe-cp-allgather-under-v": "attention CP is outside 0.5.21's layer scope",
+             "tp-guard-without-q": "the #23748 helper (0.5.11) fixed it"}
+
+
+def _others(name):
+    """The 0.5.21 known regions of other findings (a row is about its own finding only)."""
+    return tuple(k[0] for k in KNOWN if k[1] != name)
+
+
+def _pairs():
+    from sumonce.proto.catalogue import MODELS
+    return tuple(zip(MODELS, m21.MODELS_0521))
+
+
+def carried_region(f, runs):
+    """Some model is in 0.5.21's scope, outside its other findings, and inside the 0.5.11
+    finding's region (and, with runs, can run the configuration in 0.5.21)."""
+    excluded = _others(f.name)
+
+    def scope(c, s, F, R):
+        hit = False
+        for m11, m in _pairs():
+            out = False
+            for region in excluded:
+                out = out or region(c, s, m)
+            hit = hit or (accepts(Era.V0_5_21, c) and m21.in_scope(c, s, m) and not out
+                          and f.region(c, s, m11, Version.HELPER) and (not runs or m21.model_supports(c, m)))
+        return hit
+    return scope
+
+
+def once_in_region(f):
+    excluded = _others(f.name)
+
+    def claim(c, s, F, R):
+        ok = True
+        for m11, m in _pairs():
+            out = False
+            for region in excluded:
+                out = out or region(c, s, m)
+            if m21.in_scope(c, s, m) and not out and f.region(c, s, m11, Version.HELPER):
+                ok = ok and m21.exactly_once(c, s, m)
+        return ok
+    return claim
+
+
+def explain_failing(f):
+    """At a carried finding's witness: the first model in its region that fails in 0.5.21."""
+    def story(c, s, F, R):
+        for m11, m in _pairs():
+            if m21.in_scope(c, s, m) and f.region(c, s, m11, Version.HELPER) and not m21.exactly_once(c, s, m):
+                return explain(m)(c, s, F, R)
+        return explain()(c, s, F, R)
+    return story
+
+
+def carried_findings() -> list[Property]:
+    from .eras import fails_0511
+    out = []
+    for f in FINDINGS:
+        if f.name in NOT_ASKED:
+            continue
+        still = f.name in STILL_0521
+        runs = still and f.name != "model-lacks-dp-attention-gather"
+        out.append(Property(
+            f"finding-in-{ERA}:{f.name}", (f"{ERA} still has it: " if still else f"{ERA} no longer has it: ") + f.meaning,
+            "the finding's region, for a model in 0.5.21's layer scope", Kind.FINDING, once_in_region(f),
+            (carried_region(f, runs),), expect=Expect.REFUTED if still else Expect.HOLDS, era=ERA,
+            explain=explain_failing(f), premise=fails_0511(f.region) if not still else None,
+            status=f"still open in {ERA}" if still else f"gone in {ERA}"))
+    return out
+
+
 def layer_rows(known: bool = True) -> list[Property]:
-    return exactly_once(known) + (findings() if known else [])
+    return exactly_once(known) + (findings() if known else []) + carried_findings()
