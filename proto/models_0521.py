@@ -15,8 +15,10 @@ Facts (SGLang 0.5.21, paths under sglang/srt/; `utils.py` = layers/moe/utils.py,
   last layer (factories.py:168), not under the MoE-CP all-gather, not an unmergeable hybrid EP x
   MoE-TP (exit.py:301-306), not DP attention with EAGLE (:308-313), not input-scattered (:315), the
   batch has tokens and the sum is one TP all-reduce (exit.py:354-357, utils.py:857-875), not R.
-  The next input runs the fused kernel over post_experts_reduction_group, or, when it declines, that
-  group's all-reduce (prepare.py:283-290; output.py:78-81). A pipeline stage's last layer defers
+  The next input runs the fused kernel over post_experts_reduction_group (its workspace's group,
+  flashinfer_comm_fusion.py:670-682), or, when it declines, that group's all-reduce
+  (layers/layernorm.py:250-257, deferred_post_experts_all_reduce, utils.py:878-883; an input with no
+  fused consumer: prepare.py:283-290, output.py:78-81). A pipeline stage's last layer defers
   too: to_pp finishes the owed sum before transport (residual/batch.py:108-124).
 - The exit's choices are 0.5.23's (proto.boundary: the same V, utils.py:709-727; the same
   post_experts_sum_is_one_all_reduce and reduction group, utils.py:845-875), except that 0.5.23
@@ -83,7 +85,10 @@ reduce_moe_output / post_experts_all_reduce calls; step3p5: the MoE call's
 `get_forward().scoped(fuse_mlp_allreduce=True)` and the decoder's tensor_model_parallel_all_reduce),
 (make_stages, ffn_boundary.exit) lines, () without a stage boundary). exaone_moe's decoder
 (:491-516) calls its block straight after the norm; sarvam_moe's decoder all-reduce (:1091-1097)
-is for dense layers only. tests/proto/test_era_layers_0521.py re-reads every line."""
+is for dense layers only. deepseek_v2 also calls the helper directly (:1062): a fused MoE finalize
++ TP all-reduce (:1055-1066, done at :1202) replaces post_experts_all_reduce when skip(True) is
+false; skip(True) and skip(False) differ only under Q (utils.py:751), where it is off, so it sums
+the same axes once. tests/proto/test_era_layers_0521.py re-reads every line."""
 
 
 def _cite(name: str) -> str:

@@ -68,6 +68,12 @@ def test_the_boundary_facts_are_on_their_lines():
     assert "and not terminal" in fac[167]
     assert "hidden_states = reduce_output(owed)" in prep[289] and "return hidden_states.group.all_reduce(" in out[80]
     assert "current(forward_batch).finish(" in batch[119]
+    norm, fusion = wheel_lines(R, "sglang/srt/layers/layernorm.py"), wheel_lines(R, "sglang/srt/layers/flashinfer_comm_fusion.py")
+    assert "x = deferred_post_experts_all_reduce(x)" in norm[256] and "return post_experts_reduction_group().all_reduce(" in u[882]
+    assert "group = post_experts_reduction_group()" in fusion[680]
+    ds = model_lines("deepseek_v2")
+    assert "and not should_skip_post_experts_all_reduce(is_tp_path=True)" in ds[1061]
+    assert "all_reduce_done = True" in ds[1201]
 
 
 def test_the_exit_publishes_and_the_file_sums_once():
