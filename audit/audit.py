@@ -8,7 +8,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
-from sumonce.proto import catalogue, models_0523
+from sumonce.proto import catalogue, models_0521, models_0523
 from sumonce.proto.eras import Era
 
 from .assess import judge_site, settle
@@ -16,7 +16,7 @@ from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .coverage import Coverage, cover
-from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches
+from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches, mismatches_0521
 from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
 from .release import Release, read_release
@@ -215,12 +215,13 @@ class _Callers:
 
 def _decoder_mismatches(era, found, cat, body: str) -> list[str]:
     """The decoder's facts against proto's for the era: the 0.5.11 catalogue's communicator facts
-    up to 0.5.20; from 0.5.22 whether it sums at the stage boundary (proto.models_0523); 0.5.21 has
-    no layer model in proto (docs/ERAS.md), so nothing is compared there."""
+    up to 0.5.20; 0.5.21 its stage boundary and sum call (proto.models_0521); from 0.5.22 whether it
+    sums at the stage boundary (proto.models_0523)."""
     if era == Era.V0_5_23:
         return boundary_mismatches(body, models_0523.era_model(cat.name).sums_at == models_0523.SumsAt.BOUNDARY)
     if era == Era.V0_5_21:
-        return []
+        m = models_0521.era_model(cat.name)
+        return mismatches_0521(body, m.sums_in.name, m.boundary)
     return mismatches(found, cat.decoder)
 
 

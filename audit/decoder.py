@@ -100,3 +100,23 @@ def boundary_mismatches(text: str, sums_at_boundary: bool) -> list[str]:
         return []
     where = lambda b: "the stage boundary" if b else "the MoE block"  # noqa: E731
     return [f"sums at: source {where(declares)}, proto {where(sums_at_boundary)}"]
+
+
+SUM_CALLS_0521 = {"REDUCE_MOE_OUTPUT": "reduce_moe_output(", "POST_EXPERTS_ALL_REDUCE": "post_experts_all_reduce(",
+                  "DECODER": "scoped(fuse_mlp_allreduce=True)"}
+"""0.5.21: the call each of proto.models_0521's SumsIn names (step3p5's decoder sums after running
+its MoE under F = True)."""
+
+
+def mismatches_0521(text: str, sums_in: str, declares_boundary: bool) -> list[str]:
+    """0.5.21 (proto.models_0521): does the file declare stage boundaries (`make_stages(`) where
+    proto says its decoder has one, and does it make the sum call proto says its model file sums with?"""
+    out = []
+    declares = "make_stages(" in text
+    if declares != declares_boundary:
+        out.append(f"stage boundaries: source {'declares' if declares else 'none'}, "
+                   f"proto {'declares' if declares_boundary else 'none'}")
+    call = SUM_CALLS_0521[sums_in]
+    if call not in "".join(text.split()):
+        out.append(f"sums with: proto says {call.rstrip('(')}, not in the source")
+    return out

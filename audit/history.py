@@ -128,7 +128,7 @@ def audit_one(version: str, wheel: str, key: str | None) -> dict:
     rep = audit(src)
     entry = {"release": version, "era": str(rep.era) if rep.era is not None else None,
              "era_reason": rep.era_reason, "wheel": Path(wheel).name, "audit": report.to_json(rep),
-             "bugs": history_bugs.decide(rep.release)}
+             "bugs": history_bugs.decide(rep.release, version)}
     if cached is not None:
         _store(cached, entry)
     return entry | {"cached": False}

@@ -2,8 +2,12 @@
 layers/moe/utils.py (its Q, V and helper, audit/release.py), never from a list of releases.
 
 "Bug B shipped in release X" means: B's defining configuration is satisfiable with X's lifted
-predicates under proto's validity, found by z3 with a witness (SGLang flags). A bug whose cause
-lies in code the audit does not read is *not decided* (None) with the reason, never guessed.
+predicates under proto's validity, found by z3 with a witness (SGLang flags). Two bugs lie in code
+the audit does not lift (the communicator's hybrid F gate and the fused kernel's group; the
+replicated shared expert's addition): those are taken, per release, from the `sumonce prove` row
+that decides them in the release's era (spec.bug_rows: its expectation, which every prove run
+checks, with a witness the era accepts), never re-derived here; without the release's version
+(decide_utils on a utils.py alone) they stay *not decided* (None) with the reason.
 The research these definitions were checked against is docs/eras.json's bugs_shipped; where the
 two disagree, tests/audit/test_history.py says why.
 """
@@ -29,7 +33,10 @@ class Bug:
     what: str
     upstream: str
     undecided: str = ""
-    """Why the audit cannot decide it (what it would have to read); empty for a decided bug."""
+    """Why the audit cannot decide it from what it lifts (what it would have to read); such a bug
+    is taken from the prove row `from_proofs` names (spec.bug_rows) when the release is known."""
+    from_proofs: str = ""
+    """"finding:<0.5.11 finding>" or "shared-expert": which spec.bug_rows lookup decides it."""
 
 
 BUGS = (
@@ -43,25 +50,48 @@ BUGS = (
         "moe_ep > 1, moe_tp > 1 and F: both sums skipped, the next layer's fused kernel sums over EP only",
         "sgl-project/sglang#32963",
         undecided="F's hybrid gate (layers/communicator.py) and the fused kernel's group "
-                  "(layers/flashinfer_comm_fusion.py) are not read by the audit"),
+                  "(layers/flashinfer_comm_fusion.py) are not read by the audit",
+        from_proofs="finding:fused-allreduce-sums-ep-group-only"),
     Bug("tp1_shared_expert_counted_tp_times",
         "SGLANG_SHARED_EXPERT_TP1: the replicated shared output added on every rank before a later sum",
         "sgl-project/sglang issue #31475",
         undecided="the audit does not read the replicated shared expert's addition in model files "
-                  "(issue 16's shared-expert part)"),
+                  "(issue 16's shared-expert part)", from_proofs="shared-expert"),
 )
 
 
-def decide(release: Release) -> dict[str, dict]:
-    """bug id -> {"shipped": True/False/None, "witness": SGLang flags or "", "why": one line}."""
+def decide(release: Release, version: str | None = None) -> dict[str, dict]:
+    """bug id -> {"shipped": True/False/None, "witness": SGLang flags or "", "why": one line};
+    `version`: the registry release (its era's prove rows decide the bugs the audit cannot read)."""
     w = AuditWorld(has_v=release.has_v)  # NOTE: the same variable names as the audit's world
     out = {}
     for bug in BUGS:
         if bug.undecided:
-            out[bug.id] = {"shipped": None, "witness": "", "why": f"not decided: {bug.undecided}"}
+            out[bug.id] = from_proofs(bug, version)
             continue
         out[bug.id] = _query(w, *_claim(w, release, bug.id))
     return out
+
+
+def from_proofs(bug: Bug, version: str | None) -> dict:
+    """The bug at `version` as its era's prove row expects it (spec.bug_rows)."""
+    from sumonce.proto.eras import RELEASE_ERA
+    from sumonce.spec import bug_rows
+    if version not in RELEASE_ERA:
+        return {"shipped": None, "witness": "", "why": f"not decided: {bug.undecided}; the release's era's "
+                "prove rows decide it, and this source names no registry release"}
+    if bug.from_proofs == "shared-expert":
+        shipped, row = bug_rows.shared_expert_row(version)
+    else:
+        shipped, row = bug_rows.finding_row(version, bug.from_proofs.split(":", 1)[1])
+    if shipped is None:
+        return {"shipped": None, "witness": "", "why": f"not decided: {row}"}
+    era = RELEASE_ERA[version].value
+    if not row.startswith(("finding", "shared-once")):
+        return {"shipped": shipped, "witness": "", "why": row}
+    says = "refuted: shipped" if shipped else "to hold: not shipped"
+    return {"shipped": shipped, "witness": f"sumonce prove --era {era}: {row}" if shipped else "",
+            "why": f"era {era}'s prove rows {row} are expected {says}"}
 
 
 def _claim(w, release: Release, bug_id: str):

@@ -107,7 +107,7 @@ def lines(entries: list[dict], spec: str, seconds: float) -> list[str]:
     for f in findings(entries):
         out.append(f"  {f['model']} {f['method']} ({f['path']}) {f['verdict']}: {f['first']} .. {f['last']}"
                    + ("" if f["contiguous"] else f" [only {runs(f['releases'], order)}]"))
-    out += ["", "upstream bugs, decided from each release's lifted Q, V and helper:"]
+    out += ["", "upstream bugs, decided from each release's lifted Q, V and helper, or its era's prove rows:"]
     for b in bugs(entries):
         why = next((d["why"] for d in b["per_release"].values() if d["shipped"] is None), "")
         said = [f"shipped in {runs(b['shipped_in'], order)}"] if b["shipped_in"] else []

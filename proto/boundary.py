@@ -183,16 +183,17 @@ def defers_sum(c: ServerConfig, s: ForwardState) -> bool:
     return may_defer_sum(c, s) and s.num_tokens > 0 and post_experts_sum_is_one_all_reduce(c)
 
 
-def ffn_exit(c: ServerConfig, s: ForwardState) -> Exit:
+def ffn_exit(c: ServerConfig, s: ForwardState, defers=defers_sum) -> Exit:
     """The exit's decision, once per batch before the FFN runs (exit.py:267-353). The fixed-size
     DP reduce-scatter also needs can_use_dp_reduce_scatter (layers/dp_attention.py:1111-1117:
-    tp == dp ranks * attention TP), which proto's sizes always satisfy."""
+    tp == dp ranks * attention TP), which proto's sizes always satisfy. `defers`: the era's
+    deferral test (0.5.21's, proto.models_0521.defers_sum, also defers a stage's last layer)."""
     if is_moe_input_scattered_across_dp_ranks(c):
         return Exit.COMPLETE
     if c.attn_dp_size > 1 and should_use_dp_reduce_scatterv(c) and may_reduce_scatterv(c):
         return Exit.REDUCE_SCATTERV
     if c.attn_dp_size > 1 and may_reduce_scatter(c) and s.dp_padding_mode == DpPaddingMode.MAX_LEN:
         return Exit.DP_REDUCE_SCATTER
-    if defers_sum(c, s):
+    if defers(c, s):
         return Exit.DEFERRED_FUSED if s.next_norm_fused else Exit.DEFERRED_ALL_REDUCE
     return Exit.SUM_NOW

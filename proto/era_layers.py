@@ -40,9 +40,9 @@ from .decisions import HELPERS
 from .eras import RELEASE_ERA, Era, since
 from .predicates import should_use_dp_reduce_scatterv as V_0511
 from .predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
-from .semantics import After, SumCounts, decoder_fusion, in_scope, next_layer_step
+from .semantics import After, SumCounts, count_sums, decoder_fusion, in_scope, next_layer_step
 from .alignment import gathers_tokens, group_spans_dp_ranks
-from .sites import BlockFlag, Decoder, Group, Level, Model, Path, Version, group_size
+from .sites import BlockFlag, Decoder, Level, Model, Path, Version, group_size
 
 LAYER_ERAS = (Era.V0_5_10, Era.V0_5_15, Era.V0_5_16, Era.V0_5_17, Era.V0_5_20)
 HYBRID_F_OFF = ("0.5.18", "0.5.19", "0.5.20")
@@ -209,24 +209,12 @@ def after_experts(release: str, c: ServerConfig, s: ForwardState, m: Model) -> A
 
 
 def sum_counts(release: str, c: ServerConfig, s: ForwardState, m: Model, variant: str) -> SumCounts:
-    """Times each axis is summed in one layer at `release` (as proto.semantics.sum_counts)."""
-    ep, moe_tp = 0, 0
-    if Q(c):
-        ep, moe_tp = ep + 1, moe_tp + 1
+    """Times each axis is summed in one layer at `release`: proto.semantics.count_sums over the
+    release's site decisions and step after the sites."""
+    runs = ()
     for site in m.sites_of(variant):
-        runs = site_runs(release, c, s, m, site)
-        if runs and site.group != Group.MOE_TP:
-            ep = ep + 1
-        if runs and site.group != Group.EP:
-            moe_tp = moe_tp + 1
-    after = after_experts(release, c, s, m)
-    if after == After.NEXT_LAYER_FUSED and c.ep_size > 1:
-        ep = ep + 1
-    if after == After.NEXT_LAYER_FUSED and c.ep_size == 1:
-        moe_tp = moe_tp + 1
-    if after == After.REDUCE_SCATTERV or after == After.REDUCE_SCATTER:
-        ep, moe_tp = ep + 1, moe_tp + 1
-    return SumCounts(ep, moe_tp)
+        runs = runs + ((site.group, site_runs(release, c, s, m, site)),)
+    return count_sums(c, runs, after_experts(release, c, s, m))
 
 
 def mixes_tokens(release: str, c: ServerConfig, s: ForwardState, m: Model, variant: str) -> bool:

@@ -254,9 +254,14 @@ def pplx_accepted(c: ServerConfig) -> bool:
 
 def dwdp_accepted(c: ServerConfig) -> bool:
     """--dwdp-size (0.5.17 server_args.py:1067, checked by _handle_dwdp :6379-6400; 0.5.20
-    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding."""
+    arg_groups/parallel_hook.py:266-288; 0.5.23 :433-453): dwdp == tp, pp 1, no speculative decoding;
+    and it resolves the rest (0.5.17 server_args.py:6411-6419; 0.5.21 parallel_hook.py:367-400;
+    0.5.23 :466-498): DP attention over dwdp groups, ep = dwdp, moe_dp 1, a2a none."""
     return c.dwdp_size == 1 or (c.dwdp_size == c.tp_size and c.pp_size == 1
-                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE)
+                                and c.speculative_algorithm == SpeculativeAlgorithm.NONE
+                                and c.enable_dp_attention and c.attn_dp_size == c.dwdp_size
+                                and c.ep_size == c.dwdp_size and c.moe_dp_size == 1
+                                and c.moe_a2a_backend == MoeA2ABackend.NONE)
 
 
 def no_pplx(c: ServerConfig) -> bool:
@@ -303,7 +308,9 @@ RULES = (
     Rule(no_boundary_reduction, "--boundary-reduction other than auto", Era.V0_5_21),
     Rule(pplx_accepted, "--moe-a2a-backend pplx needs --enable-dp-attention with --dp-size 2 or more, "
                         "--pp-size 1 and --moe-runner-backend deep_gemm or auto"),
-    Rule(dwdp_accepted, "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"),
+    Rule(dwdp_accepted, "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding, and runs "
+                        "with --enable-dp-attention, --dp-size and --ep-size = --dwdp-size, moe_dp 1, "
+                        "--moe-a2a-backend none"),
 )
 """What an era's releases accept beyond proto.validation's rules (which hold for every era), in the
 order refusal reports them. --moe-a2a-backend flashinfer exists in every era (0.5.10.post1

@@ -165,18 +165,18 @@ def site_runs(c: ServerConfig, s: ForwardState, m: Model, site, version: Version
     return guard(c, decoder_fusion(c, s, m), decoder_reduce_scatter(c, s, m))
 
 
-def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> SumCounts:
-    """How many times the EP and MoE-TP axes are summed in one layer of model `m`."""
+def count_sums(c: ServerConfig, runs: tuple, after: After) -> SumCounts:
+    """The per-axis counts of one layer: Q's combine, each (group, runs) site pair that runs (its
+    group's axes) and the step after the sites. The one counting rule every helper-era layer
+    shares (proto.era_layers passes its release's site decisions and step)."""
     ep, moe_tp = 0, 0
     if should_use_flashinfer_cutlass_moe_fp4_allgather(c):
         ep, moe_tp = ep + 1, moe_tp + 1
-    for site in m.sites_of(variant):
-        runs = site_runs(c, s, m, site, version)
-        if runs and site.group != Group.MOE_TP:
+    for group, ran in runs:
+        if ran and group != Group.MOE_TP:
             ep = ep + 1
-        if runs and site.group != Group.EP:
+        if ran and group != Group.EP:
             moe_tp = moe_tp + 1
-    after = after_experts(c, s, m)
     if after == After.NEXT_LAYER_FUSED and c.ep_size > 1:
         ep = ep + 1
     if after == After.NEXT_LAYER_FUSED and c.ep_size == 1 or after == After.NEXT_LAYER_UNFUSED:
@@ -184,6 +184,14 @@ def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version
     if after in (After.REDUCE_SCATTERV, After.REDUCE_SCATTER, After.NEXT_LAYER_AITER):
         ep, moe_tp = ep + 1, moe_tp + 1
     return SumCounts(ep, moe_tp)
+
+
+def sum_counts(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> SumCounts:
+    """How many times the EP and MoE-TP axes are summed in one layer of model `m`."""
+    runs = ()
+    for site in m.sites_of(variant):
+        runs = runs + ((site.group, site_runs(c, s, m, site, version)),)
+    return count_sums(c, runs, after_experts(c, s, m))
 
 
 def mixes_tokens(c: ServerConfig, s: ForwardState, m: Model, variant: str, version: Version) -> bool:

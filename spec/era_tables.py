@@ -4,9 +4,8 @@ era's helper (decisions.HELPERS), exactly-once per catalogued model that exists 
 layer: proto.era_layers), every 0.5.11 finding re-asked in the era, and the era's differences from
 the one before (spec.era_differences). Names end in `@<era>`.
 
-0.5.21's models sum through reduce_moe_output while its stage boundary publishes F and R
-(layer_boundary/exit.py:183): that layer was not modelled, so its table has the helper families
-and its differences only (no exactly-once rows; say so, not silence: SCOPE_NOTES).
+0.5.21's layer is proto.models_0521 (the stage boundary publishes F and R, the model files sum
+on them); its exactly-once and finding rows are spec.era_0521's.
 """
 from __future__ import annotations
 
@@ -27,7 +26,7 @@ SCOPE_NOTES = {
     Era.V0_5_16.value: "layers: a2a none, dwdp 1, off AMD, no attention CP, moe_dp 1",
     Era.V0_5_17.value: "layers at release 0.5.17 (0.5.18's hybrid F gate: finding rows); a2a none, dwdp 1, off AMD",
     Era.V0_5_20.value: "layers: a2a none, dwdp 1, off AMD, no attention CP, moe_dp 1",
-    Era.V0_5_21.value: "helper only: 0.5.21's reduce_moe_output layers and stage boundary were not modelled",
+    Era.V0_5_21.value: "layers: proto.models_0521 (spec.era_0521.SCOPE)",
 }
 
 # 0.5.11 findings per era: which the era still has (REFUTED) in the finding's region; the rest
@@ -173,6 +172,9 @@ def era_properties(era: Era, known: bool = True) -> list[Property]:
     rows = helper_rows(era) if era in HELPERS else pre_helper_rows()
     if era in L.LAYER_ERAS and era not in DERIVED:
         rows += exactly_once(era, known) + (new_findings(era) if known else []) + carried_findings(era)
+    if era == Era.V0_5_21:
+        from .era_0521 import layer_rows
+        rows += layer_rows(known)
     if era == Era.V0_5_17:
         rows += [p for p in carried_findings(era, "0.5.18") if "fused-allreduce-sums-ep-group-only" in p.name]
     return rows + differences_into(era)

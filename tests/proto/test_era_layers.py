@@ -47,7 +47,7 @@ def test_accepts_follows_each_release_s_arguments():
     pplx = cfg(tp_size=4, dp_size=4, ep_size=4, enable_dp_attention=True, moe_a2a_backend="pplx")
     pplx_no_dp = cfg(tp_size=4, ep_size=4, moe_a2a_backend="pplx")
     mega = cfg(tp_size=4, ep_size=4, moe_a2a_backend="flashinfer_megamoe")
-    dwdp = cfg(tp_size=4, dwdp_size=4)
+    dwdp = cfg(tp_size=4, dp_size=4, ep_size=4, enable_dp_attention=True, dwdp_size=4)
     rsv = cfg(tp_size=4, boundary_reduction="rsv")
     fi = cfg(tp_size=4, ep_size=4, moe_a2a_backend="flashinfer", moe_runner_backend="flashinfer_cutlass")
     table = {c: [e for e in Era if accepts(e, c)] for c in (pplx, pplx_no_dp, mega, dwdp, rsv, fi)}
@@ -57,8 +57,37 @@ def test_accepts_follows_each_release_s_arguments():
     assert table[mega] == later(Era.V0_5_20)
     assert table[dwdp] == later(Era.V0_5_17)
     assert not accepts(Era.V0_5_17, cfg(tp_size=4, dwdp_size=2))
+    assert not any(accepts(e, cfg(tp_size=4, dwdp_size=4)) for e in Era)  # resolved: DP attention, ep = dwdp
     assert table[rsv] == later(Era.V0_5_21)
     assert table[fi] == list(Era)
+
+
+DWDP_RESOLVES = {
+    "0.5.17": ("sglang/srt/server_args.py", {6411: "self.dp_size = self.dwdp_size", 6412: "self.enable_dp_attention = True",
+                                             6416: "self.ep_size = self.dwdp_size", 6418: "self.moe_dp_size = 1",
+                                             6419: 'self.moe_a2a_backend = "none"'}),
+    "0.5.21": ("sglang/srt/arg_groups/parallel_hook.py", {370: "dp_size=cfg.dwdp_size,", 375: "enable_dp_attention=True,",
+                                                          393: "ep_size=cfg.dwdp_size,", 398: "moe_dp_size=1,",
+                                                          403: 'moe_a2a_backend="none",'}),
+    "0.5.23": ("sglang/srt/arg_groups/parallel_hook.py", {469: "attn_dp_size=cfg.dwdp_size,", 488: "ep_size=cfg.dwdp_size,",
+                                                          493: "moe_dp_size=1,", 498: 'moe_a2a_backend="none",'}),
+}
+
+
+@pytest.mark.parametrize("release", sorted(DWDP_RESOLVES))
+def test_dwdp_resolves_dp_attention_and_ep(release):
+    """--dwdp-size is not only dwdp == tp: SGLang resolves DP attention over dwdp groups (0.5.23's
+    attn_dp_size, the new spelling of --dp-size N --enable-dp-attention), ep = dwdp, moe_dp 1 and a2a
+    none (proto.eras.dwdp_accepted). A fact proto.eras lacked before issue 16: `--tp-size 2
+    --dwdp-size 2` alone was a witness of the dwdp rows."""
+    path, lines = DWDP_RESOLVES[release]
+    text = wheel_lines(release, path)
+    for n, want in lines.items():
+        assert text[n - 1].strip() == want, (release, n)
+    era = RELEASE_ERA[release]
+    assert accepts(era, cfg(tp_size=2, dp_size=2, ep_size=2, enable_dp_attention=True, dwdp_size=2))
+    assert not accepts(era, cfg(tp_size=2, dp_size=2, enable_dp_attention=True, dwdp_size=2))
+    assert not accepts(era, cfg(tp_size=2, ep_size=2, dwdp_size=2))
 
 
 def test_the_0_5_10_catalogue():

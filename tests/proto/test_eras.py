@@ -120,7 +120,8 @@ def test_accepts_and_era_names():
     assert not accepts(Era.V0_5_11, ServerConfig(dwdp_size=2))
     assert not accepts(Era.V0_5_11, ServerConfig(tp_size=2, ep_size=2, moe_a2a_backend=MoeA2ABackend.PPLX))
     assert not accepts(Era.V0_5_23, ServerConfig(dwdp_size=2))  # handle_dwdp: dwdp_size == tp_size
-    assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))
+    assert accepts(Era.V0_5_23, ServerConfig(tp_size=2, dp_size=2, ep_size=2, enable_dp_attention=True, dwdp_size=2))
+    assert not accepts(Era.V0_5_23, ServerConfig(tp_size=2, dwdp_size=2))  # handle_dwdp resolves DP attention, ep
     assert era_of("0.5.23") == Era.V0_5_23
     assert era_of("0.5.17") == Era.V0_5_17
     with pytest.raises(ValueError, match="known: 0.5.10.post1, 0.5.11, .*0.5.23, all"):
@@ -173,7 +174,8 @@ def test_refusal_lines_name_the_setting_the_era_and_what_is_allowed():
     assert refusal(Era.V0_5_16, ServerConfig(dwdp_size=2)) == \
         "--dwdp-size other than 1 exists from the 0.5.17 era on (this is 0.5.16)"
     assert refusal(Era.V0_5_23, ServerConfig(dwdp_size=2)) == \
-        "--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding"
+        ("--dwdp-size needs --dwdp-size = --tp-size, --pp-size 1 and no speculative decoding, and runs "
+         "with --enable-dp-attention, --dp-size and --ep-size = --dwdp-size, moe_dp 1, --moe-a2a-backend none")
     assert refusal(Era.V0_5_20, ServerConfig(boundary_reduction=BoundaryReduction.RS)) == \
         "--boundary-reduction other than auto exists from the 0.5.21 era on (this is 0.5.20)"
     assert refusal(Era.V0_5_21, ServerConfig(boundary_reduction=BoundaryReduction.RS)) is None

@@ -53,8 +53,8 @@ def configuration(inputs: dict) -> ServerConfig:
             kw.update(moe_runner_backend="flashinfer_cutlass")
         if inputs["backend"] == "pplx":  # pplx needs DP attention, dp >= 2 (proto.eras.pplx_accepted)
             kw.update(DP2)
-    if "dwdp_size" in inputs:
-        kw.update(dwdp_size=inputs["dwdp_size"])
+    if "dwdp_size" in inputs:  # as handle_dwdp resolves it: DP attention, ep = dwdp (proto.eras.dwdp_accepted)
+        kw.update(DP2, dwdp_size=inputs["dwdp_size"])
     c = validate(ServerConfig(**kw))
     assert accepts(Era.V0_5_23, c)
     return c
@@ -66,7 +66,9 @@ def outcome(case) -> dict:
     c = configuration(inputs)
     ctx = b.ForwardContext(mlp_reduce_scatter=inputs.get("ctx.mlp_reduce_scatter", False))
     assert bool(inputs.get("fp4_allgather")) == b.should_use_flashinfer_cutlass_moe_fp4_allgather(c)
-    assert bool(inputs.get("reduce_scatterv")) == b.should_use_dp_reduce_scatterv(c)
+    # NOTE: SGLang's fixture patches dwdp_size alone; a layout SGLang resolves for dwdp (tp = attn_dp
+    # = ep, DP attention) also has V, which the helper no longer reads (0.5.23 utils.py:785-794).
+    assert (bool(inputs.get("reduce_scatterv")) or "dwdp_size" in inputs) == b.should_use_dp_reduce_scatterv(c)
     ranks = range(c.tp_size)
     adds = {f"rank{r}": b.should_add_replicated_moe_output(c, ctx, r) for r in ranks}
     routed, shared = inputs.get("routed", [0.0] * c.tp_size), inputs.get("shared", 0.0)

@@ -9,6 +9,8 @@ import json
 import pytest
 
 from sumonce.proto import era_layers as L
+from sumonce.proto import models_0521 as m21
+from sumonce.proto.boundary import Exit
 from sumonce.proto.config import ForwardState, ServerConfig
 from sumonce.proto.decisions import HELPERS
 from sumonce.proto.eras import Era, accepts
@@ -34,7 +36,8 @@ COUNTS = {
     "0.5.20": {("lemma", "proved"): 1, ("no-drift", "proved"): 1, ("exactly-once", "proved"): 15,
                ("finding", "proved"): 2, ("finding", "refuted"): 6, ("difference", "proved"): 1,
                ("difference", "refuted"): 1},
-    "0.5.21": {("lemma", "proved"): 1, ("no-drift", "proved"): 1, ("difference", "proved"): 1,
+    "0.5.21": {("lemma", "proved"): 1, ("no-drift", "proved"): 1, ("exactly-once", "proved"): 15,
+               ("finding", "proved"): 6, ("finding", "refuted"): 7, ("difference", "proved"): 1,
                ("difference", "refuted"): 1},
 }
 
@@ -77,7 +80,10 @@ def test_every_refuted_witness_is_accepted_by_its_era(table):
         assert accepts(Era(era), c), r["property"]
         assert cx["python_claim"] is False, r["property"]
         story = cx["era_story"]
-        if r["kind"] == "finding" and r.get("reachable") == "reachable":
+        if r["kind"] == "finding" and r.get("reachable") == "reachable" and era == "0.5.21":
+            m = m21.era_model(story["model"])
+            assert m21.model_supports(c, m) and not m21.exactly_once(c, s, m), r["property"]
+        elif r["kind"] == "finding" and r.get("reachable") == "reachable":
             m = next(m for m in L.models_of(Era(era)) if m.name == story["model"])
             assert model_supports(c, m) and not L.exactly_once(story["release"], c, s, m), r["property"]
 
@@ -130,3 +136,20 @@ def test_the_0_5_18_gate_is_load_bearing():
     assert check.run_property(World(), p, 10_000).passed
     r = check.run_property(World(overrides={L.fusion: fusion_without_gate}), p, 10_000)
     assert r.status.value == "refuted"
+
+
+def publishes_nothing(c, s, m):
+    """A 0.5.21 exit that published neither flag (the model file would sum on F = R = False)."""
+    return False, False
+
+
+def test_the_0_5_21_layer_rests_on_the_published_flags():
+    """qwen2_moe sums once in 0.5.21 because its reduce_moe_output reads the exit's F and R
+    (exit.py:518-522): with nothing published it sums on top of the deferred or scattered sum."""
+    p = next(p for p in era_properties(Era.V0_5_21) if p.name == "exactly-once:qwen2_moe@0.5.21")
+    assert check.run_property(World(), p, 10_000).passed
+    r = check.run_property(World(overrides={m21.published: publishes_nothing}), p, 10_000)
+    assert r.status.value == "refuted"
+    cx = r.counterexample
+    step = m21.ffn_exit(from_dict(ServerConfig, cx["config"]), from_dict(ForwardState, cx["state"]))
+    assert step not in (Exit.COMPLETE, Exit.SUM_NOW), step
