@@ -15,7 +15,7 @@ from enum import Enum
 
 import z3
 
-from .symbolic import enum_value, to_z3
+from .symbolic import enum_value, from_z3, to_z3
 
 SIZE_STEPS = (2, 4, 8)
 
@@ -26,25 +26,47 @@ class Unknown(Exception):
 
 def preferences(w) -> dict:
     """Soft literal -> the constraint it stands for, most wanted first."""
+    return {literal: constraint for literal, (constraint, _) in _soft(w).items()}
+
+
+def _soft(w) -> dict:
+    """Soft literal -> (its constraint, the same as a test of a point: (var, value, cap), the
+    constraint being var == value when cap is None, else var <= cap), most wanted first."""
     prefs = {}
     for record in (w.c, w.s):
         defaults = record.cls()
         for name, var in record.vars.items():
             value = getattr(defaults, name)
-            prefs[z3.Bool(f"default {record.prefix}.{name}")] = var == to_z3(value)
+            prefs[z3.Bool(f"default {record.prefix}.{name}")] = var == to_z3(value), (var, value, None)
             if type(value) is int:
                 cap = 4096 if name == "num_tokens" else None
                 for k in ((cap,) if cap else SIZE_STEPS):
-                    prefs[z3.Bool(f"{record.prefix}.{name} <= {k}")] = var <= k
+                    prefs[z3.Bool(f"{record.prefix}.{name} <= {k}")] = var <= k, (var, value, k)
     return prefs
 
 
 def _preferences(w) -> tuple[dict, list]:
-    """preferences(w) and each literal's implication, made once per world."""
+    """_soft(w) and each literal's implication, made once per world."""
     if getattr(w, "_preferences", None) is None:
-        prefs = preferences(w)
-        w._preferences = prefs, [z3.Implies(literal, c) for literal, c in prefs.items()]
+        prefs = _soft(w)
+        w._preferences = prefs, [z3.Implies(literal, c) for literal, (c, _) in prefs.items()]
     return w._preferences
+
+
+class _Point:
+    """A model's values of the settings, each read once: whether it meets a soft literal is then
+    a comparison in Python (the same answer as evaluating the literal's constraint there)."""
+
+    def __init__(self, model: z3.ModelRef):
+        self.model, self._values = model, {}
+
+    def meets(self, test) -> bool:
+        var, default, cap = test
+        key = var.get_id()
+        if key not in self._values:
+            self._values[key] = from_z3(self.model.eval(var, model_completion=True), default)
+        value = self._values[key]
+        return value == default if cap is None else value <= cap
 
 
 def _sat(solver, *assumed) -> bool:
@@ -113,8 +135,9 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
     satisfiable together, the one-by-one pass would keep each of them (only the count of
     questions changes); each time that fails, `wait` grows."""
     kept, todo, streak, wait = [], list(prefs), 0, 1
+    point = _Point(model)
     for i, literal in enumerate(todo):
-        if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
+        if point.meets(prefs[literal][1]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
             solver.add(literal)
             continue
@@ -127,6 +150,7 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
             streak, wait = 0, wait + 1
         if _sat(solver, literal):
             model = solver.model()
+            point = _Point(model)
             kept.append(literal)
             solver.add(literal)
             streak += 1
