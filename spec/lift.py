@@ -109,11 +109,14 @@ def _module_defs(filename: str) -> dict:
         tree = ast.parse("".join(lines), filename)
     except SyntaxError:
         return {}
-    out = {}
-    for node in ast.walk(tree):
+    out, todo = {}, list(tree.body)
+    while todo:  # NOTE: statements only (a def is a statement): expressions are not walked
+        node = todo.pop()
         if isinstance(node, ast.FunctionDef):
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
             out[(first, node.name)] = node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(x for x in getattr(node, name, ()) if isinstance(x, ast.AST))
     return out
 
 

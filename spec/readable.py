@@ -230,13 +230,25 @@ def _floors(w, solver) -> dict:
         if not _sat(solver):
             return w._floors
         model = solver.model()
+        at_defaults = _defaults_valid(w)
         for record in (w.c, w.s):
             for _, var, default in _fields(record):
                 if type(default) is int:
-                    found = _least_proved(solver, var, model)
+                    below = _try(solver, var < default) if at_defaults else model
+                    # NOTE: nothing below the default, and the default point takes it
+                    found = default if below is None else _least_proved(solver, var, below)
                     if found is not None:
                         w._floors[var.get_id()] = found
     return w._floors
+
+
+def _defaults_valid(w) -> bool:
+    """Is the point with every setting at its default valid (validity and the side conditions
+    lifted so far, evaluated there)? Then each integer setting takes its default value, and its
+    floor is the default wherever nothing below it is possible: one easy question (an unsat
+    bound) instead of a descent from an arbitrary point through nonlinear ones."""
+    pairs = [(var, to_z3(default)) for record in (w.c, w.s) for _, var, default in _fields(record)]
+    return z3.is_true(z3.simplify(z3.substitute(z3.And(True, *w.valid()), *pairs)))
 
 
 def _least_proved(solver, var, model: z3.ModelRef) -> int | None:
