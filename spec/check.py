@@ -208,9 +208,17 @@ def run_all(props: list[Property], timeout_ms: int, progress=None, jobs: int = 1
 _FORKED: list = []
 
 
-def _run_part(part: int, jobs: int, timeout_ms: int) -> list[dict]:
-    """In a forked worker: every jobs-th property from `part`, as plain data."""
-    props = _FORKED[part::jobs]
+def _parts(props: list[Property], jobs: int) -> list[list[int]]:
+    """The table's indices dealt to `jobs` workers, each family (kind and era) dealt in turn, so
+    each worker gets its share of every family (the history rows sit at every other place of the
+    table: dealt by place, one worker got 15 of 16); each part in table order."""
+    order = sorted(range(len(props)), key=lambda i: (props[i].kind.value, props[i].era))
+    return [sorted(order[k::jobs]) for k in range(jobs)]
+
+
+def _run_part(indices: list[int], timeout_ms: int) -> list[dict]:
+    """In a forked worker: the properties at `indices`, as plain data."""
+    props = [_FORKED[i] for i in indices]
     results = run_all(props, timeout_ms)
     return [{"status": r.status.value, "seconds": r.seconds, "detail": r.detail, "lift_ok": r.lift_ok,
              "counterexample": r.counterexample, "extra": r.extra} for r in results]
@@ -219,16 +227,17 @@ def _run_part(part: int, jobs: int, timeout_ms: int) -> list[dict]:
 def _run_forked(props: list[Property], timeout_ms: int, jobs: int) -> list[Result]:
     import multiprocessing
     _FORKED[:] = props
+    dealt = _parts(props, jobs)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            parts = pool.starmap(_run_part, [(k, jobs, timeout_ms) for k in range(jobs)])
+            parts = pool.starmap(_run_part, [(indices, timeout_ms) for indices in dealt])
     finally:
         _FORKED.clear()
     results: list = [None] * len(props)
     sides = []
-    for k, part in enumerate(parts):
+    for indices, part in zip(dealt, parts):
         *rows, side = part
-        for i, row in zip(range(k, len(props), jobs), rows):
+        for i, row in zip(indices, rows):
             results[i] = _result(props[i], row)
         sides.append(side)
     worst = next((s for s in sides if s["status"] != Status.PROVED.value), sides[0])

@@ -107,14 +107,27 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         kept, model = _keep_greedily(solver, prefs, model)
         kept = {k.get_id() for k in kept}
         names = _Names(w, formula, *assumptions)
-        for record in (w.c, w.s):
-            for name, var, default in _fields(record):
-                if z3.Bool(f"default {record.prefix}.{name}").get_id() not in kept:
-                    model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
+        for literal, var, default in _defaults(w):
+            if literal not in kept:
+                model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         return model
     finally:
         solver.set("phase_selection", 3)
         solver.pop()
+
+
+def _defaults(w) -> list:
+    """(id of the literal `default x`, x, its default) for every setting x in order, per world."""
+    if getattr(w, "_default_literals", None) is None:
+        w._default_literals = [(z3.Bool(f"default {record.prefix}.{name}").get_id(), var, default)
+                               for record in (w.c, w.s) for name, var, default in _fields(record)]
+    return w._default_literals
+
+
+def _assert(solver, *terms) -> None:
+    """solver.add of z3 booleans, without its per-term coercion."""
+    for t in terms:
+        z3.Z3_solver_assert(solver.ctx.ref(), solver.solver, t.as_ast())
 
 
 def _satisfies(w, model: z3.ModelRef, *formulas) -> bool:
@@ -139,20 +152,20 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
     for i, literal in enumerate(todo):
         if point.meets(prefs[literal][1]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
-            solver.add(literal)
+            _assert(solver, literal)
             continue
         if streak >= wait:
             if _sat(solver, *todo[i:]):
                 model = solver.model()
                 kept.extend(todo[i:])
-                solver.add(*todo[i:])
+                _assert(solver, *todo[i:])
                 break
             streak, wait = 0, wait + 1
         if _sat(solver, literal):
             model = solver.model()
             point = _Point(model)
             kept.append(literal)
-            solver.add(literal)
+            _assert(solver, literal)
             streak += 1
         else:
             streak = 0
