@@ -15,7 +15,7 @@ sumonce.cli, sumonce.spec.cli'`). A baseline checkout: `git worktree add /tmp/ba
 `git archive main | tar -x -C /tmp/base`.
 
 usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11 0.5.23] [--cap 30] [--bounds 8 64 512]
-                                   [--trees DIR DIR ...]
+                                   [--trees DIR DIR ... [--pycache DIR]]
 """
 from __future__ import annotations
 
@@ -64,8 +64,17 @@ def start_once(tree: str) -> tuple[float, float]:
     return _timed([sys.executable, "-c", "import sumonce.cli, sumonce.spec.cli"], tree)
 
 
+PYCACHE: list[str] = []
+"""--pycache DIR: children keep bytecode under DIR (PYTHONPYCACHEPREFIX) as an installed package
+keeps it beside its modules; without it they inherit the environment (PYTHONDONTWRITEBYTECODE=1
+on the development machine: every run compiles every module it imports, about 0.15 s)."""
+
+
 def _timed(cmd: list[str], tree: str) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+    if PYCACHE:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, env=env, cwd=tree)
@@ -79,6 +88,9 @@ def compare_trees(trees: list[str], eras: list[str], runs: int) -> dict:
     CPU, one row per era with the trees side by side (the first tree is the baseline)."""
     rows = [*eras, START_UP]
     got = {(t, e): [] for t in trees for e in rows}
+    if PYCACHE:  # NOTE: one untimed run per tree writes the bytecode
+        for t in trees:
+            prove_once(t, eras[0])
     for _ in range(runs):
         for e in rows:
             for t in trees:
@@ -162,7 +174,10 @@ def main(argv=None) -> int:
     p.add_argument("--eras", nargs="+", default=["all"], help="`sumonce prove --era` values to time")
     p.add_argument("--json", help="also write the numbers here")
     p.add_argument("--trees", nargs="+", help="checkouts to time side by side (part 1 only)")
+    p.add_argument("--pycache", metavar="DIR", help="with --trees: let the runs keep bytecode under DIR")
     args = p.parse_args(argv)
+    if args.pycache:
+        PYCACHE[:] = [str(Path(args.pycache).resolve())]
     if args.trees:
         walls = compare_trees(args.trees, args.eras, args.runs)
         if args.json:

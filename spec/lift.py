@@ -15,6 +15,7 @@ import ast
 import builtins
 import functools
 import inspect
+import linecache
 import operator
 import textwrap
 import types
@@ -50,6 +51,20 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
         ast.Gt: operator.gt, ast.GtE: operator.ge}
 
 
+def _connect(mk, terms: list) -> z3.BoolRef:
+    """z3.And / z3.Or of booleans already z3 terms of one context (the same term z3.And makes,
+    without its per-argument coercion, which costs more than the term)."""
+    ctx = terms[0].ctx
+    array = (z3.Ast * len(terms))(*(t.as_ast() for t in terms))
+    return z3.BoolRef(mk(ctx.ref(), len(terms), array), ctx)
+
+
+# The z3 term each comparison of two terms of one sort makes (what z3's operators make, without
+# their coercion): == and != on any sort, the orderings on integers.
+_MK_CMP = {ast.Eq: z3.Z3_mk_eq, ast.NotEq: z3.Z3_mk_distinct, ast.Lt: z3.Z3_mk_lt, ast.LtE: z3.Z3_mk_le,
+           ast.Gt: z3.Z3_mk_gt, ast.GtE: z3.Z3_mk_ge}
+
+
 class _Frame:
     resolver = None
 
@@ -83,6 +98,28 @@ def _bind(fn, args, kwargs) -> dict:
     return dict(bound.arguments)
 
 
+@functools.lru_cache(maxsize=None)
+def _module_defs(filename: str) -> dict:
+    """(first line, name) -> the def's AST node, for every def in a source file (nested ones
+    too; the first line is the first decorator's, as in code.co_firstlineno); {} if unreadable."""
+    lines = linecache.getlines(filename)
+    if not lines:
+        return {}
+    try:
+        tree = ast.parse("".join(lines), filename)
+    except SyntaxError:
+        return {}
+    out, todo = {}, list(tree.body)
+    while todo:  # NOTE: statements only (a def is a statement): expressions are not walked
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef):
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            out[(first, node.name)] = node
+        for name in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(x for x in getattr(node, name, ()) if isinstance(x, ast.AST))
+    return out
+
+
 class _SourceFrame:
     """A frame for code read as text (not a Python function): what the lifter does not know is
     the resolver's."""
@@ -106,6 +143,7 @@ class Lifter:
         self._parsed: dict[Any, tuple] = {}
         self._memo: dict[tuple, Any] = {}
         self._has_return: dict[int, tuple] = {}
+        self._has_break: dict[int, tuple] = {}
 
     # --- calls ------------------------------------------------------------------------------
     def call(self, fn, *args, **kwargs):
@@ -156,9 +194,15 @@ class Lifter:
             return None
 
     def _parse(self, fn):
-        """The function's AST; closures made by one factory share their code, so key on it."""
+        """The function's AST; closures made by one factory share their code, so key on it. Read
+        from its module's AST (parsed once per process) where the def is found there, its line
+        numbers then already the file's; else from inspect's source of the function alone."""
         key = fn.__code__
         if key not in self._parsed:
+            node = _module_defs(inspect.getsourcefile(fn) or "").get((key.co_firstlineno, key.co_name))
+            if node is not None:
+                self._parsed[key] = (node, inspect.getsourcefile(fn), 0)
+                return self._parsed[key]
             try:
                 source = textwrap.dedent(inspect.getsource(fn))
             except (OSError, TypeError) as e:
@@ -209,7 +253,7 @@ class Lifter:
                 items = self.eval(st.iter, env, fr)
                 if is_sym(items) or not isinstance(items, (tuple, list)):
                     raise LiftError(f"{fr.where(st)}: a for loop must run over a concrete tuple or list")
-                if any(isinstance(n, (ast.Break, ast.Continue)) for s in st.body for n in ast.walk(s)):
+                if self._breaks(st):
                     raise LiftError(f"{fr.where(st)}: break/continue cannot be lifted")
                 unrolled = [x for item in items for x in (_Bind(st.target, item), *st.body)]
                 stmts, i = unrolled + stmts[i + 1:], 0
@@ -241,6 +285,14 @@ class Lifter:
         hit = self._has_return.get(id(st))
         if hit is None or hit[0] is not st:
             hit = self._has_return[id(st)] = st, _contains_return(st.body) or _contains_return(st.orelse)
+        return hit[1]
+
+    def _breaks(self, st: ast.For) -> bool:
+        """Does the loop's body break or continue (asked once per node; the node is kept)?"""
+        hit = self._has_break.get(id(st))
+        if hit is None or hit[0] is not st:
+            hit = self._has_break[id(st)] = st, any(isinstance(n, (ast.Break, ast.Continue))
+                                                     for s in st.body for n in ast.walk(s))
         return hit[1]
 
     def _assign(self, target, value, env, fr):
@@ -368,7 +420,7 @@ class Lifter:
             last = v
         if not terms:
             return last
-        return z3.And(*terms) if is_and else z3.Or(*terms)
+        return _connect(z3.Z3_mk_and if is_and else z3.Z3_mk_or, terms)
 
     def _e_UnaryOp(self, e, env, fr):
         v = self.eval(e.operand, env, fr)
@@ -426,6 +478,12 @@ class Lifter:
         if not is_sym(a) and not is_sym(b):
             return _CMP[type(op)](a, b)
         za, zb = to_z3(a), to_z3(b)
-        if za.sort() != zb.sort():
+        ctx = za.ctx
+        if not z3.Z3_is_eq_sort(ctx.ref(), z3.Z3_get_sort(ctx.ref(), za.as_ast()), z3.Z3_get_sort(ctx.ref(), zb.as_ast())):
             raise LiftError(f"{fr.where(node)}: comparing {za.sort()} with {zb.sort()}")
-        return _CMP[type(op)](za, zb)
+        mk = _MK_CMP.get(type(op)) if isinstance(za, z3.ArithRef) or type(op) in (ast.Eq, ast.NotEq) else None
+        if mk is None:
+            return _CMP[type(op)](za, zb)
+        if mk is z3.Z3_mk_distinct:
+            return z3.BoolRef(mk(ctx.ref(), 2, (z3.Ast * 2)(za.as_ast(), zb.as_ast())), ctx)
+        return z3.BoolRef(mk(ctx.ref(), za.as_ast(), zb.as_ast()), ctx)

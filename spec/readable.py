@@ -15,7 +15,7 @@ from enum import Enum
 
 import z3
 
-from .symbolic import enum_value, to_z3
+from .symbolic import enum_value, from_z3, to_z3
 
 SIZE_STEPS = (2, 4, 8)
 
@@ -26,25 +26,47 @@ class Unknown(Exception):
 
 def preferences(w) -> dict:
     """Soft literal -> the constraint it stands for, most wanted first."""
+    return {literal: constraint for literal, (constraint, _) in _soft(w).items()}
+
+
+def _soft(w) -> dict:
+    """Soft literal -> (its constraint, the same as a test of a point: (var, value, cap), the
+    constraint being var == value when cap is None, else var <= cap), most wanted first."""
     prefs = {}
     for record in (w.c, w.s):
         defaults = record.cls()
         for name, var in record.vars.items():
             value = getattr(defaults, name)
-            prefs[z3.Bool(f"default {record.prefix}.{name}")] = var == to_z3(value)
+            prefs[z3.Bool(f"default {record.prefix}.{name}")] = var == to_z3(value), (var, value, None)
             if type(value) is int:
                 cap = 4096 if name == "num_tokens" else None
                 for k in ((cap,) if cap else SIZE_STEPS):
-                    prefs[z3.Bool(f"{record.prefix}.{name} <= {k}")] = var <= k
+                    prefs[z3.Bool(f"{record.prefix}.{name} <= {k}")] = var <= k, (var, value, k)
     return prefs
 
 
 def _preferences(w) -> tuple[dict, list]:
-    """preferences(w) and each literal's implication, made once per world."""
+    """_soft(w) and each literal's implication, made once per world."""
     if getattr(w, "_preferences", None) is None:
-        prefs = preferences(w)
-        w._preferences = prefs, [z3.Implies(literal, c) for literal, c in prefs.items()]
+        prefs = _soft(w)
+        w._preferences = prefs, [z3.Implies(literal, c) for literal, (c, _) in prefs.items()]
     return w._preferences
+
+
+class _Point:
+    """A model's values of the settings, each read once: whether it meets a soft literal is then
+    a comparison in Python (the same answer as evaluating the literal's constraint there)."""
+
+    def __init__(self, model: z3.ModelRef):
+        self.model, self._values = model, {}
+
+    def meets(self, test) -> bool:
+        var, default, cap = test
+        key = var.get_id()
+        if key not in self._values:
+            self._values[key] = from_z3(self.model.eval(var, model_completion=True), default)
+        value = self._values[key]
+        return value == default if cap is None else value <= cap
 
 
 def _sat(solver, *assumed) -> bool:
@@ -85,14 +107,27 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         kept, model = _keep_greedily(solver, prefs, model)
         kept = {k.get_id() for k in kept}
         names = _Names(w, formula, *assumptions)
-        for record in (w.c, w.s):
-            for name, var, default in _fields(record):
-                if z3.Bool(f"default {record.prefix}.{name}").get_id() not in kept:
-                    model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
+        for literal, var, default in _defaults(w):
+            if literal not in kept:
+                model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         return model
     finally:
         solver.set("phase_selection", 3)
         solver.pop()
+
+
+def _defaults(w) -> list:
+    """(id of the literal `default x`, x, its default) for every setting x in order, per world."""
+    if getattr(w, "_default_literals", None) is None:
+        w._default_literals = [(z3.Bool(f"default {record.prefix}.{name}").get_id(), var, default)
+                               for record in (w.c, w.s) for name, var, default in _fields(record)]
+    return w._default_literals
+
+
+def _assert(solver, *terms) -> None:
+    """solver.add of z3 booleans, without its per-term coercion."""
+    for t in terms:
+        z3.Z3_solver_assert(solver.ctx.ref(), solver.solver, t.as_ast())
 
 
 def _satisfies(w, model: z3.ModelRef, *formulas) -> bool:
@@ -113,22 +148,24 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
     satisfiable together, the one-by-one pass would keep each of them (only the count of
     questions changes); each time that fails, `wait` grows."""
     kept, todo, streak, wait = [], list(prefs), 0, 1
+    point = _Point(model)
     for i, literal in enumerate(todo):
-        if _holds(model, prefs[literal]):  # NOTE: the model satisfies every literal kept so far
+        if point.meets(prefs[literal][1]):  # NOTE: the model satisfies every literal kept so far
             kept.append(literal)
-            solver.add(literal)
+            _assert(solver, literal)
             continue
         if streak >= wait:
             if _sat(solver, *todo[i:]):
                 model = solver.model()
                 kept.extend(todo[i:])
-                solver.add(*todo[i:])
+                _assert(solver, *todo[i:])
                 break
             streak, wait = 0, wait + 1
         if _sat(solver, literal):
             model = solver.model()
+            point = _Point(model)
             kept.append(literal)
-            solver.add(literal)
+            _assert(solver, literal)
             streak += 1
         else:
             streak = 0
@@ -206,13 +243,25 @@ def _floors(w, solver) -> dict:
         if not _sat(solver):
             return w._floors
         model = solver.model()
+        at_defaults = _defaults_valid(w)
         for record in (w.c, w.s):
             for _, var, default in _fields(record):
                 if type(default) is int:
-                    found = _least_proved(solver, var, model)
+                    below = _try(solver, var < default) if at_defaults else model
+                    # NOTE: nothing below the default, and the default point takes it
+                    found = default if below is None else _least_proved(solver, var, below)
                     if found is not None:
                         w._floors[var.get_id()] = found
     return w._floors
+
+
+def _defaults_valid(w) -> bool:
+    """Is the point with every setting at its default valid (validity and the side conditions
+    lifted so far, evaluated there)? Then each integer setting takes its default value, and its
+    floor is the default wherever nothing below it is possible: one easy question (an unsat
+    bound) instead of a descent from an arbitrary point through nonlinear ones."""
+    pairs = [(var, to_z3(default)) for record in (w.c, w.s) for _, var, default in _fields(record)]
+    return z3.is_true(z3.simplify(z3.substitute(z3.And(True, *w.valid()), *pairs)))
 
 
 def _least_proved(solver, var, model: z3.ModelRef) -> int | None:

@@ -76,15 +76,15 @@ class SymRecord:
 
     def concrete(self, model: z3.ModelRef):
         """The concrete dataclass instance this record takes in `model`."""
-        return self.cls(**{n: from_z3(model.eval(v, model_completion=True), getattr(self.cls(), n))
+        defaults = self.cls()
+        return self.cls(**{n: from_z3(model.eval(v, model_completion=True), getattr(defaults, n))
                            for n, v in self.vars.items()})
 
 
 def from_z3(value: z3.ExprRef, like: Any) -> Any:
     """A z3 model value back to the Python type of `like`."""
     if isinstance(like, Enum):
-        by_name = {m.name: m for m in type(like)}
-        return by_name[str(value)]
+        return type(like)[value.decl().name()]  # NOTE: the constant's name, without z3's printer
     if isinstance(like, bool):
         return z3.is_true(value)
     if isinstance(like, int):

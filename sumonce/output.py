@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from importlib import resources
 
 SCHEMA_VERSION = 1
 DOCUMENTS = ("prove", "audit", "audit-compare", "audit-baseline", "audit-history", "run")
@@ -27,6 +26,7 @@ def document(kind: str, body: dict) -> dict:
 
 def schema(kind: str) -> dict:
     """The JSON Schema (draft 2020-12) of a `kind` document, as installed with the package."""
+    from importlib import resources  # NOTE: only where a schema is read (start-up time)
     text = resources.files("sumonce").joinpath("schemas", f"{kind}.schema.json").read_text()
     return json.loads(text)
 
