@@ -58,6 +58,8 @@ class RawSite:
     """What its guard may call that the audit can inline (audit.callables)."""
     dead_after: int = 0
     """The line of a return (or raise) that always runs before the site: it never runs."""
+    sums_block: bool = False
+    """It all-reduces the output of a MoE block its class holds (audit/moe_flow.py): a decoder's site."""
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -263,16 +265,21 @@ def _calls_experts_layer(fn: ast.FunctionDef) -> bool:
 
 def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
     """Every all-reduce call in the methods (and functions) of a module."""
-    lines, out, through = text.splitlines(), [], {}
+    from .moe_flow import block_classes, block_sum_lines  # moe_flow reads extract's names
+    lines, out, through, sums, blocks = text.splitlines(), [], {}, {}, None
     for cls, fn in _functions(tree):
         if lines and not _mentions_all_reduce(lines[fn.lineno - 1:fn.end_lineno]):
             continue
         found = _Walker(cls, fn).run()
         if found and cls and cls not in through:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
+            blocks = block_classes(tree) if blocks is None else blocks
+            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks)
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
-            s.after_experts = experts or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
+            s.sums_block = s.line in sums.get(cls, ())
+            s.after_experts = experts or s.sums_block or s.group != Group.TP or s.call in WRAPPERS or \
+                _mentions_helper(s)
         out += found
     return out
 
