@@ -175,6 +175,9 @@ class _Cover(BoundaryRules):
         rows = {other: self.row(other) for other in used}
         blocks = self._borrowed_blocks(rel, f)
         if blocks and any(r.kind is RowKind.BOUNDARY for r in rows.values()):
+            kept = self._as_built(rel, f, blocks)
+            if kept is not None:
+                return kept
             names = ", ".join(sorted(blocks.values()))
             own = (f"declares stage boundaries (line {f.stages[0]}) but no FFN stage the audit can read "
                    "(no declare_ffn here or in a top-level model file)") if f.stages else \

@@ -110,6 +110,30 @@ class BoundaryRules:
                    f"{verdicts(sites)}; " + summary)
         return Row(stem(rel), rel, RowKind.SITES, summary, ev)
 
+    def _as_built(self, rel, f, blocks) -> Row | None:
+        """Another file's block whose sites run only under self.reduce_results, built here with its
+        reduce_results as it defaults (True) by decoders that neither declare stage boundaries nor
+        switch it off: the block's own sites sum here (deepseek_v4 0.5.22, DeepseekV4DecoderLayer)."""
+        sites = [s for s in self.sites if (s.file, s.method.split(".")[0]) in blocks]
+        if not sites or any("self.reduce_results" not in s.reach for s in sites):
+            return None
+        for (other, cls), name in blocks.items():
+            g = self._facts(other)
+            calls = f.built_with.get(name, [])
+            if g is None or g.params.get(cls, {}).get("reduce_results") is not True or not calls or \
+                    any(v not in (None, True) for _l, v in calls):
+                return None
+            d = cd.decoders_of(f, name)
+            if d.boundary or d.twice or d.never or not d.as_built:
+                return None
+        ev = [Evidence(rel, ln, f"builds {name} with reduce_results as it defaults (True)")
+              for (_o, _c), name in sorted(blocks.items()) for ln, _v in f.built_with[name][:1]]
+        ev += [Evidence(s.file, s.line, f"{s.method}: {s.verdict}") for s in sites]
+        owners = ", ".join(sorted({_module(s.file) for s in sites}))
+        return Row(stem(rel), rel, RowKind.SITES,
+                   f"its decoders keep the block's own sum (reduce_results True, no stage boundaries): {owners}'s "
+                   f"sites, {verdicts(sites)}", ev, sorted({_module(s.file) for s in sites}))
+
     def _switched_at_call(self, rel, f, blocks) -> list[Evidence] | None:
         """A block from a sub-package (where the audit takes no sites): [] when its forward has no
         collective; the evidence that every call of it here switches its sum off; None otherwise

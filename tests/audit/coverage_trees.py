@@ -7,7 +7,7 @@ import shutil
 from functools import cache
 from pathlib import Path
 
-ERA = Path(__file__).parent / "fixtures" / "eras" / "0.5.23" / "python" / "sglang" / "srt"
+ERAS = Path(__file__).parent / "fixtures" / "eras"
 MODELS = "sglang/srt/models/"
 
 
@@ -25,12 +25,13 @@ def edit(text: str, *pairs: tuple[str, str], count: int = 1) -> str:
     return text
 
 
-def tree(root: Path, files: dict[str, str]) -> Path:
-    """files: path under models/ -> text."""
+def tree(root: Path, files: dict[str, str], era: str = "0.5.23") -> Path:
+    """files: path under models/ -> text; the layers of era's fixture (tests/audit/fixtures/eras/)."""
     shutil.rmtree(root, ignore_errors=True)
-    for f in ERA.rglob("*.py"):
-        if "models" not in f.relative_to(ERA).parts:
-            dest = root / "sglang" / "srt" / f.relative_to(ERA)
+    base = ERAS / era / "python" / "sglang" / "srt"
+    for f in base.rglob("*.py"):
+        if "models" not in f.relative_to(base).parts:
+            dest = root / "sglang" / "srt" / f.relative_to(base)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(f.read_text())
     for rel, text in files.items():

@@ -61,8 +61,8 @@ def cites(row, text: str) -> bool:
     return any(text == f"{e.file.rsplit('/', 1)[-1]}:{e.line}" for e in row.evidence)
 
 
-def audit_files(tmp_path, files: dict[str, str]):
-    return rows_of(tree(tmp_path / "t", files))
+def audit_files(tmp_path, files: dict[str, str], era: str = "0.5.23"):
+    return rows_of(tree(tmp_path / "t", files, era))
 
 
 # ---------------------------------------------------------------- the real 0.5.23 rows
@@ -329,6 +329,45 @@ def test_reset_after_construction(tmp_path, case):
     assert rows["deepseek_v4"].kind is kind and why in rows["deepseek_v4"].summary
     # deepseek_v4_dspark's decoders are deepseek_v4's: its row follows
     assert rows["deepseek_v4_dspark"].kind is kind and rows["deepseek_v4_dspark"].via == ["deepseek_v4"]
+
+
+def test_0522_deepseek_v4_keeps_the_block_sum(tmp_path):
+    """0.5.22 (era 0.5.23): DeepseekV4DecoderLayer builds deepseek_v2.DeepseekV2MoE without
+    reduce_results (deepseek_v4.py:2768; its default is True, deepseek_v2.py:633) and declares no
+    stage boundaries: deepseek_v2's helper-guarded sites sum. Built with reduce_results=False and
+    still no boundary, nothing would."""
+    files = {n: wheel("0.5.22")[MODELS + n] for n in ("deepseek_v2.py", "deepseek_v4.py", "deepseek_v4_dspark.py")}
+    rows, _rep = audit_files(tmp_path, files)
+    assert rows["deepseek_v4"].kind is SITES and rows["deepseek_v4"].via == ["deepseek_v2"]
+    assert rows["deepseek_v4"].summary.endswith("deepseek_v2's sites, calls the helper (3 sites)")
+    assert cites(rows["deepseek_v4"], "deepseek_v4.py:2768")
+    assert rows["deepseek_v4_dspark"].kind is SITES
+    off = edit(files["deepseek_v4.py"], ("        self.mlp = deepseek_v2.DeepseekV2MoE(\n",
+                                         "        self.mlp = deepseek_v2.DeepseekV2MoE(\n            reduce_results=False,\n"))
+    rows, _rep = audit_files(tmp_path, files | {"deepseek_v4.py": off})
+    assert rows["deepseek_v4"].kind is UNACCOUNTED
+
+
+@pytest.mark.parametrize("version, era, line", [("0.5.13", "0.5.11", 427), ("0.5.19", "0.5.17", 447)])
+def test_older_parallel_blocks(tmp_path, version, era, line):
+    """cohere2_moe from 0.5.13 on: the same parallel block (the all-reduce at 427 up to 0.5.18,
+    447 from 0.5.19), judged in its release's era."""
+    rows, rep = audit_files(tmp_path, {"cohere2_moe.py": wheel(version)[MODELS + "cohere2_moe.py"]}, era)
+    assert rows["cohere2_moe"].kind is SITES
+    assert [(s.method, s.line, s.verdict) for s in rep.sites] == [("Cohere2MoeDecoderLayer.forward", line,
+                                                                  SiteVerdict.EQUIVALENT_HERE)]
+
+
+def test_0516_inkling_sums_with_its_own_collectives(tmp_path):
+    """0.5.16 - 0.5.22: no stage boundaries; InklingMoE sums with the model's own collectives
+    (symm_mem_all_reduce, inkling_common/moe.py) unless called with reduce=False, when the next
+    layer's fused kernel sums: unaccounted, the collectives named."""
+    w = wheel("0.5.16")
+    rows, _rep = audit_files(tmp_path, {"inkling.py": w[MODELS + "inkling.py"], SUB: w[MODELS + SUB]}, "0.5.16")
+    why = rows["inkling"].summary
+    assert rows["inkling"].kind is UNACCOUNTED
+    assert "sums its output when forward's `reduce` is true" in why and "symm_mem_all_reduce line" in why
+    assert "declares no stage boundaries" in why
 
 
 # ---------------------------------------------------------------- patched at run time (transformers)
