@@ -142,7 +142,8 @@ class _Cover(BoundaryRules):
         out = {}
         for name, (mod, _line) in f.imports.items():
             other = self.rels.get(mod)
-            g = self._facts(other) if (other in self.candidates or other in self.subs) and other != rel else None
+            g = self._facts(other) if other != rel and (other in self.candidates or other in self.subs and
+                                                        cf.names_experts(self.src.files[other])) else None
             orig = f.original.get(name, name)
             if g and orig in {b.cls for b in g.experts} and \
                     (name in f.built_with or any(name in bases for bases, _l, _fw in f.bases.values())):

@@ -33,8 +33,8 @@ def _decoder_classes(tree: ast.Module, lines: list[str] | None) -> list[ast.Clas
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
         named = "DecoderLayer" in cls.name
         if not named:
-            blocks = block_classes(tree) if blocks is None else blocks
-            named = bool(blocks) and bool(block_sum_lines(cls, blocks))
+            blocks = block_classes(tree, None if lines is None else "\n".join(lines)) if blocks is None else blocks
+            named = bool(blocks) and bool(block_sum_lines(cls, blocks, tree))
         if lines is not None and not named and \
                 not any("LayerCommunicator" in ln for ln in lines[cls.lineno - 1:cls.end_lineno]):
             continue

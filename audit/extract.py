@@ -273,8 +273,8 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
         found = _Walker(cls, fn).run()
         if found and cls and cls not in through:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
-            blocks = block_classes(tree) if blocks is None else blocks
-            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks)
+            blocks = block_classes(tree, text or None) if blocks is None else blocks
+            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks, tree) if blocks else set()
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
             s.sums_block = s.line in sums.get(cls, ())

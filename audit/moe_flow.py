@@ -15,6 +15,7 @@ then one TP all-reduce of the sum): its all-reduce is a post-experts site at the
 from __future__ import annotations
 
 import ast
+import re
 
 from .extract import REDUCE_CALLS, call_name, walk
 
@@ -23,18 +24,63 @@ FACTORY = "get_moe_impl_class"
 _COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
 
 
-def block_classes(tree: ast.Module) -> set[str]:
-    """The module's MoE blocks: classes that build an experts layer, and their subclasses here."""
-    factories = {FACTORY} | {t.id for n in walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
-                             and call_name(n.value) == FACTORY for t in n.targets if isinstance(t, ast.Name)}
-    classes = [n for n in walk(tree) if isinstance(n, ast.ClassDef)]
-    found = {c.name for c in classes if any(_builds_experts(n, factories) for n in walk(c))}
-    while True:
+def block_classes(tree: ast.Module, text: str | None = None) -> set[str]:
+    """The module's MoE blocks: classes that build an experts layer, and their subclasses here
+    (kept on the tree: extract.py and decoder.py ask for the same module). With the module's
+    text, only the classes whose lines name an experts layer or a factory are walked."""
+    found = tree.__dict__.get("_sumonce_blocks")
+    if found is None:
+        found = tree._sumonce_blocks = _blocks(tree, text)
+    return found
+
+
+def _classes(body) -> list[ast.ClassDef]:
+    out = []
+    for n in body:
+        if isinstance(n, ast.ClassDef):
+            out += [n, *_classes(n.body)]
+    return out
+
+
+def _blocks(tree: ast.Module, text: str | None) -> set[str]:
+    classes = _classes(tree.body)
+    factories = {FACTORY}
+    if text is None:
+        candidates = classes
+        factories |= {t.id for n in walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
+                      and call_name(n.value) == FACTORY for t in n.targets if isinstance(t, ast.Name)}
+    else:
+        if not any(w in text for w in (*EXPERTS_CLASSES, FACTORY)):
+            return set()
+        factories |= set(_FACTORY_BOUND.findall(text))
+        named = re.compile(r"\b(" + "|".join(sorted(EXPERTS_CLASSES | factories)) + r")\b")
+        lines = _lines(named, text)
+        candidates = [c for c in classes if any(c.lineno <= ln <= c.end_lineno for ln in lines)]
+    found = {c.name for c in candidates if any(_builds_experts(n, factories) for n in walk(c))}
+    while found:
         more = {c.name for c in classes if c.name not in found and
                 any(ast.unparse(b).rsplit(".", 1)[-1] in found for b in c.bases)}
         if not more:
-            return found
+            break
         found |= more
+    if found and text is not None:
+        built = re.compile(r"\b(" + "|".join(sorted(found)) + r")\s*\(")
+        tree._sumonce_block_calls = _lines(built, text)
+    return found
+
+
+def _lines(pattern: re.Pattern, text: str) -> list[int]:
+    """The lines (1-based) where pattern matches."""
+    out, line, at = [], 1, 0
+    for m in pattern.finditer(text):
+        line += text.count("\n", at, m.start())
+        at = m.start()
+        out.append(line)
+    return out
+
+
+_FACTORY_BOUND = re.compile(r"(\w+)\s*=\s*" + FACTORY + r"\(")
+"""A name bound to the factory's result (`MoEImpl = get_moe_impl_class(quant_config)`)."""
 
 
 def _builds_experts(node: ast.AST, factories: set[str]) -> bool:
@@ -46,26 +92,33 @@ def _builds_experts(node: ast.AST, factories: set[str]) -> bool:
     return isinstance(fn, ast.Name) and (fn.id in EXPERTS_CLASSES or fn.id in factories - {FACTORY})
 
 
-def block_attrs(cls: ast.ClassDef, blocks: set[str]) -> dict[str, tuple[int, frozenset]]:
+def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = None) -> dict[str, tuple[int, frozenset]]:
     """self.<attr> -> (the line where the class assigns it a construction of a MoE block, the `if`
-    tests that assignment sits under, each as (text, holds))."""
+    tests that assignment sits under, each as (text, holds)). With the module's tree (whose blocks
+    block_classes found), a class with no construction of a block in its lines holds none."""
+    made = tree.__dict__.get("_sumonce_block_calls") if tree is not None else None
+    if made is not None and not any(cls.lineno <= ln <= cls.end_lineno for ln in made):
+        return {}
     out = {}
     for fn in (f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))):
-        for n, path in _assignments(fn.body, frozenset()):
-            builds = any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(n.value))
+        for n, path in _assignments(fn.body, ()):
+            if not any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(n.value)):
+                continue
             for t in n.targets:
-                if builds and isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    out.setdefault(t.attr, (n.lineno, path))
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
+                        and t.attr not in out:
+                    out[t.attr] = (n.lineno, frozenset().union(*(tests(x, h) for x, h in path)))
     return out
 
 
-def _assignments(stmts, path: frozenset):
+def _assignments(stmts, path: tuple):
+    """Each assignment, with the (if test, holds) pairs it sits under."""
     for st in stmts:
         if isinstance(st, ast.Assign):
             yield st, path
         elif isinstance(st, ast.If):
-            yield from _assignments(st.body, path | tests(st.test, True))
-            yield from _assignments(st.orelse, path | tests(st.test, False))
+            yield from _assignments(st.body, path + ((st.test, True),))
+            yield from _assignments(st.orelse, path + ((st.test, False),))
         elif isinstance(st, (ast.With, ast.AsyncWith, ast.For, ast.AsyncFor, ast.While, ast.Try)):
             for part in (st.body, getattr(st, "orelse", []), getattr(st, "finalbody", []),
                          *[h.body for h in getattr(st, "handlers", [])]):
@@ -81,11 +134,11 @@ def tests(test: ast.expr, holds: bool) -> frozenset:
     return frozenset({(" ".join(ast.unparse(test).split()), holds)})
 
 
-def block_sum_lines(cls: ast.ClassDef, blocks: set[str]) -> set[int]:
+def block_sum_lines(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = None) -> set[int]:
     """The lines of the all-reduces in cls's methods that sum the output of a block it holds (not
     those under a test that the block's own assignment contradicts: `if self.is_layer_sparse:
     self.mlp = Block(...)` and an all-reduce under `not self.is_layer_sparse` sums the dense MLP)."""
-    held = block_attrs(cls, blocks)
+    held = block_attrs(cls, blocks, tree)
     if not held:
         return set()
     other = [frozenset((t, not h) for t, h in path) for _l, path in held.values()]
