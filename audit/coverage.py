@@ -8,12 +8,16 @@ A MoE model file (docs/eras.json's rule, refined here): a top-level `models/*.py
 - *delegated to the layer boundary*: the decoder declares stage boundaries, the release's boundary
   sums the FFN's output (`sum_post_experts_output` in utils.py, 0.5.22+), and the MoE block returns
   the output unreduced (it has no site, or sums only when built with reduce_results=True and this
-  file builds it with False);
+  file builds it with False, or switches it off after construction, or at every call of a
+  sub-package block), or sums it itself where the FFN stage is declared output_complete
+  (audit/coverage_boundary.py, audit/coverage_decoders.py; read per decoder where they differ);
 - *no post-experts reduce needed*: the experts layer is built with reduce_results=True (FusedMoE
   all-reduces inside it);
 - a file whose MoE layers are another MoE file's (a class imported from it, built or subclassed
   here) takes that file's kind, saying so;
-- *unaccounted*: none of these. A failure of the audit (exit 1), never silence.
+- *unaccounted*: none of these. A failure of the audit (exit 1), never silence; the reason names
+  what was read (a sum made twice or never, collectives the audit does not judge, an all-reduce
+  patched in at run time: audit/coverage_patch.py).
 """
 from __future__ import annotations
 
