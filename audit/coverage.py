@@ -111,7 +111,28 @@ class _Cover(BoundaryRules):
                 return got
         return Row(name, rel, RowKind.UNACCOUNTED,
                    self.why.get(rel) or self._unaccounted_via(rel, f) or self._patched(rel, f, mine) or
-                   self._sub_block_why(rel, f) or _why_unaccounted(f))
+                   self._sub_block_why(rel, f) or self._sums_elsewhere(f) or _why_unaccounted(f))
+
+    def _sums_elsewhere(self, f) -> str:
+        """A function of another model module, called here, that all-reduces: the sum may be there."""
+        if not f.experts:
+            return ""
+        for name, calls in sorted(f.built_with.items()):
+            mod, _line = f.imports.get(name, (None, 0))
+            other = self.rels.get(mod)
+            text = self.src.files.get(other, "") if other else ""
+            orig = f.original.get(name, name)
+            at = text.find(f"def {orig}(")
+            end = text.find("\ndef ", at + 1)
+            body = text[at:end if end > 0 else len(text)] if at >= 0 else ""
+            hit = next((c for c in cf.REDUCE_CALLS if c + "(" in body), None)
+            if hit:
+                line = text.count("\n", 0, at) + 1
+                return (f"builds experts (line {f.experts[0].line}) with reduce_results False and calls {name} "
+                        f"(line {calls[0][0]}), a function of models/{other[len(MODELS_DIR):]} (line {line}) that "
+                        f"calls {hit}: the audit does not follow a sum into another module's function, so whether "
+                        "it sums the experts' output once is not judged here")
+        return ""
 
     def _patched(self, rel, f, mine) -> str:
         """An all-reduce of the MoE block that runs only from a class patched in at run time."""

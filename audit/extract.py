@@ -263,8 +263,9 @@ def _calls_experts_layer(fn: ast.FunctionDef) -> bool:
                for n in walk(fn))
 
 
-def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
-    """Every all-reduce call in the methods (and functions) of a module."""
+def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()) -> list[RawSite]:
+    """Every all-reduce call in the methods (and functions) of a module (imported: the names of MoE
+    blocks it imports from other model modules, moe_flow.imported_blocks)."""
     from .moe_flow import block_classes, block_sum_lines  # moe_flow reads extract's names
     lines, out, through, sums, blocks = text.splitlines(), [], {}, {}, None
     for cls, fn in _functions(tree):
@@ -273,8 +274,8 @@ def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
         found = _Walker(cls, fn).run()
         if found and cls and cls not in through:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
-            blocks = block_classes(tree, text or None) if blocks is None else blocks
-            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks, tree) if blocks else set()
+            blocks = block_classes(tree, text or None) | imported if blocks is None else blocks
+            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks, None if imported else tree) if blocks else set()
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
             s.sums_block = s.line in sums.get(cls, ())

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 
 from .extract import REDUCE_CALLS, call_name, walk
 
 EXPERTS_CLASSES = {"FusedMoE", "EPMoE", "DeepEPMoE"}
+MODELS_PKG = "sglang.srt.models."
 FACTORY = "get_moe_impl_class"
 _COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try)
 
@@ -32,6 +34,30 @@ def block_classes(tree: ast.Module, text: str | None = None) -> set[str]:
     if found is None:
         found = tree._sumonce_blocks = _blocks(tree, text)
     return found
+
+
+def imported_blocks(tree: ast.Module, files: dict[str, str]) -> set[str]:
+    """The names this module imports (`from sglang.srt.models[.<package>].<module> import X as Y`)
+    of MoE blocks defined in another model module or a sub-package module of files."""
+    out = set()
+    for node in tree.body:
+        if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(MODELS_PKG)):
+            continue
+        text = files.get("sglang/srt/" + node.module[len("sglang.srt."):].replace(".", "/") + ".py")
+        if text is None or not any(w in text for w in (*EXPERTS_CLASSES, FACTORY)):
+            continue
+        theirs = _module_blocks(text)
+        out |= {a.asname or a.name for a in node.names if a.name in theirs}
+    return out
+
+
+@lru_cache(maxsize=256)
+def _module_blocks(text: str) -> frozenset:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return frozenset()
+    return frozenset(block_classes(tree, text))
 
 
 def _classes(body) -> list[ast.ClassDef]:

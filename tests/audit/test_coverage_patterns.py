@@ -154,6 +154,46 @@ def test_parallel_block(tmp_path, case):
         assert "summed not at all" in rows["cohere2_moe"].summary
 
 
+def _block_moved(text: str) -> dict[str, str]:
+    """Cohere2MoeSparseMoeBlock moved into a sub-package module, imported under another name."""
+    a, b = text.index("class Cohere2MoeSparseMoeBlock(nn.Module):"), text.index("class Cohere2MoeDecoderLayer(nn.Module):")
+    head = text[:text.index("\n\n\n", text.index("from sglang.srt.utils import"))]
+    decoder = edit(text[:a] + text[b:], ("self.mlp = Cohere2MoeSparseMoeBlock(", "self.mlp = RoutedBlock("),
+                   ("from sglang.srt.layers.logits_processor import LogitsProcessor\n",
+                    "from sglang.srt.layers.logits_processor import LogitsProcessor\nfrom sglang.srt.models."
+                    "cohere2_parts.routed import Cohere2MoeSparseMoeBlock as RoutedBlock\n"))
+    return {"cohere2_moe.py": decoder, "cohere2_parts/routed.py": head + "\n\n\n" + text[a:b]}
+
+
+SUM_FN = '''from sglang.srt.distributed import get_tensor_model_parallel_world_size, tensor_model_parallel_all_reduce
+
+
+def sum_parallel(x):
+    if get_tensor_model_parallel_world_size() > 1:
+        x = tensor_model_parallel_all_reduce(x)
+    return x
+'''
+
+
+def test_parallel_block_across_modules(tmp_path):
+    """The block moved into a sub-package module: the decoder's all-reduce still sums its output
+    (moe_flow.imported_blocks). The all-reduce moved into a function of another module: not
+    followed, and the row says so instead of claiming the experts are never summed."""
+    rows, rep = audit_files(tmp_path, _block_moved(real("cohere2_moe.py")))
+    assert rows["cohere2_moe"].kind is SITES
+    assert [(s.method, s.verdict) for s in rep.sites] == [("Cohere2MoeDecoderLayer.forward",
+                                                           SiteVerdict.EQUIVALENT_HERE)]
+    moved = edit(real("cohere2_moe.py"), (PARALLEL_TAIL, "        return residual + sum_parallel(attn_out + mlp_out)\n"),
+                 ("from sglang.srt.layers.logits_processor import LogitsProcessor\n",
+                  "from sglang.srt.layers.logits_processor import LogitsProcessor\n"
+                  "from sglang.srt.models.cohere2_parts.comm import sum_parallel\n"))
+    rows, rep = audit_files(tmp_path, {"cohere2_moe.py": moved, "cohere2_parts/comm.py": SUM_FN})
+    why = rows["cohere2_moe"].summary
+    assert rows["cohere2_moe"].kind is UNACCOUNTED and not rep.sites
+    assert "calls sum_parallel (line 452), a function of models/cohere2_parts/comm.py" in why
+    assert "not judged here" in why and "summed not at all" not in why
+
+
 ATTN_THEN_MOE = '''
 class Routed:
     def __init__(self):
