@@ -155,7 +155,7 @@ def _audit(src: Source) -> Report:
         if not reduces:
             continue
         try:
-            judged += _audit_file(w, rep, rel, tree, body, binds, callers, imported_blocks(tree, src.files))
+            judged += _audit_file(w, rep, rel, tree, body, binds, callers, imported_blocks(tree, src.files, trees))
         except (RecursionError, MemoryError):
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)

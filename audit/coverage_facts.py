@@ -185,12 +185,30 @@ def _assign(f: Facts, node: ast.Assign, cls: str) -> None:
             continue
         v = t.value
         if type(v) is ast.Name and v.id == "self":
-            called = {ast.unparse(c.func) for c in walk(node.value) if isinstance(c, ast.Call)}
+            called = _called(node.value)
             if called:
                 f.holds.setdefault(cls, {}).setdefault(t.attr, set()).update(called)
         elif t.attr == "reduce_results" and type(v) is ast.Attribute and type(v.value) is ast.Name \
                 and v.value.id == "self":
             f.resets.setdefault(cls, []).append((node.lineno, v.attr, _const(node.value)))
+
+
+def _called(value: ast.expr) -> set[str]:
+    """The classes (or functions) called in value, as this file names them (`Block`, `mod.Block`)."""
+    out, stack = set(), [value]
+    while stack:
+        n = stack.pop()
+        if type(n) is ast.Call:
+            fn = n.func
+            if type(fn) is ast.Name:
+                out.add(fn.id)
+            elif type(fn) is ast.Attribute and type(fn.value) is ast.Name:
+                out.add(f"{fn.value.id}.{fn.attr}")
+            stack += n.args
+            stack += [k.value for k in n.keywords]
+        elif type(n) in (ast.IfExp, ast.BoolOp, ast.Tuple, ast.List):
+            stack += _children(n)
+    return out
 
 
 def _import(f: Facts, node: ast.Import | ast.ImportFrom) -> None:

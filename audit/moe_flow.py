@@ -36,17 +36,20 @@ def block_classes(tree: ast.Module, text: str | None = None) -> set[str]:
     return found
 
 
-def imported_blocks(tree: ast.Module, files: dict[str, str]) -> set[str]:
+def imported_blocks(tree: ast.Module, files: dict[str, str], trees: dict | None = None) -> set[str]:
     """The names this module imports (`from sglang.srt.models[.<package>].<module> import X as Y`)
-    of MoE blocks defined in another model module or a sub-package module of files."""
+    of MoE blocks defined in another model module or a sub-package module of files (trees: those
+    already parsed, by path, reused)."""
     out = set()
     for node in tree.body:
         if not (isinstance(node, ast.ImportFrom) and (node.module or "").startswith(MODELS_PKG)):
             continue
-        text = files.get("sglang/srt/" + node.module[len("sglang.srt."):].replace(".", "/") + ".py")
+        rel = "sglang/srt/" + node.module[len("sglang.srt."):].replace(".", "/") + ".py"
+        text = files.get(rel)
         if text is None or not any(w in text for w in (*EXPERTS_CLASSES, FACTORY)):
             continue
-        theirs = _module_blocks(text)
+        parsed = (trees or {}).get(rel)
+        theirs = block_classes(parsed[0], text) if parsed else _module_blocks(text)
         out |= {a.asname or a.name for a in node.names if a.name in theirs}
     return out
 
@@ -72,9 +75,9 @@ def _blocks(tree: ast.Module, text: str | None) -> set[str]:
     classes = _classes(tree.body)
     factories = {FACTORY}
     if text is None:
-        candidates = classes
         factories |= {t.id for n in walk(tree) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
                       and call_name(n.value) == FACTORY for t in n.targets if isinstance(t, ast.Name)}
+        found = {c.name for c in classes if any(_builds_experts(n, factories) for n in walk(c))}
     else:
         if not any(w in text for w in (*EXPERTS_CLASSES, FACTORY)):
             return set()
@@ -82,7 +85,7 @@ def _blocks(tree: ast.Module, text: str | None) -> set[str]:
         named = re.compile(r"\b(" + "|".join(sorted(EXPERTS_CLASSES | factories)) + r")\b")
         lines = _lines(named, text)
         candidates = [c for c in classes if any(c.lineno <= ln <= c.end_lineno for ln in lines)]
-    found = {c.name for c in candidates if any(_builds_experts(n, factories) for n in walk(c))}
+        found = {c.name for c in candidates if _builds_at(c, lines, factories)}
     while found:
         more = {c.name for c in classes if c.name not in found and
                 any(ast.unparse(b).rsplit(".", 1)[-1] in found for b in c.bases)}
@@ -93,6 +96,17 @@ def _blocks(tree: ast.Module, text: str | None) -> set[str]:
         built = re.compile(r"\b(" + "|".join(sorted(found)) + r")\s*\(")
         tree._sumonce_block_calls = _lines(built, text)
     return found
+
+
+def _builds_at(node: ast.AST, lines: list[int], factories: set[str]) -> bool:
+    """node builds an experts layer in a call on one of lines (only the nodes spanning one are read)."""
+    for child in ast.iter_child_nodes(node):
+        start, end = getattr(child, "lineno", None), getattr(child, "end_lineno", None)
+        if start is not None and not any(start <= ln <= end for ln in lines):
+            continue
+        if _builds_experts(child, factories) or _builds_at(child, lines, factories):
+            return True
+    return False
 
 
 def _lines(pattern: re.Pattern, text: str) -> list[int]:
