@@ -19,6 +19,7 @@ from .coverage import Coverage, cover
 from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches, mismatches_0521
 from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
+from .moe_flow import imported_blocks
 from .release import Release, read_release
 from .source import UTILS, Source
 from .verdict import AuditedSite
@@ -154,7 +155,7 @@ def _audit(src: Source) -> Report:
         if not reduces:
             continue
         try:
-            judged += _audit_file(w, rep, rel, tree, body, binds, callers)
+            judged += _audit_file(w, rep, rel, tree, body, binds, callers, imported_blocks(tree, src.files, trees))
         except (RecursionError, MemoryError):
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
@@ -225,10 +226,10 @@ def _decoder_mismatches(era, found, cat, body: str) -> list[str]:
     return mismatches(found, cat.decoder)
 
 
-def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers) -> list:
+def _audit_file(w, rep: Report, rel: str, tree, body: str, binds, callers, imported=frozenset()) -> list:
     stem = rel.rsplit("/", 1)[-1][:-3]
     # NOTE: a method the decoders pass F or R into is after the experts even if it calls none.
-    raw = [s for s in sites_in(tree, body) if s.after_experts or binds.of(rel, s.cls, s.method)]
+    raw = [s for s in sites_in(tree, body, frozenset(imported)) if s.after_experts or binds.of(rel, s.cls, s.method)]
     if not raw:
         return []
     sizes = class_sizes(tree, {s.cls.split(".")[-1] for s in raw})

@@ -57,7 +57,9 @@ class Context:
 
     @staticmethod
     def decoder_level(site: RawSite) -> bool:
-        return "DecoderLayer" in site.cls
+        """A decoder's site: it sums the output of a MoE block its class holds (a parallel block),
+        or its class is named a decoder layer."""
+        return site.sums_block or "DecoderLayer" in site.cls
 
 
 @cache

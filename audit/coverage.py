@@ -8,20 +8,26 @@ A MoE model file (docs/eras.json's rule, refined here): a top-level `models/*.py
 - *delegated to the layer boundary*: the decoder declares stage boundaries, the release's boundary
   sums the FFN's output (`sum_post_experts_output` in utils.py, 0.5.22+), and the MoE block returns
   the output unreduced (it has no site, or sums only when built with reduce_results=True and this
-  file builds it with False);
+  file builds it with False, or switches it off after construction, or at every call of a
+  sub-package block), or sums it itself where the FFN stage is declared output_complete
+  (audit/coverage_boundary.py, audit/coverage_decoders.py; read per decoder where they differ);
 - *no post-experts reduce needed*: the experts layer is built with reduce_results=True (FusedMoE
   all-reduces inside it);
 - a file whose MoE layers are another MoE file's (a class imported from it, built or subclassed
   here) takes that file's kind, saying so;
-- *unaccounted*: none of these. A failure of the audit (exit 1), never silence.
+- *unaccounted*: none of these. A failure of the audit (exit 1), never silence; the reason names
+  what was read (a sum made twice or never, collectives the audit does not judge, an all-reduce
+  patched in at run time: audit/coverage_patch.py).
 """
 from __future__ import annotations
 
 import ast
-from collections import Counter
 
 from . import coverage_facts as cf
+from .coverage_boundary import BoundaryRules, reduces, verdicts
 from .coverage_facts import unjudged as _unjudged, why_unaccounted as _why_unaccounted
+from .coverage_patch import patched_reduce
+from .source import MODELS_DIR
 from .coverage_rows import Coverage, Evidence, Row, RowKind, stem
 
 __all__ = ["Coverage", "Evidence", "Row", "RowKind", "cover", "forget", "stem"]
@@ -44,14 +50,19 @@ def cover(src, sites, trees: dict | None = None) -> Coverage:
     return _Cover(src, sites, trees or {}).run()
 
 
-class _Cover:
+class _Cover(BoundaryRules):
     def __init__(self, src, sites, trees):
         self.src, self.sites, self.trees = src, sites, trees
         self.boundary_sums = BOUNDARY_SUMS in (src.utils() or "")
         self.facts: dict[str, cf.Facts] = {}
         self.rels = {stem(r): r for r in src.models()}
+        self.subs = set(src.subpackages())
+        """Sub-package modules (`inkling_common.moe`): read where a model file takes its MoE block from one."""
+        self.rels.update({r[len(MODELS_DIR):-3].replace("/", "."): r for r in self.subs})
         self.rows: dict[str, Row] = {}
         self.busy: set[str] = set()
+        self.why: dict[str, str] = {}
+        """rel -> why a rule that nearly held did not (read for its unaccounted row)."""
         self.carry: dict[str, set[str]] = {}
         own = {s.file for s in sites}
         self.marked = {r for r in src.models() if cf.names_experts(src.files[r])}
@@ -98,7 +109,38 @@ class _Cover:
             got = attempt(rel, f, mine, built)
             if got is not None:
                 return got
-        return Row(name, rel, RowKind.UNACCOUNTED, self._unaccounted_via(rel, f) or _why_unaccounted(f))
+        return Row(name, rel, RowKind.UNACCOUNTED,
+                   self.why.get(rel) or self._unaccounted_via(rel, f) or self._patched(rel, f, mine) or
+                   self._sub_block_why(rel, f) or self._sums_elsewhere(f) or _why_unaccounted(f))
+
+    def _sums_elsewhere(self, f) -> str:
+        """A function of another model module, called here, that all-reduces: the sum may be there."""
+        if not f.experts:
+            return ""
+        for name, calls in sorted(f.built_with.items()):
+            mod, _line = f.imports.get(name, (None, 0))
+            other = self.rels.get(mod)
+            text = self.src.files.get(other, "") if other else ""
+            orig = f.original.get(name, name)
+            at = text.find(f"def {orig}(")
+            end = text.find("\ndef ", at + 1)
+            body = text[at:end if end > 0 else len(text)] if at >= 0 else ""
+            hit = next((c for c in cf.REDUCE_CALLS if c + "(" in body), None)
+            if hit:
+                line = text.count("\n", 0, at) + 1
+                return (f"builds experts (line {f.experts[0].line}) with reduce_results False and calls {name} "
+                        f"(line {calls[0][0]}), a function of models/{other[len(MODELS_DIR):]} (line {line}) that "
+                        f"calls {hit}: the audit does not follow a sum into another module's function, so whether "
+                        "it sums the experts' output once is not judged here")
+        return ""
+
+    def _patched(self, rel, f, mine) -> str:
+        """An all-reduce of the MoE block that runs only from a class patched in at run time."""
+        for line, _call, cls in _unjudged(f, mine):
+            why = patched_reduce(self._tree(rel), cls, line)
+            if why:
+                return why
+        return ""
 
     def _unaccounted_via(self, rel, f) -> str:
         """An import of an unaccounted MoE file's classes: this file's MoE layers are probably its."""
@@ -113,52 +155,11 @@ class _Cover:
     def _sites(self, rel, f, mine, built) -> Row | None:
         if not (mine or built):
             return None
-        own = f"{_verdicts(mine)}" if mine else ""
+        own = f"{verdicts(mine)}" if mine else ""
         other = sorted({stem(s.file) for s in built})
-        via = f"builds {', '.join(other)}'s block: {_verdicts(built)}, judged within this decoder" if built else ""
+        via = f"builds {', '.join(other)}'s block: {verdicts(built)}, judged within this decoder" if built else ""
         ev = [Evidence(s.file, s.line, f"{s.method}: {s.verdict}") for s in mine + built]
         return Row(stem(rel), rel, RowKind.SITES, "; ".join(x for x in (own, via) if x), ev)
-
-    def _declared(self, rel, f) -> list[Evidence]:
-        """Where this file declares its stage boundaries and its FFN stage (itself, or through a
-        function of another top-level model file: nemotron_h's make_stage_boundary)."""
-        if f.stages and f.sparse_ffn:
-            return [Evidence(rel, f.stages[0], "declares stage boundaries (append_stages)"),
-                    Evidence(rel, f.sparse_ffn[0], "declares the FFN stage (declare_ffn)")]
-        for name, calls in f.built_with.items():
-            mod, _line = f.imports.get(name, (None, 0))
-            other = self.rels.get(mod)
-            # NOTE: a file without the text declare_ffn declares no FFN stage: not parsed for it
-            g = self._facts(other) if other and "declare_ffn" in self.src.files[other] else None
-            if g and name in g.stage_defs and g.sparse_ffn:
-                return [Evidence(rel, calls[0][0], f"declares its stage boundary through {stem(other)}.{name}"),
-                        Evidence(other, g.sparse_ffn[0], "declares the FFN stage (declare_ffn)")]
-        return []
-
-    def _boundary(self, rel, f, mine, built) -> Row | None:
-        declared = self._declared(rel, f) if self.boundary_sums and not built else []
-        if not declared:
-            return None
-        blocks = self._borrowed_blocks(rel, f)
-        theirs = [s for s in self.sites if (s.file, s.method.split(".")[0]) in blocks]
-        local = {(s.file, s.method.split(".")[0]): blocks[(s.file, s.method.split(".")[0])] for s in theirs}
-        quiet = _built_unreduced(f, mine + theirs, {k[1]: v for k, v in local.items()})
-        if (mine or theirs) and quiet is None:
-            return None
-        if not (f.experts or f.kernels or blocks):
-            return None
-        if any(_reduces(f, b)[0] is not False for b in f.experts) or _unjudged(f, mine):
-            return None
-        ev = list(declared)
-        ev += [Evidence(rel, ln, "the FFN boundary completes the MoE output") for ln in f.ffn_exits[:2]]
-        ev += [Evidence(rel, f.imports[n][1], f"builds {stem(o)}'s MoE block {f.original.get(n, n)}")
-               for (o, _c), n in sorted(blocks.items())]
-        summary = "the decoder declares stage boundaries; the MoE block returns its output unreduced"
-        if mine or theirs:
-            ev += quiet
-            summary += (f" ({len(mine + theirs)} site(s) run only when the block is built with reduce_results=True;"
-                        " it is not)")
-        return Row(stem(rel), rel, RowKind.BOUNDARY, summary, ev)
 
     def _borrowed_blocks(self, rel, f) -> dict[tuple[str, str], str]:
         """(file, class) of another file's MoE block (a class that builds experts there) that this
@@ -166,7 +167,8 @@ class _Cover:
         out = {}
         for name, (mod, _line) in f.imports.items():
             other = self.rels.get(mod)
-            g = self._facts(other) if other in self.candidates and other != rel else None
+            g = self._facts(other) if other != rel and (other in self.candidates or other in self.subs and
+                                                        cf.names_experts(self.src.files[other])) else None
             orig = f.original.get(name, name)
             if g and orig in {b.cls for b in g.experts} and \
                     (name in f.built_with or any(name in bases for bases, _l, _fw in f.bases.values())):
@@ -174,7 +176,7 @@ class _Cover:
         return out
 
     def _inside(self, rel, f, mine, built) -> Row | None:
-        got = [_reduces(f, b) for b in f.experts]
+        got = [reduces(f, b) for b in f.experts]
         if not f.experts or any(v is not True for v, _e in got) or _unjudged(f, mine):
             return None
         ev = [e for _v, es in got for e in es]
@@ -199,11 +201,14 @@ class _Cover:
         rows = {other: self.row(other) for other in used}
         blocks = self._borrowed_blocks(rel, f)
         if blocks and any(r.kind is RowKind.BOUNDARY for r in rows.values()):
+            kept = self._as_built(rel, f, blocks)
+            if kept is not None:
+                return kept
             names = ", ".join(sorted(blocks.values()))
             own = (f"declares stage boundaries (line {f.stages[0]}) but no FFN stage the audit can read "
                    "(no declare_ffn here or in a top-level model file)") if f.stages else \
                 "its own decoder declares no stage boundary"
-            return Row(stem(rel), rel, RowKind.UNACCOUNTED,
+            return Row(stem(rel), rel, RowKind.UNACCOUNTED, self.why.get(rel) or
                        f"builds another file's MoE block ({names}) whose sum is the layer boundary's; {own}",
                        [Evidence(rel, f.stages[0], "append_stages")] if f.stages else [])
         kinds = {r.kind for r in rows.values()}
@@ -253,46 +258,3 @@ class _Cover:
             if has_forward or not set(bases) & names:
                 return False
         return True
-
-
-def _reduces(f: cf.Facts, b: cf.Built) -> tuple[object, list[Evidence]]:
-    """What reduce_results the experts built at b get (True, False, or None when unknown), with
-    the lines that say so: the keyword, or the builder's parameter and every call of the builder."""
-    rr = b.reduce_results
-    if rr is True or rr is False:
-        return rr, [Evidence(f.rel, b.line, f"{b.cls} builds the experts with reduce_results={rr}")]
-    if rr is None:
-        return False, [Evidence(f.rel, b.line, f"{b.cls} builds the experts without reduce_results (FusedMoE: False)")]
-    if not (isinstance(rr, tuple) and b.cls):
-        return None, []
-    default = f.params.get(b.cls, {}).get(rr[1], "?")
-    calls = f.built_with.get(b.cls, [])
-    values = {default if v is None else v for _l, v in calls}
-    if len(values) != 1 or values & {"?"} or not calls or any(isinstance(v, tuple) for v in values):
-        return None, []
-    value = values.pop()
-    ev = [Evidence(f.rel, b.line, f"{b.cls} passes its reduce_results (default {default}) to the experts")]
-    ev += [Evidence(f.rel, ln, f"{b.cls} built with reduce_results={default if v is None else v}") for ln, v in calls]
-    return value, ev
-
-
-def _verdicts(sites) -> str:
-    c = Counter(s.verdict.value for s in sites)
-    return ", ".join(f"{v} ({n} site{'s' if n > 1 else ''})" for v, n in sorted(c.items()))
-
-
-def _built_unreduced(f: cf.Facts, sites, local: dict[str, str] | None = None) -> list[Evidence] | None:
-    """Evidence that every site runs only under `self.reduce_results` and this file builds each
-    of those blocks (named here as local says) with reduce_results=False; None otherwise."""
-    ev = []
-    for s in sites:
-        if "self.reduce_results" not in s.reach:
-            return None
-        cls = s.method.split(".")[0]
-        calls = f.built_with.get((local or {}).get(cls, cls), [])
-        if not calls or any(v is not False for _l, v in calls):
-            return None
-        ev += [e for e in (Evidence(f.rel, ln, f"{cls} built with reduce_results=False") for ln, _v in calls)
-               if e not in ev]
-        ev.append(Evidence(s.file, s.line, f"{s.method} sums only when reduce_results"))
-    return ev

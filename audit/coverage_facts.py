@@ -65,6 +65,16 @@ class Facts:
     """Module-level functions that declare stage boundaries (nemotron_h_utils.make_stage_boundary)."""
     params: dict[str, dict[str, object]] = field(default_factory=dict)
     """class -> its __init__'s parameter -> constant default ('?' if none or not a constant)."""
+    complete_ffn: list[tuple[int, object]] = field(default_factory=list)
+    """declare_ffn(..., output_complete=X) calls: (line, X's constant, '?' when not a constant)."""
+    ffn_defs: dict[str, int] = field(default_factory=dict)
+    """Module-level functions that call declare_ffn -> that call's line (deepseek_v4_boundary.stages)."""
+    stage_classes: dict[str, int] = field(default_factory=dict)
+    """class -> the line where it declares its stage boundaries (append_stages / make_stages)."""
+    holds: dict[str, dict[str, set[str]]] = field(default_factory=dict)
+    """class -> self.<attr> -> the classes called in what it is assigned (`self.mlp = Block(...)`)."""
+    resets: dict[str, list[tuple[int, str, object]]] = field(default_factory=dict)
+    """class -> (line, attr, value) of `self.<attr>.reduce_results = value` (set after construction)."""
 
 
 def _const(node: ast.expr | None):
@@ -82,8 +92,12 @@ def read(rel: str, tree: ast.Module) -> Facts:
     factories = {"get_moe_impl_class"}
     _visit(f, tree, factories)
     for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef)):
-        if any(isinstance(n, ast.Call) and call_name(n) in STAGES for n in walk(fn)):
+        calls = [n for n in walk(fn) if isinstance(n, ast.Call)]
+        if any(call_name(n) in STAGES for n in calls):
             f.stage_defs.add(fn.name)
+        declares = [n.lineno for n in calls if call_name(n) == "declare_ffn"]
+        if declares:
+            f.ffn_defs[fn.name] = min(declares)
     return f
 
 
@@ -146,6 +160,8 @@ def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
             f.params[child.name] = _init_params(child)
             owner = child.name
         elif t is Assign:
+            if cls:
+                _assign(f, child, cls)
             if type(child.value) is Call and call_name(child.value) == "get_moe_impl_class":
                 factories.update(x.id for x in child.targets if isinstance(x, Name))
             if not cls and len(child.targets) == 1 and type(child.targets[0]) is Name:
@@ -160,6 +176,39 @@ def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
             kids = _children(child)
             kids.reverse()
             stack += kids
+
+
+def _assign(f: Facts, node: ast.Assign, cls: str) -> None:
+    """`self.<attr> = Cls(...)` (what a class holds) and `self.<attr>.reduce_results = value`."""
+    for t in node.targets:
+        if type(t) is not ast.Attribute:
+            continue
+        v = t.value
+        if type(v) is ast.Name and v.id == "self":
+            called = _called(node.value)
+            if called:
+                f.holds.setdefault(cls, {}).setdefault(t.attr, set()).update(called)
+        elif t.attr == "reduce_results" and type(v) is ast.Attribute and type(v.value) is ast.Name \
+                and v.value.id == "self":
+            f.resets.setdefault(cls, []).append((node.lineno, v.attr, _const(node.value)))
+
+
+def _called(value: ast.expr) -> set[str]:
+    """The classes (or functions) called in value, as this file names them (`Block`, `mod.Block`)."""
+    out, stack = set(), [value]
+    while stack:
+        n = stack.pop()
+        if type(n) is ast.Call:
+            fn = n.func
+            if type(fn) is ast.Name:
+                out.add(fn.id)
+            elif type(fn) is ast.Attribute and type(fn.value) is ast.Name:
+                out.add(f"{fn.value.id}.{fn.attr}")
+            stack += n.args
+            stack += [k.value for k in n.keywords]
+        elif type(n) in (ast.IfExp, ast.BoolOp, ast.Tuple, ast.List):
+            stack += _children(n)
+    return out
 
 
 def _import(f: Facts, node: ast.Import | ast.ImportFrom) -> None:
@@ -200,8 +249,12 @@ def _call(f: Facts, call: ast.Call, cls: str, factories: set[str]) -> None:
         f.kernels.append(call.lineno)
     if name in STAGES:
         f.stages.append(call.lineno)
+        f.stage_classes.setdefault(cls, call.lineno)
     if name == "declare_ffn":
         f.sparse_ffn.append(call.lineno)
+        done = _keyword(call, "output_complete")
+        if done is not None:
+            f.complete_ffn.append((done.lineno, _const(done)))
     if name in FFN_EXITS and isinstance(fn, ast.Attribute) and "boundary" in ast.unparse(fn.value):
         receiver = ast.unparse(fn.value)
         if "attn" not in receiver and "attention" not in receiver:  # nemotron_h's FFN stage: `self.boundary`
@@ -235,15 +288,22 @@ def why_unaccounted(f: Facts) -> str:
     missed = unjudged(f, []) or [r for r in f.reduces if r[2] in decoders]
     if missed:
         ln, call, cls = missed[0]
-        return f"{cls} calls {call} at line {ln}, which the audit does not take as a post-experts site"
+        why = f"{cls} calls {call} at line {ln}, which the audit does not take as a post-experts site"
+        if f.stages and f.sparse_ffn and not any(v is not False for _l, v in f.complete_ffn):
+            why += (f"; the decoder declares stage boundaries (line {f.stages[0]}) and its FFN stage (line "
+                    f"{f.sparse_ffn[0]}) without output_complete, so the boundary sums the FFN output too: "
+                    "if that all-reduce sums the experts' output, it is summed twice")
+        return why
     sub = sorted((n, m, ln) for n, (m, ln) in f.imports.items() if "." in m and ("moe" in n.lower()))
     if sub:
         n, m, ln = sub[0]
         return (f"its MoE code {n} (imported at line {ln}) is in models/{m.replace('.', '/')}.py, "
-                "a sub-package the audit does not read")
+                "a module the audit does not read (only top-level model files and their sub-packages "
+                "one level down) or that builds no experts layer")
     if f.experts:
         return "builds experts (line " + ", ".join(str(b.line) for b in f.experts[:3]) + \
-            ") but no site, stage boundary or reduce_results=True accounts for their sum"
+            ") but no site, stage boundary or reduce_results=True accounts for their sum: nothing in the " \
+            "model files sums their output (summed not at all, unless code outside them does)"
     mods = sorted({m for m, _l in f.imports.values()})
     return "builds no experts here and takes no MoE class from another top-level model file" + \
         (f" (imports from {', '.join(mods[:4])})" if mods else "")

@@ -24,15 +24,22 @@ def _passes(call: ast.Call, name: str) -> ast.expr | None:
 
 
 def _decoder_classes(tree: ast.Module, lines: list[str] | None) -> list[ast.ClassDef]:
-    """Classes that own a LayerCommunicator or are named as decoder layers (with the file's lines,
-    a class whose text never names LayerCommunicator is not walked)."""
-    out = []
+    """Classes that own a LayerCommunicator, are named as decoder layers, or all-reduce the output
+    of a MoE block they hold (audit/moe_flow.py: a parallel block's decoder, whatever its name);
+    with the file's lines, a class whose text never names LayerCommunicator is walked only if it
+    is one of the others."""
+    from .moe_flow import block_classes, block_sum_lines
+    out, blocks = [], None
     for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
-        if lines is not None and "DecoderLayer" not in cls.name and \
+        named = "DecoderLayer" in cls.name
+        if not named:
+            blocks = block_classes(tree, None if lines is None else "\n".join(lines)) if blocks is None else blocks
+            named = bool(blocks) and bool(block_sum_lines(cls, blocks, tree))
+        if lines is not None and not named and \
                 not any("LayerCommunicator" in ln for ln in lines[cls.lineno - 1:cls.end_lineno]):
             continue
         calls = [n for n in walk(cls) if isinstance(n, ast.Call)]
-        if "DecoderLayer" in cls.name or any(call_name(n) == "LayerCommunicator" for n in calls):
+        if named or any(call_name(n) == "LayerCommunicator" for n in calls):
             out.append((cls, calls))
     return out
 

@@ -68,12 +68,13 @@ def _real(e: Entry):
 def _reference(entries: list[Entry]):
     """The helper-based forward: one helper-guarded site per axis (the first, by line, of the
     sites that sum it; a later site summing an axis already summed is left out), reached wherever
-    any of the sites of its group is reached."""
+    any of the sites of its group is reached. The block's sites and the decoder's (a parallel
+    block's all-reduce of the block's output) are one forward: an axis both sum is summed twice."""
     covered, kept = set(), {}
     for e in sorted(entries, key=lambda e: (e.key, e.raw.line)):
-        axes = {(e.key, a) for a in GROUP_AXES[e.site.group]}
+        axes = set(GROUP_AXES[e.site.group])
         if not axes & covered:
-            kept[id(e)] = [x for x in entries if x.key == e.key and x.site.group == e.site.group]
+            kept[id(e)] = [x for x in entries if x.site.group == e.site.group]
         covered |= axes
 
     def guard_of(e: Entry):

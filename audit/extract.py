@@ -62,6 +62,8 @@ class RawSite:
     """For a followed lambda: the method that calls it on every call (where its sum runs)."""
     dead_after: int = 0
     """The line of a return (or raise) that always runs before the site: it never runs."""
+    sums_block: bool = False
+    """It all-reduces the output of a MoE block its class holds (audit/moe_flow.py): a decoder's site."""
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -304,22 +306,28 @@ def _calls_experts_layer(fn: ast.FunctionDef) -> bool:
                for n in walk(fn))
 
 
-def sites_in(tree: ast.Module, text: str = "") -> list[RawSite]:
-    """Every all-reduce call in the methods (and functions) of a module."""
-    lines, out, through = text.splitlines(), [], {}
+def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()) -> list[RawSite]:
+    """Every all-reduce call in the methods (and functions) of a module (imported: the names of MoE
+    blocks it imports from other model modules, moe_flow.imported_blocks)."""
+    from .moe_flow import block_classes, block_sum_lines  # moe_flow reads extract's names
+    lines, out, through, sums, blocks = text.splitlines(), [], {}, {}, None
     for cls, fn in _functions(tree):
         if lines and not _mentions_all_reduce(lines[fn.lineno - 1:fn.end_lineno]):
             continue
         found = _Walker(cls, fn).run()
         if found and cls and cls not in through:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
+            blocks = block_classes(tree, text or None) | imported if blocks is None else blocks
+            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks, None if imported else tree) if blocks else set()
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
             runs = experts
             if s.lambda_attr and cls:
                 followed = _follow_lambda(s, _class_named(tree, cls), fn)
                 runs = experts if followed is None else followed
-            s.after_experts = runs or s.group != Group.TP or s.call in WRAPPERS or _mentions_helper(s)
+            s.sums_block = s.line in sums.get(cls, ())
+            s.after_experts = runs or s.sums_block or s.group != Group.TP or s.call in WRAPPERS or \
+                _mentions_helper(s)
         out += found
     return out
 

@@ -50,14 +50,20 @@ class Source:
     """Which of MARKERS the tree or wheel has."""
 
     def models(self) -> list[str]:
-        return sorted(p for p in self.files if p.startswith(MODELS_DIR) and p.endswith(".py"))
+        """The top-level model files (those the audit reads for sites and rows)."""
+        return sorted(p for p in self.files if p.startswith(MODELS_DIR) and p.endswith(".py") and p.count("/") == 3)
+
+    def subpackages(self) -> list[str]:
+        """The modules of the models' sub-packages one level down (`models/inkling_common/moe.py`):
+        read only where a model file imports its MoE code from one (audit/coverage.py)."""
+        return sorted(p for p in self.files if p.startswith(MODELS_DIR) and p.endswith(".py") and p.count("/") == 4)
 
     def utils(self) -> str | None:
         return self.files.get(UTILS)
 
 
 def _wanted(rel: str) -> bool:
-    return (rel.startswith(MODELS_DIR) and rel.endswith(".py") and rel.count("/") == 3) or rel == UTILS
+    return (rel.startswith(MODELS_DIR) and rel.endswith(".py") and rel.count("/") in (3, 4)) or rel == UTILS
 
 
 class Unreadable(Exception):
@@ -120,7 +126,7 @@ def from_tree(path: Path) -> Source:
     src = Source(_git_label(path) if (path / ".git").exists() else str(path), {}, str(base))
     src.present = {m for m in MARKERS if os.path.lexists(base / m)}
     names = sorted(n for n in os.listdir(base / MODELS_DIR) if n.endswith(".py"))
-    wanted = [MODELS_DIR + n for n in names]
+    wanted = [MODELS_DIR + n for n in names] + _subpackage_files(base / MODELS_DIR)
     if os.path.lexists(base / UTILS):
         wanted.append(UTILS)
     for rel in wanted:
@@ -129,6 +135,17 @@ def from_tree(path: Path) -> Source:
         except Unreadable as e:
             src.unread[rel] = str(e)
     return src
+
+
+def _subpackage_files(models: Path) -> list[str]:
+    """models/<package>/<module>.py, one level down (the sub-packages' own sub-folders are not read)."""
+    out = []
+    for pkg in sorted(p for p in models.iterdir() if p.is_dir() and not p.is_symlink()):
+        try:
+            out += [f"{MODELS_DIR}{pkg.name}/{n}" for n in sorted(os.listdir(pkg)) if n.endswith(".py")]
+        except OSError:  # not listed: a row whose MoE code is there says it was not read
+            continue
+    return out
 
 
 def read_entry(z: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
