@@ -64,10 +64,15 @@ def _status(w, rel, raw: RawSite, g, ctx: Context) -> tuple[SV, str]:
     return SV.DIFFERS, args
 
 
-def _textual_note(w, g) -> str:
-    m = find(w, g.formula != g.expected, w.valid() + scope(w) + g.reach)
+def _textual_note(w, entry: Entry, ctx: Context) -> str:
+    """Where the text and the helper-based guard part, at a point the decoder's model can run
+    with F and R as its decoder gives them (effect.premises: a witness is a configuration SGLang
+    runs for this model)."""
+    g = entry.guard
+    m = find(w, g.formula != g.expected, w.valid() + premises(w, ctx, entry.raw) + g.reach)
     if m is None:
-        return ""
+        return (f"the text and the helper-based guard agree wherever {ctx.stem} runs (F and R as its decoder "
+                "gives them)")
     _c, _s, F, R = w.concrete(m)
     here = "runs" if z3.is_true(m.eval(g.formula, model_completion=True)) else "skips"
     return f"the text {here} where the helper-based guard does not at {flags(w, m)} (F={F}, R={R})"
@@ -174,8 +179,9 @@ def _combine(w, site: AuditedSite, outcomes: list) -> None:
             site.detail += f"; within each decoder that builds it ({_stems(outcomes, set(SV))})"
     else:
         site.verdict = SV.EQUIVALENT_HERE
-        here = [o for _c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
-        notes = [_textual_note(w, here[0][2].guard)] if here else []
+        here = [(c, o) for c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
+        notes = [_textual_note(w, here[0][1][2], here[0][0])] if here else []
+        here = [o for _c, o in here]
         site.note = "; ".join(x for x in notes + [o[1] for o in here] if x)
         site.detail = f"equivalent in effect within {_stems(outcomes, {SV.EQUIVALENT_HERE, *PROVED_VERDICTS})}'s decoder"
     if not w.has_v and site.verdict in (SV.EQUIVALENT, SV.HELPER, SV.DIFFERS, SV.EQUIVALENT_HERE):

@@ -68,11 +68,64 @@ def decoder_of(tree: ast.Module, text: str | None = None) -> Decoder:
         fuses_next_layer=marks,
         block_F=block_F,
         passes_R=any(_passes(c, R_NAME) is not None for c in calls),
-        # NOTE: a file with no decoder class says nothing about a gather: assumed (as before issue 11).
-        gathers_for_dp_attention=not classes or bool(comms) or (text is None or "dp_gather" in text) and any(
-            call_name(n) in ("dp_gather_partial", "dp_gather_replicate", "dp_gather")
-            for n in walk(tree) if isinstance(n, ast.Call)),
+        # NOTE: a file with no decoder class says nothing about a gather: assumed (as before issue 11);
+        # a file whose layers refuse DP attention when built never runs it (refuses_dp_attention).
+        gathers_for_dp_attention=not refuses_dp_attention(tree, text) and (
+            not classes or bool(comms) or (text is None or "dp_gather" in text) and any(
+                call_name(n) in ("dp_gather_partial", "dp_gather_replicate", "dp_gather")
+                for n in walk(tree) if isinstance(n, ast.Call))),
     )
+
+
+def refuses_dp_attention(tree: ast.Module, text: str | None = None) -> int:
+    """The line of a statement in some class's __init__ (its own body, not under an `if` or a loop:
+    it runs whenever the layer is built) that fails unless DP attention is off, else 0:
+    `assert attn_tp_size == tp_size` (attention TP = TP leaves one attention-DP rank; zaya.py:844-849
+    at 0.5.14), `assert not is_dp_attention_enabled()`, `assert attn_dp_size == 1`, or the same
+    test written as `if <DP attention on>: raise ...`."""
+    if text is not None and not any(k in text for k in ("dp_attention", "attn_tp_size", "attn_dp_size",
+                                                        "attention_tp_size", "attention_dp_size")):
+        return 0
+    for cls in (n for n in walk(tree) if isinstance(n, ast.ClassDef)):
+        for fn in (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"):
+            for st in fn.body:
+                if isinstance(st, ast.Assert) and _dp_attention_off(st.test):
+                    return st.lineno
+                if isinstance(st, ast.If) and _terminates_by_raise(st.body) and not st.orelse \
+                        and _dp_attention_off(st.test, negated=True):
+                    return st.lineno
+    return 0
+
+
+def _last_name(e: ast.expr) -> str:
+    """`self.tp_size`, `get_parallel().tp_size`, `tp_size` -> tp_size; a call -> its name."""
+    if isinstance(e, ast.Call):
+        return _last_name(e.func)
+    if isinstance(e, ast.Attribute):
+        return e.attr
+    return e.id if isinstance(e, ast.Name) else ""
+
+
+def _dp_attention_off(test: ast.expr, negated: bool = False) -> bool:
+    """Does `test` hold exactly when DP attention is off (negated: exactly when it is on)?"""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return _dp_attention_off(test.operand, not negated)
+    dp_on = {"enable_dp_attention", "is_dp_attention_enabled"}
+    if _last_name(test) in dp_on:
+        return negated
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        a, b = _last_name(test.left), _last_name(test.comparators[0])
+        op = test.ops[0]
+        same = {a, b} == {"attn_tp_size", "tp_size"} or {a, b} == {"get_attention_tp_size", "tp_size"}
+        one_dp = (a in ("attn_dp_size", "get_attention_dp_size") and isinstance(test.comparators[0], ast.Constant)
+                  and test.comparators[0].value == 1)
+        if same or one_dp:
+            return isinstance(op, ast.Eq) != negated and isinstance(op, (ast.Eq, ast.NotEq))
+    return False
+
+
+def _terminates_by_raise(body: list[ast.stmt]) -> bool:
+    return len(body) >= 1 and isinstance(body[-1], ast.Raise)
 
 
 def architectures_of(tree: ast.Module) -> tuple[str, ...]:

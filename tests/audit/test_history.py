@@ -52,7 +52,9 @@ def test_per_model_verdicts_as_read_from_the_source(fresh):
     - qwen2_moe: its block calls the helper (qwen2_moe.py:580); 0.5.14 adds a PP hand-off in
       Qwen2MoeModel.forward (:944, :946) that all-reduces over EP and MoE-TP under an attribute
       set for fusion, never asking the helper: differs.
-    - zaya: new in 0.5.14; ZayaBlock.forward all-reduces under `if self.tp_size > 1` (:1224, :1229).
+    - zaya: new in 0.5.14; ZayaBlock.forward all-reduces under `if self.tp_size > 1` (:1224, :1229),
+      and ZayaAttention.__init__ asserts attention TP == TP (:845-849: DP attention is refused), so
+      the unguarded sum is equivalent in effect (it differed only under DP attention).
     - glm4_moe_lite: calls the helper from 0.5.13 on (docs/eras.json helper_callers).
     - nemotron_h 0.5.14: `self.tp_size > 1 and not should_skip_post_experts_all_reduce(...)` (:324).
     - grok: the all-reduce sits in `self.ffn = lambda ...` (Grok1DecoderLayer.__init__), called on
@@ -62,7 +64,7 @@ def test_per_model_verdicts_as_read_from_the_source(fresh):
     rows = {m["model"]: [m["verdicts"][v] for v in THREE] for m in history_report.models(entries)}
     H, D = "calls the helper", "differs"
     assert rows["qwen2_moe"] == [H, H, D]
-    assert rows["zaya"] == [None, None, D]
+    assert rows["zaya"] == [None, None, "equivalent in effect here"]
     assert rows["glm4_moe_lite"] == [H, H, H]
     assert rows["nemotron_h"][2] == H
     assert rows["grok"] == ["equivalent in effect here"] * 3
@@ -74,8 +76,7 @@ def test_findings_hold_from_first_to_last(fresh):
     found = {(f["model"], f["method"], f["path"]): f for f in history_report.findings(entries)}
     pp = found[("qwen2_moe", "Qwen2MoeModel.forward", "ep/ep")]
     assert (pp["first"], pp["last"], pp["lines"]) == ("0.5.14", "0.5.14", {"0.5.14": [944]})
-    zaya = found[("zaya", "ZayaBlock.forward", "tp/tp")]
-    assert zaya["releases"] == ["0.5.14"] and zaya["lines"]["0.5.14"] == [1224, 1229]
+    assert not [f for f in found if f[0] == "zaya"]
     assert not [f for f in found if f[0] == "grok"]
 
 
@@ -159,7 +160,7 @@ def test_the_table_names_eras_models_findings_and_bugs(fresh, capsys, monkeypatc
     monkeypatch.setattr(history, "_results_dir", lambda: results)
     assert main(["--history", RANGE]) == 1
     out = capsys.readouterr().out
-    assert "3 releases" in out and "zaya ZayaBlock.forward (tp/tp) differs: 0.5.14 .. 0.5.14" in out
+    assert "3 releases" in out and "qwen2_moe Qwen2MoeModel.forward (ep/ep) differs: 0.5.14 .. 0.5.14" in out
     assert "v_with_attention_tp (sgl-project/sglang#32663): shipped in 0.5.13..0.5.14" in out
 
 
@@ -176,7 +177,7 @@ def test_the_report_draws_the_history_json(fresh, capsys, monkeypatch, tmp_path)
     assert report([str(page), "--history-json", str(doc)]) == 0
     html = page.read_text()
     assert 'id="audit-matrix"' in html and html.count('<table class="audit"') == 3
-    assert "era 0.5.11" in html and "sglang/srt/models/zaya.py:1224" in html
+    assert "era 0.5.11" in html and "sglang/srt/models/qwen2_moe.py:944" in html
     capsys.readouterr()
     assert report([str(page), "--history-json", str(tmp_path / "h.html")]) == 2
     assert "cannot read an audit-history JSON document" in capsys.readouterr().err
