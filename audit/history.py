@@ -11,6 +11,7 @@ is a different key, never a stale answer.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -157,12 +158,13 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
         from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
         # NOTE: fork shares the imports; a process with other threads or a Ray session spawns instead
         ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
-        # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
-        todo.sort(key=lambda a: -os.path.getsize(a[1]))
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
-            done = dict(zip([a[0] for a in todo], pool.map(_audit_args, todo)))
+        workers = min(jobs, len(todo))
+        ends = ctx.Array("i", _ends(len(todo), workers))
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_share, initargs=(ends,)) as pool:
+            runs = pool.map(_serve, [(todo, w) for w in range(workers)])
+            done = {e["release"]: e for run_ in runs for e in run_}
     else:
-        done = {}
+        done = {e["release"]: e for e in _audit_run(todo)}
     entries = [done.get(a[0]) or audit_one(*a) for a in args]
     for e in entries:
         if not e["era"]:
@@ -171,8 +173,45 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     return entries
 
 
-def _audit_args(a: tuple) -> dict:
-    return audit_one(*a)
+def _ends(n: int, workers: int) -> list[int]:
+    """[first, last] of each block of consecutive releases; block b is served by workers 2b (from
+    its first release on) and 2b+1 (from its last release back), so each worker audits consecutive
+    releases and the two meet wherever the work splits evenly."""
+    blocks = (workers + 1) // 2
+    cuts = [round(i * n / blocks) for i in range(blocks + 1)]
+    return [x for a, b in zip(cuts, cuts[1:]) for x in (a, b - 1)]
+
+
+_ENDS = None
+
+
+def _share(ends) -> None:
+    global _ENDS
+    _ENDS = ends
+
+
+def _serve(job: tuple[list[tuple], int]) -> list[dict]:
+    """One worker's releases: the next one at its end of its block until the block is done.
+    Consecutive releases share most files and most questions, which the worker remembers from one
+    audit to the next (audit/memo.py); after each audit, what it keeps is moved out of the cyclic
+    collector's sight (gc.freeze: kept for the worker's life, rescanning it costs time)."""
+    todo, worker = job
+    block, back = divmod(worker, 2)
+    out = []
+    while True:
+        with _ENDS.get_lock():
+            first, last = _ENDS[2 * block], _ENDS[2 * block + 1]
+            if first > last:
+                return out
+            i = last if back else first
+            _ENDS[2 * block + (1 if back else 0)] = i - 1 if back else i + 1
+        out.append(audit_one(*todo[i]))
+        gc.freeze()
+
+
+def _audit_run(run_: list[tuple]) -> list[dict]:
+    """Audit releases in order in this process (what one audit remembers, the next may use)."""
+    return [audit_one(*a) for a in run_]
 
 
 def jobs_from_env() -> int:
