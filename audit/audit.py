@@ -15,7 +15,6 @@ from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
-from . import memo
 from .coverage import Coverage, cover
 from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches
 from .era import UtilsUnparsable, detect
@@ -138,7 +137,7 @@ def _audit(src: Source) -> Report:
         if not reduces and not _builds_blocks_of(body, reducing):
             continue
         try:
-            trees[rel] = memo.parse(body), body, reduces
+            trees[rel] = ast.parse(body), body, reduces
         except SyntaxError as e:
             if reduces:
                 rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})

@@ -11,10 +11,10 @@ is a different key, never a stale answer.
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import subprocess
@@ -154,17 +154,9 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
         keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
     args = [(v, str(w), k) for v, w, k in zip(versions, wheels, keys)]
     todo = [a for a in args if not (a[2] and (_results_dir() / f"{a[2]}.json").is_file())]
-    if jobs > 1 and len(todo) > 1:
-        from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
-        # NOTE: fork shares the imports; a process with other threads or a Ray session spawns instead
-        ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
-        workers = min(jobs, len(todo))
-        ends = ctx.Array("i", _ends(len(todo), workers))
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_share, initargs=(ends,)) as pool:
-            runs = pool.map(_serve, [(todo, w) for w in range(workers)])
-            done = {e["release"]: e for run_ in runs for e in run_}
-    else:
-        done = {e["release"]: e for e in _audit_run(todo)}
+    # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
+    todo.sort(key=lambda a: -os.path.getsize(a[1]))
+    done = {e["release"]: e for e in _audit_each(todo, jobs)}
     entries = [done.get(a[0]) or audit_one(*a) for a in args]
     for e in entries:
         if not e["era"]:
@@ -173,45 +165,65 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     return entries
 
 
-def _ends(n: int, workers: int) -> list[int]:
-    """[first, last] of each block of consecutive releases; block b is served by workers 2b (from
-    its first release on) and 2b+1 (from its last release back), so each worker audits consecutive
-    releases and the two meet wherever the work splits evenly."""
-    blocks = (workers + 1) // 2
-    cuts = [round(i * n / blocks) for i in range(blocks + 1)]
-    return [x for a, b in zip(cuts, cuts[1:]) for x in (a, b - 1)]
+def _audit_args(a: tuple) -> dict:
+    return audit_one(*a)
 
 
-_ENDS = None
+def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
+    """Each release audited in a process of its own, `jobs` at a time: forked from this one where
+    that is safe, else spawned; in this process only for one job where forking is not safe.
+
+    NOTE: an audit's witnesses are not a function of the release alone: a setting the readable
+    search does not pin (a block's F and R, a sum count read at the point) is what z3 finds, and
+    that depends on what the process did before (z3's term ids, the layout of what it keeps).
+    Audited one after another in one worker, 0.5.16 gave another witness than audited alone
+    (bench/audit_same.py), so the history's JSON depended on which releases a worker had met.
+    A fresh process per release gives each release the answer `sumonce audit` gives it."""
+    if not todo:
+        return []
+    if fork_is_safe():
+        return _forked(todo, jobs)
+    if jobs > 1:
+        # NOTE: a process with other threads or a Ray session spawns (imports again per release)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, max_tasks_per_child=1) as pool:
+            return list(pool.map(_audit_args, todo))
+    return [audit_one(*a) for a in todo]
 
 
-def _share(ends) -> None:
-    global _ENDS
-    _ENDS = ends
+def _forked(todo: list[tuple], jobs: int) -> list[dict]:
+    """A child forked per release, at most `jobs` at once, each started from this (the main)
+    thread of a process that has no other (fork_is_safe), its entry sent back through a pipe."""
+    from . import audit as _warm  # noqa: F401 -- imported before the forks, shared by the children
+    ctx, pending, running, out = multiprocessing.get_context("fork"), list(todo), {}, []
+    while pending or running:
+        while pending and len(running) < jobs:
+            a = pending.pop(0)
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(a, send))
+            child.start()
+            send.close()
+            running[receive] = child, a
+        for receive in multiprocessing.connection.wait(list(running)):
+            child, a = running.pop(receive)
+            try:
+                ok, got = receive.recv()
+            except EOFError:
+                ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
+            child.join()
+            if not ok:
+                for other, _a in running.values():
+                    other.terminate()
+                raise got
+            out.append(got)
+    return out
 
 
-def _serve(job: tuple[list[tuple], int]) -> list[dict]:
-    """One worker's releases: the next one at its end of its block until the block is done.
-    Consecutive releases share most files and most questions, which the worker remembers from one
-    audit to the next (audit/memo.py); after each audit, what it keeps is moved out of the cyclic
-    collector's sight (gc.freeze: kept for the worker's life, rescanning it costs time)."""
-    todo, worker = job
-    block, back = divmod(worker, 2)
-    out = []
-    while True:
-        with _ENDS.get_lock():
-            first, last = _ENDS[2 * block], _ENDS[2 * block + 1]
-            if first > last:
-                return out
-            i = last if back else first
-            _ENDS[2 * block + (1 if back else 0)] = i - 1 if back else i + 1
-        out.append(audit_one(*todo[i]))
-        gc.freeze()
-
-
-def _audit_run(run_: list[tuple]) -> list[dict]:
-    """Audit releases in order in this process (what one audit remembers, the next may use)."""
-    return [audit_one(*a) for a in run_]
+def _child(a: tuple, send) -> None:
+    try:
+        send.send((True, audit_one(*a)))
+    except BaseException as e:  # noqa: BLE001 -- raised again in the parent, as a pool would
+        send.send((False, e))
 
 
 def jobs_from_env() -> int:

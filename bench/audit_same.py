@@ -1,53 +1,62 @@
-"""Check that two trees of sumonce give byte-equal audits (times aside) of every release in a
-range: each tree audits the releases in one process, oldest first (as one `--history` worker
-does, so what one release remembers is used by the next, and gc.freeze after each as a worker
-of a tree that has one), and the newer tree also audits each release in a process of its own,
-newest first (nothing remembered). Exit 1 on any difference.
+"""Check that `sumonce audit --history` of one tree gives, for every release of a range, the
+entry another tree's audit of that release alone gives (a fresh process per release: era, the
+audit's JSON, the upstream bugs decided), byte for byte with every "seconds" key dropped. The
+history runs with 2 workers and with 1, each into a private result cache (the wheels linked from
+the real one), whose entries are the history's per-release results. Exit 1 on any difference.
 
     python bench/audit_same.py --trees BEFORE AFTER [RANGE]
 
-Each entry is the one `--history` keeps per release (audit/history.py's audit_one: era, the
-audit's JSON, the upstream bugs decided), with every "seconds" key dropped.
+Audited one after another in one process, a release's witnesses may differ from its audit alone
+(audit/history.py's _audit_each says why), so "alone" is the reference.
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 RANGE = "sglang==0.5.10.post1..sglang==0.5.23"
-_AUDIT = """
-import gc, json, sys
-from sumonce.audit import history
+_ALONE = """
+import json, sys
 from sumonce.audit.history import audit_one
 from sumonce.audit.source import fetch
+v = sys.argv[1]
+print(json.dumps(audit_one(v, str(fetch(v)), None)))
+"""
+
 
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items() if k not in ("seconds", "cached")}
     return [strip(v) for v in x] if isinstance(x, list) else x
 
-for v in sys.argv[1:]:
-    print(json.dumps({v: strip(audit_one(v, str(fetch(v)), None))}, sort_keys=True), flush=True)
-    if hasattr(history, "_serve"):  # a --history worker of this tree freezes what it keeps after each
-        gc.freeze()
-"""
+
+def _env(tree: str, **more) -> dict:
+    return dict(os.environ, PYTHONPATH=os.path.abspath(tree), **more)
 
 
-def releases(spec: str) -> list[str]:
-    from sumonce.audit.history import parse_range, releases_in, registry_versions
-    a, b = parse_range(spec)
-    return releases_in(a, b, registry_versions())
-
-
-def audited(tree: str, versions: list[str]) -> dict[str, str]:
-    env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
-    out = subprocess.run([sys.executable, "-c", _AUDIT, *versions], env=env, capture_output=True, text=True,
+def alone(tree: str, version: str) -> str:
+    out = subprocess.run([sys.executable, "-c", _ALONE, version], env=_env(tree), capture_output=True, text=True,
                          check=False, cwd=os.path.abspath(tree))
     if out.returncode != 0:
         raise SystemExit(f"{tree}: {out.stderr.strip()[-400:]}")
-    lines = [json.loads(ln) for ln in out.stdout.splitlines() if ln.startswith("{")]
-    return {v: json.dumps(e[v], sort_keys=True) for e in lines for v in e}
+    return json.dumps(strip(json.loads(out.stdout.splitlines()[-1])), sort_keys=True)
+
+
+def history(tree: str, spec: str, jobs: int) -> dict[str, str]:
+    from sumonce.audit.source import cache_dir
+    with tempfile.TemporaryDirectory() as tmp:
+        for w in cache_dir().glob("sglang-*.whl"):
+            (Path(tmp) / w.name).symlink_to(w)
+        out = subprocess.run([sys.executable, "-m", "sumonce.cli", "audit", "--history", spec, "--json"],
+                             env=_env(tree, SUMONCE_CACHE=tmp, SUMONCE_HISTORY_JOBS=str(jobs)),
+                             capture_output=True, text=True, check=False, cwd=os.path.abspath(tree))
+        if out.returncode not in (0, 1, 4):
+            raise SystemExit(f"{tree}: --history exited {out.returncode}: {out.stderr.strip()[-400:]}")
+        entries = [json.loads(f.read_text()) for f in (Path(tmp) / "audits").glob("*.json")]
+    return {e["release"]: json.dumps(strip(e), sort_keys=True) for e in entries}
 
 
 def main() -> None:
@@ -55,20 +64,18 @@ def main() -> None:
     p.add_argument("range", nargs="?", default=RANGE)
     p.add_argument("--trees", nargs=2, required=True, metavar=("BEFORE", "AFTER"))
     args = p.parse_args()
-    versions = releases(args.range)
-    before = audited(args.trees[0], versions)
-    runs = {"in one process": audited(args.trees[1], versions)}
-    runs["each alone"] = {}
-    for v in reversed(versions):
-        runs["each alone"] |= audited(args.trees[1], [v])
+    from sumonce.audit.history import parse_range, registry_versions, releases_in
+    versions = releases_in(*parse_range(args.range), registry_versions())
+    before = {v: alone(args.trees[0], v) for v in versions}
     bad = 0
-    for how, after in runs.items():
+    for jobs in (2, 1):
+        after = history(args.trees[1], args.range, jobs)
         for v in versions:
-            same = before.get(v) is not None and before.get(v) == after.get(v)
-            bad += not same
-            if not same:
-                print(f"sglang=={v} ({how}): DIFFERS ({len(before.get(v) or '')} vs {len(after.get(v) or '')} bytes)")
-    print(f"{len(versions)} releases, {len(runs)} ways: {'all byte-equal' if not bad else f'{bad} differ'}")
+            if before[v] != after.get(v):
+                bad += 1
+                print(f"sglang=={v} (--history, {jobs} worker(s)): DIFFERS from its audit alone")
+    print(f"{len(versions)} releases, --history with 2 and 1 workers against each release alone: "
+          f"{'all byte-equal' if not bad else f'{bad} differ'}")
     sys.exit(1 if bad else 0)
 
 
