@@ -57,7 +57,8 @@ def main() -> None:
     p.add_argument("--jobs", type=int, nargs="+", default=[2], help="worker processes (several: each timed cold)")
     p.add_argument("--trees", nargs="+", default=["."], metavar="TREE")
     args = p.parse_args()
-    once(args.range, fresh=False, jobs=2, tree=args.trees[0])  # fetches the wheels, fills the result cache; not timed
+    if args.runs:
+        once(args.range, fresh=False, jobs=2, tree=args.trees[0])  # fills the result cache; not timed
     for jobs in args.jobs:
         times: dict[str, list] = {t: [] for t in args.trees}
         loads: dict[str, list] = {t: [] for t in args.trees}
