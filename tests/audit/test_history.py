@@ -235,3 +235,12 @@ def test_a_release_reads_the_same_whatever_was_audited_before_it():
     alone = history.run(["0.5.16"], jobs=1, use_cache=False)[0]
     assert after["release"] == alone["release"] == "0.5.16"
     assert strip(after) == strip(alone)
+
+
+def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch):
+    """An audit that raises in its own process raises in the command, its one line kept."""
+    def boom(version, wheel, key):
+        raise TargetError(f"sglang=={version}: boom")
+    monkeypatch.setattr(history, "audit_one", boom)
+    with pytest.raises(TargetError, match="boom"):
+        history.run(["0.5.13", "0.5.13.post1"], jobs=2, use_cache=False)
