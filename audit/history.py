@@ -178,7 +178,8 @@ def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
     that depends on what the process did before (z3's term ids, the layout of what it keeps).
     Audited one after another in one worker, 0.5.16 gave another witness than audited alone
     (bench/audit_same.py), so the history's JSON depended on which releases a worker had met.
-    A fresh process per release gives each release the answer `sumonce audit` gives it."""
+    A fresh process per release gives each release the answer `sumonce audit` gives it (not so in
+    this process, the one case left: one job where forking is not safe)."""
     if not todo:
         return []
     if fork_is_safe():
@@ -210,10 +211,12 @@ def _forked(todo: list[tuple], jobs: int) -> list[dict]:
                 ok, got = receive.recv()
             except EOFError:
                 ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
+            receive.close()
             child.join()
             if not ok:
                 for other, _a in running.values():
                     other.terminate()
+                    other.join()
                 raise got
             out.append(got)
     return out
