@@ -11,6 +11,7 @@ is a different key, never a stale answer.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
@@ -195,7 +196,7 @@ def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
 def _forked(todo: list[tuple], jobs: int) -> list[dict]:
     """A child forked per release, at most `jobs` at once, each started from this (the main)
     thread of a process that has no other (fork_is_safe), its entry sent back through a pipe."""
-    from . import audit as _warm  # noqa: F401 -- imported before the forks, shared by the children
+    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the children
     ctx, pending, running, out = multiprocessing.get_context("fork"), list(todo), {}, []
     while pending or running:
         while pending and len(running) < jobs:
@@ -223,6 +224,9 @@ def _forked(todo: list[tuple], jobs: int) -> list[dict]:
 
 
 def _child(a: tuple, send) -> None:
+    # NOTE: a child lives for one audit, which frees little: the cyclic collector's passes would
+    # only touch (and so copy) the pages it shares with the parent (the audit turns it off anyway)
+    gc.disable()
     try:
         send.send((True, audit_one(*a)))
     except BaseException as e:  # noqa: BLE001 -- raised again in the parent, as a pool would
