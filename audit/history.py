@@ -11,9 +11,11 @@ is a different key, never a stale answer.
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import subprocess
@@ -153,16 +155,9 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
         keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
     args = [(v, str(w), k) for v, w, k in zip(versions, wheels, keys)]
     todo = [a for a in args if not (a[2] and (_results_dir() / f"{a[2]}.json").is_file())]
-    if jobs > 1 and len(todo) > 1:
-        from . import audit as _warm  # noqa: F401 -- imported before the fork, shared by the workers
-        # NOTE: fork shares the imports; a process with other threads or a Ray session spawns instead
-        ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
-        # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
-        todo.sort(key=lambda a: -os.path.getsize(a[1]))
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx) as pool:
-            done = dict(zip([a[0] for a in todo], pool.map(_audit_args, todo)))
-    else:
-        done = {}
+    # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
+    todo.sort(key=lambda a: -os.path.getsize(a[1]))
+    done = {e["release"]: e for e in _audit_each(todo, jobs)}
     entries = [done.get(a[0]) or audit_one(*a) for a in args]
     for e in entries:
         if not e["era"]:
@@ -173,6 +168,69 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
 
 def _audit_args(a: tuple) -> dict:
     return audit_one(*a)
+
+
+def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
+    """Each release audited in a process of its own, `jobs` at a time: forked from this one where
+    that is safe, else spawned; in this process only for one job where forking is not safe.
+
+    NOTE: an audit's witnesses are not a function of the release alone: a setting the readable
+    search does not pin (a block's F and R, a sum count read at the point) is what z3 finds, and
+    that depends on what the process did before (z3's term ids, the layout of what it keeps).
+    Audited one after another in one worker, 0.5.16 gave another witness than audited alone
+    (bench/audit_same.py), so the history's JSON depended on which releases a worker had met.
+    A fresh process per release gives each release the answer `sumonce audit` gives it (not so in
+    this process, the one case left: one job where forking is not safe)."""
+    if not todo:
+        return []
+    if fork_is_safe():
+        return _forked(todo, jobs)
+    if jobs > 1:
+        # NOTE: a process with other threads or a Ray session spawns (imports again per release)
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, max_tasks_per_child=1) as pool:
+            return list(pool.map(_audit_args, todo))
+    return [audit_one(*a) for a in todo]
+
+
+def _forked(todo: list[tuple], jobs: int) -> list[dict]:
+    """A child forked per release, at most `jobs` at once, each started from this (the main)
+    thread of a process that has no other (fork_is_safe), its entry sent back through a pipe."""
+    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the children
+    ctx, pending, running, out = multiprocessing.get_context("fork"), list(todo), {}, []
+    while pending or running:
+        while pending and len(running) < jobs:
+            a = pending.pop(0)
+            receive, send = ctx.Pipe(duplex=False)
+            child = ctx.Process(target=_child, args=(a, send))
+            child.start()
+            send.close()
+            running[receive] = child, a
+        for receive in multiprocessing.connection.wait(list(running)):
+            child, a = running.pop(receive)
+            try:
+                ok, got = receive.recv()
+            except EOFError:
+                ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
+            receive.close()
+            child.join()
+            if not ok:
+                for other, _a in running.values():
+                    other.terminate()
+                    other.join()
+                raise got
+            out.append(got)
+    return out
+
+
+def _child(a: tuple, send) -> None:
+    # NOTE: a child lives for one audit, which frees little: the cyclic collector's passes would
+    # only touch (and so copy) the pages it shares with the parent (the audit turns it off anyway)
+    gc.disable()
+    try:
+        send.send((True, audit_one(*a)))
+    except BaseException as e:  # noqa: BLE001 -- raised again in the parent, as a pool would
+        send.send((False, e))
 
 
 def jobs_from_env() -> int:

@@ -3,6 +3,10 @@ the registry's version list, hashing, auditing), wheels already cached. Goal: un
 17 releases 0.5.10.post1..0.5.23 on a 2-core machine.
 
     python bench/history_speed.py [--runs 3] [--cold-runs 1] [--jobs 2] [RANGE]
+    python bench/history_speed.py --trees BEFORE AFTER --runs 0 --cold-runs 3 [RANGE]
+
+With --trees, each tree's command runs in turn (side by side, alternating) and the ratio of the
+medians is printed.
 
 cold: every release audited again (--fresh: the result cache is neither read nor written);
 warm: every result read from the cache (keyed by wheel sha256 + a fingerprint of sumonce's code).
@@ -26,12 +30,12 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def once(spec: str, fresh: bool, jobs: int) -> tuple[float, float]:
+def once(spec: str, fresh: bool, jobs: int, tree: str = ".") -> tuple[float, float]:
     """(wall seconds, CPU seconds of the command and its workers)."""
     cmd = [sys.executable, "-m", "sumonce.cli", "audit", "--history", spec, "--json"] + (["--fresh"] if fresh else [])
-    env = dict(os.environ, SUMONCE_HISTORY_JOBS=str(jobs))
+    env = dict(os.environ, SUMONCE_HISTORY_JOBS=str(jobs), PYTHONPATH=os.path.abspath(tree))
     t, cpu = time.perf_counter(), _cpu()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd=os.path.abspath(tree))
     seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     if p.returncode not in (0, 1, 4):
         raise SystemExit(f"{' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()[-300:]}")
@@ -51,20 +55,33 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="warm runs")
     p.add_argument("--cold-runs", type=int, default=1)
     p.add_argument("--jobs", type=int, nargs="+", default=[2], help="worker processes (several: each timed cold)")
+    p.add_argument("--trees", nargs="+", default=["."], metavar="TREE")
     args = p.parse_args()
-    once(args.range, fresh=False, jobs=2)  # fetches the wheels and fills the result cache; not timed
+    if args.runs:
+        once(args.range, fresh=False, jobs=2, tree=args.trees[0])  # fills the result cache; not timed
     for jobs in args.jobs:
-        times, loads = [], []
+        times: dict[str, list] = {t: [] for t in args.trees}
+        loads: dict[str, list] = {t: [] for t in args.trees}
         for _ in range(args.cold_runs):
-            loads.append(os.getloadavg()[0])
-            times.append(once(args.range, fresh=True, jobs=jobs))
-        if times:
-            report(f"cold, {jobs} worker(s)", times, loads)
-    times, loads = [], []
-    for _ in range(args.runs):
-        loads.append(os.getloadavg()[0])
-        times.append(once(args.range, fresh=False, jobs=2))
-    report("warm (result cache)", times, loads)
+            for t in args.trees:
+                loads[t].append(os.getloadavg()[0])
+                times[t].append(once(args.range, fresh=True, jobs=jobs, tree=t))
+        for t in args.trees:
+            if times[t]:
+                report(f"{t}: cold, {jobs} worker(s)", times[t], loads[t])
+        if len(args.trees) == 2 and args.cold_runs:
+            a, b = (times[t] for t in args.trees)
+            print(f"before / after (medians): wall {statistics.median(x[0] for x in a) / statistics.median(x[0] for x in b):.2f}x, "
+                  f"CPU {statistics.median(x[1] for x in a) / statistics.median(x[1] for x in b):.2f}x", flush=True)
+    for t in args.trees:
+        times_, loads_ = [], []
+        if args.runs and t != args.trees[0]:
+            once(args.range, fresh=False, jobs=2, tree=t)  # NOTE: each tree's code has its own cache key
+        for _ in range(args.runs):
+            loads_.append(os.getloadavg()[0])
+            times_.append(once(args.range, fresh=False, jobs=2, tree=t))
+        if times_:
+            report(f"{t}: warm (result cache)", times_, loads_)
 
 
 if __name__ == "__main__":

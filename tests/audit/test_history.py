@@ -225,3 +225,23 @@ def test_a_release_no_era_fits_fails_loudly(monkeypatch, tmp_path):
     monkeypatch.setattr(history, "fetch", lambda v: wheel)
     with pytest.raises(TargetError, match="no era has this shape"):
         history.run(["9.9.9"], jobs=1, use_cache=False)
+
+
+def test_a_release_reads_the_same_whatever_was_audited_before_it():
+    """Each release is audited in a process of its own: 0.5.16's witnesses (a block's F and R, a
+    sum count) came out otherwise when a worker had audited 0.5.15.post1 first."""
+    def strip(e):
+        return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
+    after = history.run(["0.5.15.post1", "0.5.16"], jobs=1, use_cache=False)[1]
+    alone = history.run(["0.5.16"], jobs=1, use_cache=False)[0]
+    assert after["release"] == alone["release"] == "0.5.16"
+    assert strip(after) == strip(alone)
+
+
+def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch):
+    """An audit that raises in its own process raises in the command, its one line kept."""
+    def boom(version, wheel, key):
+        raise TargetError(f"sglang=={version}: boom")
+    monkeypatch.setattr(history, "audit_one", boom)
+    with pytest.raises(TargetError, match="boom"):
+        history.run(["0.5.13", "0.5.13.post1"], jobs=2, use_cache=False)
