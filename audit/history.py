@@ -112,10 +112,11 @@ def _results_dir() -> Path:
     return cache_dir() / "audits"
 
 
-def audit_one(version: str, wheel: str, key: str | None) -> dict:
+def audit_one(version: str, wheel: str, cache_file: str | None) -> dict:
     """One release's entry: era, era_reason, wheel, the audit's JSON (audit/report.to_json).
-    Read from the result cache under `key` when there; written there after a fresh audit."""
-    cached = _results_dir() / f"{key}.json" if key else None
+    Read from the result cache file when there; written there after a fresh audit. (The parent
+    names the file: a spawned child would not see where the parent keeps its cache.)"""
+    cached = Path(cache_file) if cache_file else None
     if cached is not None and cached.is_file():
         try:
             entry = json.loads(cached.read_text())
@@ -153,8 +154,8 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     if use_cache:
         code = code_fingerprint()
         keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
-    args = [(v, str(w), k) for v, w, k in zip(versions, wheels, keys)]
-    todo = [a for a in args if not (a[2] and (_results_dir() / f"{a[2]}.json").is_file())]
+    args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
+    todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
     # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
     todo.sort(key=lambda a: -os.path.getsize(a[1]))
     done = {e["release"]: e for e in _audit_each(todo, jobs)}

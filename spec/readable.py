@@ -110,7 +110,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         for literal, var, default in _defaults(w):
             if literal not in kept:
                 model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
-        return model
+        return _pin_flags(solver, w, model)
     finally:
         solver.set("phase_selection", 3)
         solver.pop()
@@ -209,6 +209,24 @@ def _pin(solver, var, default, names, model: z3.ModelRef, floor: int | None) -> 
         if found is not None:
             solver.add(var == value)
             return found
+    return model
+
+
+def _pin_flags(solver, w, model: z3.ModelRef) -> z3.ModelRef:
+    """F and R (the block's fusion and reduce-scatter flags) False where they can be, then a rank
+    (the audit's tp_rank) at its least: with every setting pinned, the point, and all read at it
+    (counts, F and R), depends on the question alone, not on what the solver was asked before."""
+    for var in (w.F, w.R):
+        found = model if _holds(model, z3.Not(var)) else _try(solver, z3.Not(var))
+        if found is not None:
+            solver.add(z3.Not(var))
+            model = found
+        else:
+            solver.add(var)
+    rank = getattr(w, "tp_rank", None)
+    if rank is not None:
+        model = _least(solver, rank, model, 0)
+        solver.add(rank == model.eval(rank, model_completion=True))
     return model
 
 
