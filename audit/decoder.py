@@ -86,7 +86,7 @@ def refuses_dp_attention(tree: ast.Module, text: str | None = None) -> int:
     if text is not None and not any(k in text for k in ("dp_attention", "attn_tp_size", "attn_dp_size",
                                                         "attention_tp_size", "attention_dp_size")):
         return 0
-    for cls in (n for n in walk(tree) if isinstance(n, ast.ClassDef)):
+    for cls in _classes(tree.body):
         for fn in (f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"):
             for st in fn.body:
                 if isinstance(st, ast.Assert) and _dp_attention_off(st.test):
@@ -95,6 +95,14 @@ def refuses_dp_attention(tree: ast.Module, text: str | None = None) -> int:
                         and _dp_attention_off(st.test, negated=True):
                     return st.lineno
     return 0
+
+
+def _classes(body: list[ast.stmt]):
+    """The classes of a module's body and, within them, their nested classes."""
+    for node in body:
+        if isinstance(node, ast.ClassDef):
+            yield node
+            yield from _classes(node.body)
 
 
 def _last_name(e: ast.expr) -> str:
