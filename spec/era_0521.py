@@ -19,6 +19,7 @@ from sumonce.proto.eras import Era, accepts
 from sumonce.proto.predicates import should_use_flashinfer_cutlass_moe_fp4_allgather as Q
 from sumonce.proto.sites import Version
 
+from .eras import in_any
 from .findings import FINDINGS
 from .properties import Expect, Kind, Property
 
@@ -78,10 +79,7 @@ def once(model):
 
 def outside(model, regions):
     def scope(c, s, F, R):
-        inside = False
-        for region in regions:
-            inside = inside or region(c, s, model)
-        return accepts(Era.V0_5_21, c) and m21.in_scope(c, s, model) and not inside
+        return accepts(Era.V0_5_21, c) and m21.in_scope(c, s, model) and not in_any(regions, c, s, model)
     return scope
 
 
@@ -144,10 +142,7 @@ def carried_region(f, runs):
     def scope(c, s, F, R):
         hit = False
         for m11, m in _pairs():
-            out = False
-            for region in excluded:
-                out = out or region(c, s, m)
-            hit = hit or (accepts(Era.V0_5_21, c) and m21.in_scope(c, s, m) and not out
+            hit = hit or (accepts(Era.V0_5_21, c) and m21.in_scope(c, s, m) and not in_any(excluded, c, s, m)
                           and f.region(c, s, m11, Version.HELPER) and (not runs or m21.model_supports(c, m)))
         return hit
     return scope
@@ -159,10 +154,7 @@ def once_in_region(f):
     def claim(c, s, F, R):
         ok = True
         for m11, m in _pairs():
-            out = False
-            for region in excluded:
-                out = out or region(c, s, m)
-            if m21.in_scope(c, s, m) and not out and f.region(c, s, m11, Version.HELPER):
+            if m21.in_scope(c, s, m) and not in_any(excluded, c, s, m) and f.region(c, s, m11, Version.HELPER):
                 ok = ok and m21.exactly_once(c, s, m)
         return ok
     return claim
