@@ -238,6 +238,26 @@ def test_a_release_reads_the_same_whatever_was_audited_before_it():
     assert strip(after) == strip(alone)
 
 
+def test_an_audit_in_one_process_after_others_reads_as_alone():
+    """The witness itself depends on the question alone (spec/readable pins every setting, F, R
+    and the guard's opaque atoms): audited in this very process after 0.5.15 and 0.5.15.post1,
+    0.5.16 reads as in a fresh process. Before the atoms were pinned, longcat_flash's witness
+    read "summed 3 times" here and "4 times" alone (a free atom of the guard)."""
+    import subprocess
+    import sys
+
+    def strip(e):
+        return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
+    for v in ("0.5.15", "0.5.15.post1"):
+        history.audit_one(v, str(history.fetch(v)), None)
+    here = history.audit_one("0.5.16", str(history.fetch("0.5.16")), None)
+    code = ("import json; from sumonce.audit.history import audit_one, fetch; "
+            "print(json.dumps(audit_one('0.5.16', str(fetch('0.5.16')), None)))")
+    alone = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                      check=True).stdout)
+    assert strip(here) == strip(alone)
+
+
 def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch, tmp_path):
     """An audit that raises in its own process (forked, or spawned where forking is not safe)
     raises in the command, its one line kept: here the wheel is not a zip."""
