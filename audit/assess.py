@@ -179,9 +179,9 @@ def _combine(w, site: AuditedSite, outcomes: list) -> None:
             site.detail += f"; within each decoder that builds it ({_stems(outcomes, set(SV))})"
     else:
         site.verdict = SV.EQUIVALENT_HERE
-        here = [(c, o) for c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
-        notes = [_textual_note(w, here[0][1][2], here[0][0])] if here else []
-        here = [o for _c, o in here]
+        first = next(((c, o) for c, o in outcomes if o[0] == SV.EQUIVALENT_HERE), None)
+        notes = [_textual_note(w, first[1][2], first[0])] if first else []
+        here = [o for _c, o in outcomes if o[0] == SV.EQUIVALENT_HERE]
         site.note = "; ".join(x for x in notes + [o[1] for o in here] if x)
         site.detail = f"equivalent in effect within {_stems(outcomes, {SV.EQUIVALENT_HERE, *PROVED_VERDICTS})}'s decoder"
     if not w.has_v and site.verdict in (SV.EQUIVALENT, SV.HELPER, SV.DIFFERS, SV.EQUIVALENT_HERE):

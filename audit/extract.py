@@ -58,6 +58,8 @@ class RawSite:
     """What its guard may call that the audit can inline (audit.callables)."""
     lambda_attr: str | None = None
     """`self.NAME = lambda ...` holding the call: NAME (sites_in follows where it is called)."""
+    lambda_node: ast.Lambda | None = None
+    """That lambda."""
     runs_in: str = ""
     """For a followed lambda: the method that calls it on every call (where its sum runs)."""
     dead_after: int = 0
@@ -225,6 +227,7 @@ class _Walker:
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
                 site.problems.append((LAMBDA_PROBLEM, n.lineno))
                 site.lambda_attr = _self_attr_bound_to_lambda(node, n)
+                site.lambda_node = node.value if site.lambda_attr else None
             self.sites.append(site)
 
 
@@ -323,7 +326,7 @@ def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()
         for s in found:
             runs = experts
             if s.lambda_attr and cls:
-                followed = _follow_lambda(s, _class_named(tree, cls), fn)
+                followed = _follow_lambda(s, _class_named(tree, cls))
                 runs = experts if followed is None else followed
             s.sums_block = s.line in sums.get(cls, ())
             s.after_experts = runs or s.sums_block or s.group != Group.TP or s.call in WRAPPERS or \
@@ -332,7 +335,7 @@ def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()
     return out
 
 
-def _follow_lambda(s: RawSite, cls: ast.ClassDef, fn: ast.FunctionDef) -> bool | None:
+def _follow_lambda(s: RawSite, cls: ast.ClassDef) -> bool | None:
     """A site inside `self.NAME = lambda x: all_reduce(...)` (grok's Grok1DecoderLayer.__init__ at
     0.5.23 grok.py:550): when one method of the class calls self.NAME(...) on every call, the
     lambda's sum runs there under the conditions in force where the lambda was bound, so the site is
@@ -343,10 +346,7 @@ def _follow_lambda(s: RawSite, cls: ast.ClassDef, fn: ast.FunctionDef) -> bool |
         return None
     s.problems = [p for p in s.problems if p[0] != LAMBDA_PROBLEM]
     s.runs_in = runs_in
-    lam = next(n.value for n in walk(fn) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Lambda)
-               and any(x.lineno == s.line for x in walk(n.value) if isinstance(x, ast.Call)))
-    return any(isinstance(n, ast.Call) and any(k in ast.unparse(n.func).lower() for k in ("expert", "moe"))
-               for n in walk(lam.body))
+    return _calls_experts(s.lambda_node.body)
 
 
 def _mentions_all_reduce(lines: list[str]) -> bool:

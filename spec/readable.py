@@ -217,13 +217,7 @@ def _pin_flags(solver, w, model: z3.ModelRef) -> z3.ModelRef:
     """F and R (the block's fusion and reduce-scatter flags) False where they can be, then a rank
     (the audit's tp_rank) at its least: with every setting pinned, the point, and all read at it
     (counts, F and R), depends on the question alone, not on what the solver was asked before."""
-    for var in (w.F, w.R):
-        found = model if _holds(model, z3.Not(var)) else _try(solver, z3.Not(var))
-        if found is not None:
-            solver.add(z3.Not(var))
-            model = found
-        else:
-            solver.add(var)
+    model = _prefer_false(solver, model, (w.F, w.R))
     rank = getattr(w, "tp_rank", None)
     if rank is not None:
         model = _least(solver, rank, model, 0)
@@ -236,7 +230,13 @@ def _pin_atoms(solver, w, model: z3.ModelRef, *terms) -> z3.ModelRef:
     model attribute the guard reads) False where it can be, in name order: counts read at the
     point then depend on the question alone. Integers are left: validity and the settings fix them."""
     pinned = {v.get_id() for _l, v, _d in _defaults(w)} | {w.F.get_id(), w.R.get_id()}
-    for atom in sorted(_bool_constants(terms, pinned), key=str):
+    return _prefer_false(solver, model, sorted(_bool_constants(terms, pinned), key=str))
+
+
+def _prefer_false(solver, model: z3.ModelRef, atoms) -> z3.ModelRef:
+    """Each boolean in turn fixed False if it can be (with those fixed before), else True; a model
+    of them all."""
+    for atom in atoms:
         found = model if _holds(model, z3.Not(atom)) else _try(solver, z3.Not(atom))
         solver.add(z3.Not(atom) if found is not None else atom)
         model = found if found is not None else model
