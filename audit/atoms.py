@@ -308,4 +308,4 @@ class Translator:
         text = " ".join(ast.unparse(e).split())
         self.kinds.add("opaque")
         self.opaque.append(text)
-        return z3.Bool(f"opaque: {text}")
+        return self.w.atom(f"opaque: {text}")

@@ -111,14 +111,14 @@ def read_release(w, text: str | None) -> Release:
     else:
         rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})
     if COMPLETE_NAME in defs and w.proto_complete(z3.BoolVal(True)) is not None:
-        P = z3.Bool("is_tp_path")
+        P = w.atom("is_tp_path")
         _check_one(w, rel, defs, COMPLETE_NAME, w.proto_complete(P), {"is_tp_path": P})
     check_boundary(w, rel, defs, _check_one)
     return rel
 
 
 def _read_helper(w, rel, defs):
-    P = z3.Bool("is_tp_path")
+    P = w.atom("is_tp_path")
     bound = {"is_tp_path": P, R_NAME: w.R, F_NAME: w.F}
     formula = _check_one(w, rel, defs, HELPER_NAME, w.proto_helper(P, w.R, w.F), bound)
     if formula is not None:

@@ -111,7 +111,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
             if literal not in kept:
                 model = _pin(solver, var, default, names, model, floors.get(var.get_id()))
         model = _pin_flags(solver, w, model)
-        return _pin_atoms(solver, w, model, formula, *assumptions)
+        return _pin_atoms(solver, w, model)
     finally:
         solver.set("phase_selection", 3)
         solver.pop()
@@ -225,12 +225,13 @@ def _pin_flags(solver, w, model: z3.ModelRef) -> z3.ModelRef:
     return model
 
 
-def _pin_atoms(solver, w, model: z3.ModelRef, *terms) -> z3.ModelRef:
-    """Every other boolean constant of the question (an audit's opaque guard atoms, such as a
-    model attribute the guard reads) False where it can be, in name order: counts read at the
-    point then depend on the question alone. Integers are left: validity and the settings fix them."""
-    pinned = {v.get_id() for _l, v, _d in _defaults(w)} | {w.F.get_id(), w.R.get_id()}
-    return _prefer_false(solver, model, sorted(_bool_constants(terms, pinned), key=str))
+def _pin_atoms(solver, w, model: z3.ModelRef) -> z3.ModelRef:
+    """Every other boolean constant a question can read (an audit's opaque guard atoms, such as a
+    model attribute the guard reads: each made by World.atom) False where it can be, in name
+    order: counts read at the point then depend on the question alone. An atom the question does
+    not read is free, so fixing it changes nothing else. Integers are left: validity and the
+    settings fix them."""
+    return _prefer_false(solver, model, [w.atoms[name] for name in sorted(w.atoms)])
 
 
 def _prefer_false(solver, model: z3.ModelRef, atoms) -> z3.ModelRef:
@@ -241,23 +242,6 @@ def _prefer_false(solver, model: z3.ModelRef, atoms) -> z3.ModelRef:
         solver.add(z3.Not(atom) if found is not None else atom)
         model = found if found is not None else model
     return model
-
-
-def _bool_constants(terms, skip: set) -> list:
-    """The uninterpreted boolean constants under `terms` (each once), but those in `skip` (ids)."""
-    out, seen, todo = {}, set(skip), list(terms)
-    while todo:
-        t = todo.pop()
-        tid = t.get_id()
-        if tid in seen:
-            continue
-        seen.add(tid)
-        if z3.is_const(t) and t.decl().kind() == z3.Z3_OP_UNINTERPRETED:
-            if z3.is_bool(t):
-                out[tid] = t
-            continue
-        todo.extend(t.children())
-    return list(out.values())
 
 
 def _is(value, default) -> bool:

@@ -33,6 +33,14 @@ class World:
         self._sides = 0
         self.simplified: dict[int, tuple] = {}  # id of a lifted claim -> (it, z3.simplify(it))
         self._known: dict[tuple, tuple] = {}  # check's key -> (its terms, kept alive; its verdict)
+        self.atoms: dict[str, z3.BoolRef] = {}
+        """Boolean constants beyond c, s, F and R (an audit's opaque atoms), by name: World.atom."""
+
+    def atom(self, name: str) -> z3.BoolRef:
+        """The boolean constant `name`, kept so a readable witness can fix it (spec/readable.py)."""
+        if name not in self.atoms:
+            self.atoms[name] = z3.Bool(name)
+        return self.atoms[name]
 
     def lift(self, fn, *args, **kwargs):
         """fn lifted on symbolic arguments (memoised per world)."""
