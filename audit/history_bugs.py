@@ -24,7 +24,7 @@ from .witness import find, flags
 
 
 def _attention_tp_above_one(c) -> bool:
-    return c.tp_size > c.attn_dp_size  # attn_tp = tp // attn_dp > 1, attn_dp dividing tp (validity)
+    return c.tp_size > c.attn_dp_size  # more than one rank per attention-DP rank (attention TP or CP above 1)
 
 
 @dataclass(frozen=True)

@@ -197,8 +197,12 @@ class ServerConfig:
 
     @property
     def attn_tp_size(self) -> int:
-        """GPUs that share one attention DP rank."""
-        return self.tp_size // self.attn_dp_size
+        """Attention TP size, SGLang's get_attention_tp_size(): what is left of TP after attention DP
+        and attention CP, tp // attn_dp // attn_cp (0.5.11 layers/dp_attention.py:244; the same
+        line in every release from 0.5.10.post1 (:241) to 0.5.18 (:329); 0.5.23 runtime_context.py
+        :73-76). Without attention CP (the actors' only case, actors.cases) the ranks of one
+        attention-DP rank are the attention-TP group; with it they are attn_cp * attn_tp ranks."""
+        return self.tp_size // self.attn_dp_size // self.attn_cp_size
 
     @property
     def moe_tp_size(self) -> int:

@@ -23,7 +23,7 @@ def describe(w, z3_model, prop, claim_fn, model=None, version=None) -> dict:
         "Q": should_use_flashinfer_cutlass_moe_fp4_allgather(c),
         "V": should_use_dp_reduce_scatterv(c),
         "sizes": {"tp": c.tp_size, "ep": c.ep_size, "moe_tp": c.moe_tp_size,
-                  "attn_dp": c.attn_dp_size, "attn_tp": c.attn_tp_size},
+                  "attn_dp": c.attn_dp_size, "attn_cp": c.attn_cp_size, "attn_tp": c.attn_tp_size},
         "upstream": prop.upstream,
         "python_claim": bool(claim_fn(c, s, F, R)),
     }

@@ -74,7 +74,7 @@ def dwdp(c, s, F, R):
 
 
 def attention_tp(c, s, F, R):
-    return c.attn_tp_size > 1 and V11(c)
+    return c.tp_size > c.attn_dp_size and V11(c)  # NOTE: 0.5.23's V test (tp == attn_dp): attention TP or CP above 1
 
 
 def published_r_only(c, s, F, R):

@@ -81,7 +81,7 @@ def dwdp(c, s, F, R):
 
 
 def v_with_attention_tp(c, s, F, R):
-    return V11(c) and c.attn_tp_size > 1
+    return V11(c) and c.tp_size > c.attn_dp_size  # NOTE: attention TP or CP above 1 (tp == attn_dp is V's test)
 
 
 def v_alone(c, s, F, R):

@@ -88,7 +88,7 @@ def lemmas() -> list[Property]:
                  every, Kind.LEMMA, claims.q_requirements),
         Property("helper-skips-on-f-or-r", "Given F or R the helper skips on both paths.",
                  "all valid configurations, all F, R", Kind.LEMMA, claims.helper_skips_on_f_or_r),
-        Property("sizes-factor", "ep * moe_tp == tp and attn_dp * attn_tp == tp.",
+        Property("sizes-factor", "ep * moe_tp == tp and attn_dp * (tp // attn_dp) == tp (each attention-DP rank a block of attn_cp * attn_tp ranks).",
                  every, Kind.LEMMA, claims.sizes_factor),
     ]
 

@@ -208,3 +208,22 @@ def test_moe_dp_size_decides_the_moe_cp_allgather():
     assert C(tp_size=4, attn_cp_size=2).moe_cp_allgather
     assert not C(tp_size=4, attn_cp_size=2, moe_dp_size=2).moe_cp_allgather
     validate(C(tp_size=4, attn_cp_size=2, moe_dp_size=2))
+
+
+# --- attention TP under attention CP (found wrong in the sixth session) --------------------------
+
+
+@pytest.mark.parametrize("version, path, line", [
+    ("0.5.10.post1", "layers/dp_attention.py", 241), ("0.5.11", "layers/dp_attention.py", 244),
+    ("0.5.15", "layers/dp_attention.py", 249), ("0.5.23", "runtime_context.py", 76)])
+def test_attention_tp_size_divides_by_attention_cp(version, path, line):
+    """SGLang's attention TP size is tp // attn_dp // attn_cp; proto's attn_tp_size was tp // attn_dp
+    (the ranks of one attention-DP rank), so a witness with --attn-cp-size 2 printed attn_tp 2 where
+    SGLang runs attention TP 1 (finding moe-cp-allgather-under-v: tp 4, dp 2, cp 2)."""
+    text = wheel_text(version, path)[line - 1]
+    assert "tp_size // attn_dp_size // attn_cp_size" in text
+    cp = C(tp_size=4, dp_size=2, ep_size=2, enable_dp_attention=True, attn_cp_size=2)
+    validate(cp)
+    assert (cp.attn_dp_size, cp.attn_cp_size, cp.attn_tp_size) == (2, 2, 1)
+    assert C(tp_size=4, dp_size=2, enable_dp_attention=True).attn_tp_size == 2
+    assert C(tp_size=4, attn_cp_size=2).attn_tp_size == 2
