@@ -22,9 +22,10 @@ from .extract import F_NAME, HELPER_NAME, R_NAME, Binding, call_name
 
 Q_NAME, V_NAME = "should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv"
 SIZE_GETTERS = {"get_tensor_model_parallel_world_size": "tp", "get_moe_expert_parallel_world_size": "ep",
-                "get_moe_tensor_parallel_world_size": "moe_tp", "get_attention_dp_size": "attn_dp"}
+                "get_moe_tensor_parallel_world_size": "moe_tp", "get_attention_dp_size": "attn_dp",
+                "get_attention_tp_size": "attn_tp"}
 PARALLEL_FIELDS = {"tp_size": "tp", "moe_ep_size": "ep", "moe_tp_size": "moe_tp", "attn_dp_size": "attn_dp",
-                   "dwdp_size": "dwdp", "moe_dp_size": "moe_dp", "tp_rank": "tp_rank"}
+                   "attn_tp_size": "attn_tp", "dwdp_size": "dwdp", "moe_dp_size": "moe_dp", "tp_rank": "tp_rank"}
 CONTEXT_FLAGS = {"fuse_mlp_allreduce": "F", "mlp_reduce_scatter": "R"}
 """get_forward().<flag>: the per-forward flags the 0.5.16+ helper reads (0.5.16 utils.py:462)."""
 GETTERS = ("get_parallel", "get_forward")
@@ -143,7 +144,7 @@ class Translator:
             return self.w.tp_rank
         if name in ("dwdp", "moe_dp"):
             return getattr(c, f"{name}_size")
-        return self.w.lifter.attribute(c, "moe_tp_size" if name == "moe_tp" else "attn_dp_size")
+        return self.w.lifter.attribute(c, {"moe_tp": "moe_tp_size", "attn_tp": "attn_tp_size"}.get(name, "attn_dp_size"))
 
     def _size(self, e, env, fr):
         """A size atom's z3 integer, or None."""

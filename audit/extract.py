@@ -312,7 +312,7 @@ def _calls_experts_layer(fn: ast.FunctionDef) -> bool:
 def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()) -> list[RawSite]:
     """Every all-reduce call in the methods (and functions) of a module (imported: the names of MoE
     blocks it imports from other model modules, moe_flow.imported_blocks)."""
-    from .moe_flow import block_classes, block_sum_lines  # moe_flow reads extract's names
+    from .moe_flow import block_classes, block_sums  # moe_flow reads extract's names
     lines, out, through, sums, blocks = text.splitlines(), [], {}, {}, None
     for cls, fn in _functions(tree):
         if lines and not _mentions_all_reduce(lines[fn.lineno - 1:fn.end_lineno]):
@@ -321,16 +321,20 @@ def sites_in(tree: ast.Module, text: str = "", imported: frozenset = frozenset()
         if found and cls and cls not in through:
             through[cls] = _runs_experts_through(_class_named(tree, cls))
             blocks = block_classes(tree, text or None) | imported if blocks is None else blocks
-            sums[cls] = block_sum_lines(_class_named(tree, cls), blocks, None if imported else tree) if blocks else set()
+            sums[cls] = block_sums(_class_named(tree, cls), blocks, None if imported else tree) if blocks else (set(), set())
         experts = bool(found) and (_calls_experts(fn) or fn.name in through.get(cls, ()))
         for s in found:
             runs = experts
             if s.lambda_attr and cls:
                 followed = _follow_lambda(s, _class_named(tree, cls))
                 runs = experts if followed is None else followed
-            s.sums_block = s.line in sums.get(cls, ())
-            s.after_experts = runs or s.sums_block or s.group != Group.TP or s.call in WRAPPERS or \
-                _mentions_helper(s)
+            block, other = sums.get(cls, ((), ()))
+            s.sums_block = s.line in block
+            # NOTE: a sum of the held attribute's output where it holds the dense MLP (sarvam_moe's
+            # decoder up to 0.5.15.post1, `not self.is_layer_sparse and ...`, 0.5.11 sarvam_moe.py:1125-1131)
+            # is no post-experts sum, though its guard reads F and R.
+            s.after_experts = s.line not in other and (runs or s.sums_block or s.group != Group.TP
+                                                       or s.call in WRAPPERS or _mentions_helper(s))
         out += found
     return out
 

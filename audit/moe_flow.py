@@ -134,8 +134,9 @@ def _builds_experts(node: ast.AST, factories: set[str]) -> bool:
 
 def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = None) -> dict[str, tuple[int, frozenset]]:
     """self.<attr> -> (the line where the class assigns it a construction of a MoE block, the `if`
-    tests that assignment sits under, each as (text, holds)). With the module's tree (whose blocks
-    block_classes found), a class with no construction of a block in its lines holds none."""
+    tests that assignment sits under, each as (text, holds); an attribute assigned a block in several
+    places: the first line, and the tests all of them sit under). With the module's tree (whose
+    blocks block_classes found), a class with no construction of a block in its lines holds none."""
     made = tree.__dict__.get("_sumonce_block_calls") if tree is not None else None
     if made is not None and not any(cls.lineno <= ln <= cls.end_lineno for ln in made):
         return {}
@@ -145,9 +146,9 @@ def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = N
             if not any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(n.value)):
                 continue
             for t in n.targets:
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
-                        and t.attr not in out:
-                    out[t.attr] = (n.lineno, frozenset().union(*(tests(x, h) for x, h in path)))
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    known = frozenset().union(*(tests(x, h) for x, h in path))
+                    out[t.attr] = (out[t.attr][0], out[t.attr][1] & known) if t.attr in out else (n.lineno, known)
     return out
 
 
@@ -178,9 +179,16 @@ def block_sum_lines(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None
     """The lines of the all-reduces in cls's methods that sum the output of a block it holds (not
     those under a test that the block's own assignment contradicts: `if self.is_layer_sparse:
     self.mlp = Block(...)` and an all-reduce under `not self.is_layer_sparse` sums the dense MLP)."""
+    return block_sums(cls, blocks, tree)[0]
+
+
+def block_sums(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = None) -> tuple[set[int], set[int]]:
+    """block_sum_lines, and the lines of the all-reduces of the same attribute's output under a test
+    that its block assignment contradicts: there the attribute holds another module (the dense
+    MLP of a layer that is not sparse), so the sum is not of the experts' output."""
     held = block_attrs(cls, blocks, tree)
     if not held:
-        return set()
+        return set(), set()
     other = [frozenset((t, not h) for t, h in path) for _l, path in held.values()]
     methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
     flow = _Flow(set(held), methods, frozenset.intersection(*other))
@@ -189,7 +197,7 @@ def block_sum_lines(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None
         for name, fn in methods.items():
             flow.method(name, fn)
         if before == (len(flow.returns), sum(map(len, flow.fed.values())), len(flow.lines)):
-            return flow.lines
+            return flow.lines, flow.other - flow.lines
 
 
 class _Flow:
@@ -205,6 +213,8 @@ class _Flow:
         self.fed: dict[str, set[str]] = {}
         """method -> its parameters some call passes a block's output."""
         self.lines: set[int] = set()
+        self.other: set[int] = set()
+        """All-reduces of a held attribute's output under a test its block assignment contradicts."""
         self.current = ""
 
     def method(self, name: str, fn) -> None:
@@ -272,9 +282,8 @@ class _Flow:
                 if not isinstance(n, ast.Call):
                     continue
                 args = [*n.args, *(k.value for k in n.keywords)]
-                if call_name(n) in REDUCE_CALLS and any(self.carries(a, held) for a in args) and \
-                        not self.path & self.excluded:
-                    self.lines.add(n.lineno)
+                if call_name(n) in REDUCE_CALLS and any(self.carries(a, held) for a in args):
+                    (self.other if self.path & self.excluded else self.lines).add(n.lineno)
                 callee = self.methods.get(_self_attr(n.func) or "")
                 if callee is not None:
                     self.feed(callee, n, held)

@@ -258,6 +258,48 @@ def test_an_all_reduce_under_a_test_the_block_assignment_contradicts_sums_the_de
     assert (site.sums_block, site.after_experts) == (True, True)
 
 
+DENSE_WITH_FLAGS = DENSE_ONLY.replace(
+    "    def forward(self, x):\n        h = self.mlp(x)\n        if not self.is_layer_sparse and self.tp_size > 1:",
+    "    def forward(self, x, use_reduce_scatter, should_allreduce_fusion):\n        h = self.mlp(x)\n"
+    "        if (not self.is_layer_sparse and self.attn_tp_size > 1\n"
+    "                and not use_reduce_scatter and not should_allreduce_fusion):")
+
+
+def test_a_dense_mlp_sum_whose_guard_reads_f_and_r_is_no_site():
+    """sarvam_moe up to 0.5.15.post1 (0.5.11 sarvam_moe.py:1125-1131): the dense-layer all-reduce's
+    guard also reads use_reduce_scatter and should_allreduce_fusion; the attribute is still the
+    dense MLP there (the block is assigned only `if self.is_layer_sparse`, :1049-1050), so the
+    flags do not make it a post-experts site. Without the contradiction it is one."""
+    assert "use_reduce_scatter" in DENSE_WITH_FLAGS
+    (site,) = sites_in(ast.parse(DENSE_WITH_FLAGS), DENSE_WITH_FLAGS)
+    assert (site.sums_block, site.after_experts) == (False, False)
+    both = DENSE_WITH_FLAGS.replace("not self.is_layer_sparse and ", "")
+    (site,) = sites_in(ast.parse(both), both)
+    assert (site.sums_block, site.after_experts) == (True, True)
+    # the block assigned on both branches: no test contradicts it, the sum is the block's
+    always = DENSE_WITH_FLAGS.replace("self.mlp = DenseMLP()", "self.mlp = Routed()")
+    (site,) = sites_in(ast.parse(always), always)
+    assert (site.sums_block, site.after_experts) == (True, True)
+
+
+@pytest.mark.parametrize("version", ["0.5.10.post1", "0.5.11", "0.5.15.post1"])
+def test_sarvam_dense_sum_is_no_site_in_the_wheel(version):
+    """The real file: only the MoE block's two helper calls are post-experts sites; the decoder's
+    dense-layer all-reduce (1131 at 0.5.11) is found but is no site (it was 'not understood')."""
+    import glob
+    import os
+    import zipfile
+    found = glob.glob(os.path.expanduser(f"~/.cache/sumonce/sglang/sglang-{version}-*.whl"))
+    if not found:
+        pytest.skip(f"sglang {version} wheel not cached")
+    text = zipfile.ZipFile(found[0]).read("sglang/srt/models/sarvam_moe.py").decode()
+    sites = sites_in(ast.parse(text), text)
+    dense = [s for s in sites if "DecoderLayer" in s.cls]
+    assert len(dense) == 1 and not dense[0].after_experts
+    assert any("not self.is_layer_sparse" in ln for ln in text.splitlines()[dense[0].line - 8:dense[0].line])
+    assert [s.cls for s in sites if s.after_experts] == ["SarvamMoESparseMoeBlock"] * 2
+
+
 # ---------------------------------------------------------------- output_complete (kimi_k3)
 
 OUTPUT_COMPLETE = "            output_complete=is_moe and _uses_latent_moe(config),\n"
