@@ -1,7 +1,7 @@
 """How fast is `sumonce prove`, and z3 against brute-force truth tables (the PR's own method).
 
 1. Wall time of `sumonce prove --era E` as a user runs it (start-up included), per era asked
-   (default: both eras, `all`): median and min of RUNS runs.
+   (default: every era, `all`, and issue 13's two, `0.5.11,0.5.23`): median and min of RUNS runs.
 2. The refactor-equivalence and no-drift claims (22 sites + 2), checked side by side in this run
    (a) by z3 with tp, dp, ep bounded at B, and (b) by enumerating every valid configuration with
    tp, dp, ep <= B and every value of the other settings these claims read, and F, R. Enumeration
@@ -14,7 +14,7 @@ side by side (the first is the baseline), and the same for process start (`pytho
 sumonce.cli, sumonce.spec.cli'`). A baseline checkout: `git worktree add /tmp/base main` or
 `git archive main | tar -x -C /tmp/base`.
 
-usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11 0.5.23] [--cap 30] [--bounds 8 64 512]
+usage: python bench/prove_speed.py [--runs 5] [--eras all 0.5.11,0.5.23 0.5.23] [--cap 30] [--bounds 8 64 512]
                                    [--trees DIR DIR ... [--pycache DIR]]
 """
 from __future__ import annotations
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--cap", type=float, default=30.0, help="seconds of enumeration before extrapolating")
     p.add_argument("--bounds", type=int, nargs="*", default=[8, 64, 512], help="none: skip part 2")
-    p.add_argument("--eras", nargs="+", default=["all"], help="`sumonce prove --era` values to time")
+    p.add_argument("--eras", nargs="+", default=["all", "0.5.11,0.5.23"], help="`sumonce prove --era` values to time")
     p.add_argument("--json", help="also write the numbers here")
     p.add_argument("--trees", nargs="+", help="checkouts to time side by side (part 1 only)")
     p.add_argument("--pycache", metavar="DIR", help="with --trees: let the runs keep bytecode under DIR")

@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--counterexamples", metavar="DIR", help="write each counterexample as JSON for `sumonce repro`")
     p.add_argument("--list", action="store_true", help="list the properties and exit")
     p.add_argument("--era", default="all", metavar="ERA",
-                   help="an era (named by its first release: " + ", ".join(ERA_NAMES) + ") or all (default); "
-                        "docs/ERAS.md lists each era's releases")
+                   help="an era (named by its first release: " + ", ".join(ERA_NAMES) + "), several joined by "
+                        "commas (e.g. 0.5.11,0.5.23), or all (default); docs/ERAS.md lists each era's releases")
     p.add_argument("--version", action="version", version=f"sumonce {__version__}",
                    help="print sumonce's version and exit")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -81,7 +81,7 @@ def write_counterexamples(results: list[Result], folder: str) -> None:
 
 def select(args) -> list:
     """The properties to run: the table (and a --catalogue file's models), filtered by --only."""
-    props = all_properties(known_findings=not args.no_known_findings, era=args.era)
+    props = [p for era in eras_asked(args.era) for p in all_properties(known_findings=not args.no_known_findings, era=era)]
     if args.catalogue:
         props += catalogue_properties(load_models(args.catalogue), known=not args.no_known_findings)
     if args.only:
@@ -89,6 +89,25 @@ def select(args) -> list:
         if not props:
             raise CatalogueError(f"no property matches {args.only!r}; see `sumonce prove --list`")
     return props
+
+
+def eras_asked(text: str) -> list[str]:
+    """--era's eras in table order: ["all"], or each era named (commas between, each once)."""
+    if text == "all":
+        return ["all"]
+    named = {e.strip() for e in text.split(",")}
+    return [e for e in ERA_NAMES if e in named]
+
+
+def _bad_era(text: str) -> str | None:
+    if text == "all":
+        return None
+    for era in (e.strip() for e in text.split(",")):
+        if era not in ERA_NAMES:
+            from sumonce.proto.eras import RELEASE_ERA
+            hint = f" (sglang {era} is in era {RELEASE_ERA[era].value})" if era in RELEASE_ERA else ""
+            return f"unknown --era {era!r}{hint}; allowed: {', '.join(ERA_NAMES)} (several joined by commas), all"
+    return None
 
 
 def writable_dir(folder: str) -> str | None:
@@ -110,10 +129,8 @@ def bad_arguments(args) -> str | None:
         return f"--jobs {args.jobs}: give at least 1 worker process"
     if args.only is not None and not args.only.strip():
         return "--only '': give a glob, e.g. 'exactly-once:*' (see `sumonce prove --list`)"
-    if args.era != "all" and args.era not in ERA_NAMES:
-        from sumonce.proto.eras import RELEASE_ERA
-        hint = f" (sglang {args.era} is in era {RELEASE_ERA[args.era].value})" if args.era in RELEASE_ERA else ""
-        return f"unknown --era {args.era!r}{hint}; allowed: {', '.join(ERA_NAMES)}, all"
+    if _bad_era(args.era):
+        return _bad_era(args.era)
     if args.counterexamples is not None:
         return writable_dir(args.counterexamples)
     return None

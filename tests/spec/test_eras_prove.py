@@ -157,6 +157,18 @@ def test_bad_era_exits_2(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "allowed: " in err and err.rstrip().endswith(", all")
     assert all(e.value in err for e in Era)
+    assert cli.prove_main(["--era", "0.5.11,0.5.19"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'0.5.19' (sglang 0.5.19 is in era 0.5.17)" in err
+    assert cli.prove_main(["--era", ""]) == 2
+
+
+def test_several_eras(capsys):
+    """--era A,B: both eras' tables, in the table's order, each once (however named)."""
+    assert cli.prove_main(["--list", "--era", "0.5.23, 0.5.11,0.5.23"]) == 0
+    names = [line.split("\t")[0] for line in capsys.readouterr().out.splitlines()]
+    both = [p.name for e in ("0.5.11", "0.5.23") for p in all_properties(era=e)]
+    assert names == both and len(set(names)) == len(names)
 
 
 def test_each_0_5_11_finding_says_what_0_5_23_does(capsys):
