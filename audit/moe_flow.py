@@ -147,9 +147,21 @@ def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = N
                 continue
             for t in n.targets:
                 if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    known = frozenset().union(*(tests(x, h) for x, h in path))
+                    known = frozenset().union(*(tests(x, h) for x, h in path), _chosen(n.value, blocks))
                     out[t.attr] = (out[t.attr][0], out[t.attr][1] & known) if t.attr in out else (n.lineno, known)
     return out
+
+
+def _chosen(value, blocks: set[str]) -> frozenset:
+    """`Block(...) if test else Other(...)`: what the block's side knows of the test (nothing when
+    both sides, or neither, construct a block)."""
+    if not isinstance(value, ast.IfExp):
+        return frozenset()
+    makes = [any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(side))
+             for side in (value.body, value.orelse)]
+    if makes[0] == makes[1]:
+        return frozenset()
+    return tests(value.test, makes[0]) | (_chosen(value.body if makes[0] else value.orelse, blocks))
 
 
 def _assignments(stmts, path: tuple):

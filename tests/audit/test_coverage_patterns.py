@@ -282,6 +282,26 @@ def test_a_dense_mlp_sum_whose_guard_reads_f_and_r_is_no_site():
     assert (site.sums_block, site.after_experts) == (True, True)
 
 
+ONE_LINE = ("        if self.is_layer_sparse:\n            self.mlp = Routed()\n"
+            "        else:\n            self.mlp = DenseMLP()\n")
+
+
+@pytest.mark.parametrize("assignment, dense", [
+    ("        self.mlp = Routed() if self.is_layer_sparse else DenseMLP()\n", True),
+    ("        self.mlp = DenseMLP() if not self.is_layer_sparse else Routed()\n", True),
+    ("        self.mlp = DenseMLP() if self.is_layer_sparse else Routed()\n", False),  # the sum is the block's
+    ("        self.mlp = Routed() if self.is_layer_sparse else Routed()\n", False),
+    ("        self.mlp = (Routed() if self.tp_size > 1 else Routed()) if self.is_layer_sparse else DenseMLP()\n", True),
+])
+def test_a_block_chosen_by_a_conditional_expression(assignment, dense):
+    """The same layer with the choice written `Block(...) if test else Dense(...)`: the dense-layer
+    all-reduce is still no site; where the block is the branch the all-reduce runs in, it is one."""
+    assert ONE_LINE in DENSE_WITH_FLAGS
+    text = DENSE_WITH_FLAGS.replace(ONE_LINE, assignment)
+    (site,) = sites_in(ast.parse(text), text)
+    assert (site.sums_block, site.after_experts) == ((False, False) if dense else (True, True))
+
+
 @pytest.mark.parametrize("version", ["0.5.10.post1", "0.5.11", "0.5.15.post1"])
 def test_sarvam_dense_sum_is_no_site_in_the_wheel(version):
     """The real file: only the MoE block's two helper calls are post-experts sites; the decoder's
