@@ -18,6 +18,7 @@ import ast
 import re
 from functools import lru_cache
 
+from .aliases import method_aliases, substituted
 from .extract import REDUCE_CALLS, call_name, walk
 
 EXPERTS_CLASSES = {"FusedMoE", "EPMoE", "DeepEPMoE"}
@@ -142,17 +143,19 @@ def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = N
         return {}
     out = {}
     for fn in (f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        aliases = method_aliases(fn)
         for n, path in _assignments(fn.body, ()):
             if not any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(n.value)):
                 continue
             for t in n.targets:
                 if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
-                    known = frozenset().union(*(tests(x, h) for x, h in path), _chosen(n.value, blocks))
+                    known = frozenset().union(*(tests(x, h, aliases) for x, h in path),
+                                              _chosen(n.value, blocks, aliases))
                     out[t.attr] = (out[t.attr][0], out[t.attr][1] & known) if t.attr in out else (n.lineno, known)
     return out
 
 
-def _chosen(value, blocks: set[str]) -> frozenset:
+def _chosen(value, blocks: set[str], aliases: dict | None = None) -> frozenset:
     """`Block(...) if test else Other(...)`: what the block's side knows of the test (nothing when
     both sides, or neither, construct a block)."""
     if not isinstance(value, ast.IfExp):
@@ -161,7 +164,7 @@ def _chosen(value, blocks: set[str]) -> frozenset:
              for side in (value.body, value.orelse)]
     if makes[0] == makes[1]:
         return frozenset()
-    return tests(value.test, makes[0]) | (_chosen(value.body if makes[0] else value.orelse, blocks))
+    return tests(value.test, makes[0], aliases) | _chosen(value.body if makes[0] else value.orelse, blocks, aliases)
 
 
 def _assignments(stmts, path: tuple):
@@ -178,8 +181,11 @@ def _assignments(stmts, path: tuple):
                 yield from _assignments(part, path)
 
 
-def tests(test: ast.expr, holds: bool) -> frozenset:
-    """What a branch knows of its `if` test: (text, holds) per conjunct (`not x` read as x, flipped)."""
+def tests(test: ast.expr, holds: bool, aliases: dict | None = None) -> frozenset:
+    """What a branch knows of its `if` test: (text, holds) per conjunct (`not x` read as x, flipped);
+    a local that stands for a test (audit/aliases.py) read as what it stands for."""
+    if aliases:
+        test = substituted(test, aliases)
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         return tests(test.operand, not holds)
     if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And if holds else ast.Or):
@@ -225,12 +231,16 @@ class _Flow:
         self.fed: dict[str, set[str]] = {}
         """method -> its parameters some call passes a block's output."""
         self.lines: set[int] = set()
+        self.aliases: dict[str, dict] = {}
+        """method -> its locals that stand for a test (audit/aliases.py)."""
         self.other: set[int] = set()
         """All-reduces of a held attribute's output under a test its block assignment contradicts."""
         self.current = ""
 
     def method(self, name: str, fn) -> None:
         self.current = name
+        if name not in self.aliases:
+            self.aliases[name] = method_aliases(fn)
         self.block(fn.body, set(self.fed.get(name, ())))
 
     def block(self, stmts, held: set[str]) -> set[str]:
@@ -249,8 +259,9 @@ class _Flow:
                 once = held | self.block(st.body, set(held))
                 return once | self.block(st.body, set(once)) | self.block(st.orelse, set(once))
             if isinstance(st, ast.If):
-                return self.branch(st.body, held, tests(st.test, True)) | \
-                    self.branch(st.orelse, held, tests(st.test, False))
+                aliases = self.aliases.get(self.current)
+                return self.branch(st.body, held, tests(st.test, True, aliases)) | \
+                    self.branch(st.orelse, held, tests(st.test, False, aliases))
             parts = [st.body, st.orelse] + [h.body for h in getattr(st, "handlers", [])]
             out = set().union(*(self.block(part, set(held)) for part in parts))
             return self.block(getattr(st, "finalbody", []), out)

@@ -320,6 +320,34 @@ def test_sarvam_dense_sum_is_no_site_in_the_wheel(version):
     assert [s.cls for s in sites if s.after_experts] == ["SarvamMoESparseMoeBlock"] * 2
 
 
+ALIASED = {
+    "forward reads a local": ("        h = self.mlp(x)\n        if (not self.is_layer_sparse",
+                              "        sparse = self.is_layer_sparse\n        h = self.mlp(x)\n        if (not sparse"),
+    "forward reads a negated local": ("        if (not self.is_layer_sparse and",
+                                      "        if (dense and"),
+    "__init__ stores a local": ("        self.is_layer_sparse = sparse\n        if self.is_layer_sparse:",
+                                "        is_sparse = bool(sparse)\n        self.is_layer_sparse = is_sparse\n        if is_sparse:"),
+}
+
+
+@pytest.mark.parametrize("case", ALIASED)
+def test_a_test_written_through_a_local(case):
+    """The dense-layer sum with its tests written through locals that stand for the attribute
+    (audit/aliases.py): still no site; the same local reassigned stands for nothing (a site)."""
+    old, new = ALIASED[case]
+    text = DENSE_WITH_FLAGS.replace(old, new)
+    if case == "forward reads a negated local":
+        text = text.replace("        h = self.mlp(x)\n", "        dense = not self.is_layer_sparse\n        h = self.mlp(x)\n")
+    assert text != DENSE_WITH_FLAGS
+    (site,) = sites_in(ast.parse(text), text)
+    assert (site.sums_block, site.after_experts) == (False, False)
+    name = {"forward reads a local": "sparse", "forward reads a negated local": "dense"}.get(case)
+    if name:  # a second binding: the local no longer stands for the attribute
+        twice = text.replace("        h = self.mlp(x)\n", f"        h = self.mlp(x)\n        {name} = x is None\n")
+        (site,) = sites_in(ast.parse(twice), twice)
+        assert (site.sums_block, site.after_experts) == (True, True)
+
+
 # ---------------------------------------------------------------- output_complete (kimi_k3)
 
 OUTPUT_COMPLETE = "            output_complete=is_moe and _uses_latent_moe(config),\n"
