@@ -13,6 +13,7 @@ from sumonce.proto.eras import Era
 
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
+from .imports import canonical_source
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .coverage import Coverage, cover
@@ -108,6 +109,7 @@ def catalogued(stem: str, archs: tuple[str, ...]):
 def audit(src: Source) -> Report:
     # NOTE: the audit allocates ASTs and z3 terms by the hundred thousand and frees nothing until
     # it ends: the cyclic collector's passes over them are a fifth of its time.
+    src = canonical_source(src)  # NOTE: aliased SGLang imports read under their names (audit/imports.py)
     enabled = gc.isenabled()
     gc.disable()
     try:
