@@ -8,6 +8,8 @@ the rows check it every run: a finding marked still there must be refuted, one m
 """
 from __future__ import annotations
 
+from functools import cache
+
 from sumonce.proto import era_layers as L
 from sumonce.proto import semantics
 from sumonce.proto.eras import Era, accepts
@@ -101,33 +103,43 @@ def others(era, release, name):
     return tuple(r for n, r in known_named(era, release) if n != name)
 
 
+@cache
+def _inside(era, release, f):
+    """(c, s, m) -> model m is in the era's layer scope, outside the era's other known findings and
+    inside finding f's region. One function per (era, release, finding), so that the lifter lifts
+    it once per model for the row's claim and its scope alike (spec/lift.py memoises a call by the
+    function and its arguments)."""
+    version, excluded = region_version(era), others(era, release, f.name)
+
+    def inside(c, s, m):
+        out = False
+        for other in excluded:
+            out = out or other(c, s, m, release)
+        return L.layer_in_scope(c, m) and not out and f.region(c, s, m, version)
+    return inside
+
+
 def in_region(era, f, release, runs):
     """Some model of the era, in its layer scope and outside the era's other known findings, is
     inside the 0.5.11 finding's region (and, with runs, can run the configuration there)."""
-    version, excluded = region_version(era), others(era, release, f.name)
+    inside = _inside(era, release, f)
 
     def scope(c, s, F, R):
         hit = False
         for m in L.models_of(era):
-            out = False
-            for other in excluded:
-                out = out or other(c, s, m, release)
-            hit = hit or (accepts(era, c) and L.layer_in_scope(c, m) and c.attn_cp_size == 1 and not out
-                          and f.region(c, s, m, version) and (not runs or semantics.model_supports(c, m)))
+            hit = hit or (accepts(era, c) and c.attn_cp_size == 1 and inside(c, s, m)
+                          and (not runs or semantics.model_supports(c, m)))
         return hit
     return scope
 
 
 def once_in_region(era, f, release):
-    version, excluded = region_version(era), others(era, release, f.name)
+    inside = _inside(era, release, f)
 
     def claim(c, s, F, R):
         ok = True
         for m in L.models_of(era):
-            out = False
-            for other in excluded:
-                out = out or other(c, s, m, release)
-            if L.layer_in_scope(c, m) and not out and f.region(c, s, m, version):
+            if inside(c, s, m):
                 ok = ok and L.exactly_once(release, c, s, m)
         return ok
     return claim
