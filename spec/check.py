@@ -109,11 +109,13 @@ def _refactor_fallback(w: World, p: Property, result: Result, timeout_ms: int) -
 
 def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     """A known finding: some (model, version) must fail exactly-once inside the region."""
-    affected, proved, models, first, seconds = [], set(), {}, None, 0.0
-    for m, v in (pair for tier in p.targets if not affected for pair in tier):
+    affected, proved, models, first, seconds, points = [], set(), {}, None, 0.0, {}
+    for tier, i, (m, v) in ((t, i, pair) for t in p.targets if not affected for i, pair in enumerate(t)):
         once = claims.exactly_once(m, v)
         scope = (claims.in_scope_inside(m, v, p.claim),)
-        point = _refuted_at(w, once, scope, models, m) if first is not None else None
+        if first is not None and (m, v) not in points:
+            points.update(_ask_rest(w, p, tier[i:], models, timeout_ms))
+        point = points.get((m, v)) if first is not None else None
         if point is not None:  # NOTE: a point in hand already refutes it: no question
             affected.append(f"{m.name}@{v.value}")
             models[(m, v)] = point
@@ -138,6 +140,21 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     r.lift_ok = first["python_claim"] is False
     r.extra.update(affected=affected, reachable=reach, status=p.status)
     return r
+
+
+def _ask_rest(w: World, p: Property, pairs, models: dict, timeout_ms: int) -> dict:
+    """Once a finding has its first point: each remaining pair of the tier -> a point in hand that
+    refutes it (or None), and the questions of those without one asked at once (World.prefetch:
+    mostly pairs the finding does not touch, proved by one unsat question); refute() then answers
+    them from there. The verdicts are the one-by-one questions'."""
+    out, queries = {}, []
+    for m, v in pairs:
+        once, scope = claims.exactly_once(m, v), (claims.in_scope_inside(m, v, p.claim),)
+        out[(m, v)] = _refuted_at(w, once, scope, models, m)
+        if out[(m, v)] is None:
+            queries.append(_query(w, once, scope))
+    w.prefetch(queries, timeout_ms)
+    return out
 
 
 def _refuted_at(w: World, claim_fn, scopes, models: dict, model) -> z3.ModelRef | None:
