@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from sumonce.proto import catalogue, models_0521, models_0523
 from sumonce.proto.eras import Era
 
+from . import memo
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .binding import FLAG_CALLS, bindings
@@ -138,7 +139,7 @@ def _audit(src: Source) -> Report:
         if not reduces and not _builds_blocks_of(body, reducing):
             continue
         try:
-            trees[rel] = ast.parse(body), body, reduces
+            trees[rel] = memo.parse(body), body, reduces
         except SyntaxError as e:
             if reduces:
                 rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})

@@ -21,9 +21,8 @@ A MoE model file (docs/eras.json's rule, refined here): a top-level `models/*.py
 """
 from __future__ import annotations
 
-import ast
-
 from . import coverage_facts as cf
+from . import memo
 from .coverage_boundary import BoundaryRules, reduces, verdicts
 from .coverage_facts import unjudged as _unjudged, why_unaccounted as _why_unaccounted
 from .coverage_patch import patched_reduce
@@ -81,7 +80,7 @@ class _Cover(BoundaryRules):
             found = _READ.get((rel, text), _READ)
             if found is _READ:
                 try:
-                    found = cf.read(rel, self.trees.get(rel) or ast.parse(text))
+                    found = cf.read(rel, self.trees.get(rel) or memo.parse(text))
                 except (SyntaxError, ValueError, RecursionError, MemoryError):
                     found = None
                 if len(_READ) >= _READ_MAX:

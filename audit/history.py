@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -20,7 +21,6 @@ import os
 import re
 import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from sumonce.procs import fork_is_safe
@@ -156,8 +156,6 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
         keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
     args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
     todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
-    # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
-    todo.sort(key=lambda a: -os.path.getsize(a[1]))
     done = {e["release"]: e for e in _audit_each(todo, jobs)}
     entries = [done.get(a[0]) or audit_one(*a) for a in args]
     for e in entries:
@@ -167,71 +165,103 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     return entries
 
 
-def _audit_args(a: tuple) -> dict:
-    return audit_one(*a)
-
-
 def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
-    """Each release audited in a process of its own, `jobs` at a time: forked from this one where
-    that is safe, else spawned; in this process only for one job where forking is not safe.
+    """The releases audited by `jobs` worker processes, each auditing consecutive releases (forked
+    from this one where that is safe, else spawned); in this process for one job where forking is
+    not safe.
 
-    NOTE: an audit's witnesses are not a function of the release alone: a setting the readable
-    search does not pin (a block's F and R, a sum count read at the point) is what z3 finds, and
-    that depends on what the process did before (z3's term ids, the layout of what it keeps).
-    Audited one after another in one worker, 0.5.16 gave another witness than audited alone
-    (bench/audit_same.py), so the history's JSON depended on which releases a worker had met.
-    A fresh process per release gives each release the answer `sumonce audit` gives it (not so in
-    this process, the one case left: one job where forking is not safe)."""
+    NOTE: a worker keeps what an audit may remember for the next (the model files' trees by text,
+    their coverage facts, proto's lifted functions): consecutive releases share most files. Nothing
+    it keeps changes an answer: a witness depends on its question alone (spec/readable pins every
+    setting, F, R and the guard's opaque atoms), so each release's entry is the one its audit alone
+    gives (bench/audit_same.py checks the whole range with 2 workers and with 1)."""
     if not todo:
         return []
-    if fork_is_safe():
-        return _forked(todo, jobs)
-    if jobs > 1:
-        # NOTE: a process with other threads or a Ray session spawns (imports again per release)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, max_tasks_per_child=1) as pool:
-            return list(pool.map(_audit_args, todo))
-    return [audit_one(*a) for a in todo]
+    if jobs == 1 and not fork_is_safe():
+        return [audit_one(*a) for a in sorted(todo, key=lambda a: version_key(a[0]))]
+    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the workers
+    # NOTE: a process with other threads or a Ray session spawns (its workers import again)
+    ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
+    return _Workers(ctx, sorted(todo, key=lambda a: version_key(a[0])), jobs).run()
 
 
-def _forked(todo: list[tuple], jobs: int) -> list[dict]:
-    """A child forked per release, at most `jobs` at once, each started from this (the main)
-    thread of a process that has no other (fork_is_safe), its entry sent back through a pipe."""
-    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the children
-    ctx, pending, running, out = multiprocessing.get_context("fork"), list(todo), {}, []
-    while pending or running:
-        while pending and len(running) < jobs:
-            a = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(a, send))
-            child.start()
-            send.close()
-            running[receive] = child, a
-        for receive in multiprocessing.connection.wait(list(running)):
-            child, a = running.pop(receive)
-            try:
-                ok, got = receive.recv()
-            except EOFError:
-                ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
+class _Workers:
+    """Workers 2b and 2b+1 share block b of consecutive releases: 2b takes them from its first on,
+    2b+1 from its last back, until they meet, so each worker's releases are consecutive and the two
+    end together wherever the work splits. The parent hands out one release at a time."""
+
+    def __init__(self, ctx, todo: list[tuple], jobs: int):
+        n = min(jobs, len(todo))
+        blocks = (n + 1) // 2
+        cuts = [round(i * len(todo) / blocks) for i in range(blocks + 1)]
+        self.blocks = [list(todo[a:b]) for a, b in itertools.pairwise(cuts)]
+        self.ctx, self.n, self.running, self.out = ctx, n, {}, []
+
+    def _next(self, worker: int) -> tuple | None:
+        block = self.blocks[worker // 2]
+        if not block:
+            return None
+        return block.pop() if worker % 2 else block.pop(0)
+
+    def run(self) -> list[dict]:
+        try:
+            for worker in range(self.n):
+                receive, send = self.ctx.Pipe()
+                child = self.ctx.Process(target=_serve, args=(send,))
+                child.start()
+                send.close()
+                self.running[receive] = child, worker, None
+                self._hand(receive)
+            while self.running:
+                for receive in multiprocessing.connection.wait(list(self.running)):
+                    self._collect(receive)
+            return self.out
+        finally:
+            for receive, (child, _w, _a) in self.running.items():
+                child.terminate()
+                child.join()
+                receive.close()
+
+    def _hand(self, receive) -> None:
+        """The worker's next release, or its end (its pipe closed, the worker joined)."""
+        child, worker, _a = self.running[receive]
+        a = self._next(worker)
+        if a is None:
+            del self.running[receive]
+            receive.send(None)
             receive.close()
             child.join()
-            if not ok:
-                for other, _a in running.values():
-                    other.terminate()
-                    other.join()
-                raise got
-            out.append(got)
-    return out
+            return
+        self.running[receive] = child, worker, a
+        receive.send(a)
+
+    def _collect(self, receive) -> None:
+        _child, _worker, a = self.running[receive]
+        try:
+            ok, got = receive.recv()
+        except EOFError:
+            ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
+        if not ok:
+            raise got
+        self.out.append(got)
+        self._hand(receive)
 
 
-def _child(a: tuple, send) -> None:
-    # NOTE: a child lives for one audit, which frees little: the cyclic collector's passes would
-    # only touch (and so copy) the pages it shares with the parent (the audit turns it off anyway)
+def _serve(conn) -> None:
+    """A worker: audits the releases it is handed until it is handed None; an audit that raises
+    ends it, the exception sent back (raised again in the parent, as a pool would)."""
+    # NOTE: a worker frees little between audits (what it keeps for the next is most of what it
+    # made); the cyclic collector's passes would only rescan it (the audit turns it off anyway)
     gc.disable()
-    try:
-        send.send((True, audit_one(*a)))
-    except BaseException as e:  # noqa: BLE001 -- raised again in the parent, as a pool would
-        send.send((False, e))
+    while True:
+        a = conn.recv()
+        if a is None:
+            return
+        try:
+            conn.send((True, audit_one(*a)))
+        except BaseException as e:  # noqa: BLE001
+            conn.send((False, e))
+            return
 
 
 def jobs_from_env() -> int:

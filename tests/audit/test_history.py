@@ -228,8 +228,9 @@ def test_a_release_no_era_fits_fails_loudly(monkeypatch, tmp_path):
 
 
 def test_a_release_reads_the_same_whatever_was_audited_before_it():
-    """Each release is audited in a process of its own: 0.5.16's witnesses (a block's F and R, a
-    sum count) came out otherwise when a worker had audited 0.5.15.post1 first."""
+    """A worker audits consecutive releases (one job: both in one worker): 0.5.16 after
+    0.5.15.post1 reads as alone. Its witnesses (a block's F and R, a sum count) came out otherwise
+    before spec/readable pinned every setting."""
     def strip(e):
         return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
     after = history.run(["0.5.15.post1", "0.5.16"], jobs=1, use_cache=False)[1]
@@ -266,3 +267,21 @@ def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch, tmp_pat
     monkeypatch.setattr(history, "fetch", lambda v: bad)
     with pytest.raises(TargetError, match="is not a readable wheel"):
         history.run(["0.5.13", "0.5.13.post1"], jobs=2, use_cache=False)
+
+
+@pytest.mark.parametrize("n, jobs", [(17, 2), (17, 3), (17, 4), (2, 2), (3, 3), (1, 2), (5, 4)])
+def test_each_release_is_audited_once_and_each_workers_releases_are_consecutive(n, jobs, monkeypatch):
+    """The workers (real forked processes; the audit replaced by one that names its process) take
+    releases from both ends of their blocks: each release once, each worker's releases consecutive
+    in version order."""
+    import os
+    versions = [f"0.{i // 3}.{i % 3}" for i in range(n)]
+    monkeypatch.setattr(history, "audit_one", lambda v, _w, _k: {"release": v, "pid": os.getpid()})
+    got = history._audit_each([(v, "", None) for v in reversed(versions)], jobs)
+    assert sorted(e["release"] for e in got) == sorted(versions)
+    by_worker: dict[int, list[int]] = {}
+    for e in got:
+        by_worker.setdefault(e["pid"], []).append(versions.index(e["release"]))
+    assert len(by_worker) <= jobs and os.getpid() not in by_worker
+    for idx in by_worker.values():
+        assert sorted(idx) == list(range(min(idx), min(idx) + len(idx)))
