@@ -128,7 +128,7 @@ def audit_one(version: str, wheel: str, cache_file: str | None) -> dict:
     from .source import from_wheel
     src = from_wheel(Path(wheel))
     src.label = f"sglang=={version}"
-    rep = audit(src)
+    rep = audit(src, prefetch=False)  # NOTE: the workers keep every core busy already
     entry = {"release": version, "era": str(rep.era) if rep.era is not None else None,
              "era_reason": rep.era_reason, "wheel": Path(wheel).name, "audit": report.to_json(rep),
              "bugs": history_bugs.decide(rep.release, version)}
