@@ -3,7 +3,9 @@ included), each audited in its era; the aggregation (per model, per finding, per
 audit/history_report.py.
 
 The releases in the range are the registry's (`pip index versions sglang`), ordered by version
-(release segments, then `.postN`); wheels are fetched into the cache (audit/source.py). An audit
+(release segments, then `.postN`); wheels are fetched into the cache (audit/source.py). The
+registry is asked beside the audits of the range's cached wheels (audit/registry.py), which takes
+about a second. An audit
 result depends only on the wheel's bytes and on sumonce's own code, so it is kept in
 `<cache>/audits/` under the wheel's sha256 and a fingerprint of the code that judged it (every .py
 file of proto, spec and audit, sumonce's, z3's and Python's versions): any change to one of them
@@ -13,23 +15,23 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import itertools
 import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from sumonce.procs import fork_is_safe
 
+from .history_workers import Workers
+from .registry import VERSION, Registry, cached_versions
 from .source import TargetError, cache_dir, fetch
 
 _END = r"sglang==([0-9][0-9A-Za-z.]*)"
 _RANGE = re.compile(rf"^{_END}\.\.{_END}$")
-_VERSION = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
+_VERSION = VERSION
 
 
 def version_key(v: str) -> tuple:
@@ -58,17 +60,11 @@ def parse_range(text: str) -> tuple[str, str]:
 
 def registry_versions() -> list[str]:
     """sglang's versions on the package registry (final and post releases), oldest first."""
-    cmd = [sys.executable, "-m", "pip", "index", "versions", "sglang", "--disable-pip-version-check"]
+    registry = Registry()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError("--history: the package registry did not answer in 300 s") from None
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("Available versions:")), None)
-    if out.returncode != 0 or line is None:
-        last = next((ln.strip() for ln in reversed(out.stderr.splitlines()) if ln.strip()), "no output")
-        raise TargetError(f"--history: cannot list sglang's versions on the package registry ({last[:160]})")
-    found = [v.strip() for v in line.split(":", 1)[1].split(",")]
-    return sorted((v for v in found if _VERSION.match(v)), key=version_key)
+        return sorted(registry.versions(), key=version_key)
+    finally:
+        registry.close()
 
 
 def releases_in(a: str, b: str, known: list[str]) -> list[str]:
@@ -149,15 +145,30 @@ def _store(path: Path, entry: dict) -> None:
 
 def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict]:
     """Every release's entry, oldest first; TargetError naming a release no era fits."""
-    wheels = [fetch(v) for v in versions]
-    keys = [None] * len(versions)
-    if use_cache:
-        code = code_fingerprint()
-        keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
-    args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
-    todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
-    done = {e["release"]: e for e in _audit_each(todo, jobs)}
-    entries = [done.get(a[0]) or audit_one(*a) for a in args]
+    done = _entries(versions, jobs, use_cache)
+    return _in_eras([done[v] for v in versions])
+
+
+def run_range(a: str, b: str, jobs: int = 2, use_cache: bool = True) -> list[dict]:
+    """run() of the registry's releases from a to b. The registry is asked beside the audits:
+    the cached wheels in the range are audited meanwhile (one it does not list is dropped, one it
+    lists that is not cached is fetched and audited after), so the entries are run()'s."""
+    registry = Registry()
+    try:
+        lo, hi = version_key(a), version_key(b)
+        guess = sorted((v for v in cached_versions() if lo <= version_key(v) <= hi), key=version_key)
+
+        def answered() -> set[str]:
+            return set(releases_in(a, b, sorted(registry.versions(), key=version_key)))
+        done = _entries(guess, jobs, use_cache, (registry, answered)) if lo <= hi else {}
+        versions = releases_in(a, b, sorted(registry.versions(), key=version_key))
+        done |= _entries([v for v in versions if v not in done], jobs, use_cache)
+        return _in_eras([done[v] for v in versions])
+    finally:
+        registry.close()
+
+
+def _in_eras(entries: list[dict]) -> list[dict]:
     for e in entries:
         if not e["era"]:
             raise TargetError(f"--history: sglang=={e['release']}: no era fits this release ({e['era_reason']}); "
@@ -165,7 +176,23 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     return entries
 
 
-def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
+def _entries(versions: list[str], jobs: int, use_cache: bool, watch=None) -> dict[str, dict]:
+    """release -> its entry (from the result cache, or audited by the workers). watch: (something
+    multiprocessing.connection.wait can wait on, a call that, once it is ready, names the releases
+    still wanted), read while the workers run."""
+    wheels = [fetch(v) for v in versions]
+    keys = [None] * len(versions)
+    if use_cache:
+        code = code_fingerprint()
+        keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
+    args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
+    todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
+    done = {e["release"]: e for e in _audit_each(todo, jobs, watch)}
+    keep = watch[1]() if watch else None
+    return {a[0]: done.get(a[0]) or audit_one(*a) for a in args if keep is None or a[0] in keep}
+
+
+def _audit_each(todo: list[tuple], jobs: int, watch=None) -> list[dict]:
     """The releases audited by `jobs` worker processes, each auditing consecutive releases (forked
     from this one where that is safe, else spawned); in this process for one job where forking is
     not safe.
@@ -182,69 +209,7 @@ def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
     from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the workers
     # NOTE: a process with other threads or a Ray session spawns (its workers import again)
     ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
-    return _Workers(ctx, sorted(todo, key=lambda a: version_key(a[0])), jobs).run()
-
-
-class _Workers:
-    """Workers 2b and 2b+1 share block b of consecutive releases: 2b takes them from its first on,
-    2b+1 from its last back, until they meet, so each worker's releases are consecutive and the two
-    end together wherever the work splits. The parent hands out one release at a time."""
-
-    def __init__(self, ctx, todo: list[tuple], jobs: int):
-        n = min(jobs, len(todo))
-        blocks = (n + 1) // 2
-        cuts = [round(i * len(todo) / blocks) for i in range(blocks + 1)]
-        self.blocks = [list(todo[a:b]) for a, b in itertools.pairwise(cuts)]
-        self.ctx, self.n, self.running, self.out = ctx, n, {}, []
-
-    def _next(self, worker: int) -> tuple | None:
-        block = self.blocks[worker // 2]
-        if not block:
-            return None
-        return block.pop() if worker % 2 else block.pop(0)
-
-    def run(self) -> list[dict]:
-        try:
-            for worker in range(self.n):
-                receive, send = self.ctx.Pipe()
-                child = self.ctx.Process(target=_serve, args=(send,))
-                child.start()
-                send.close()
-                self.running[receive] = child, worker, None
-                self._hand(receive)
-            while self.running:
-                for receive in multiprocessing.connection.wait(list(self.running)):
-                    self._collect(receive)
-            return self.out
-        finally:
-            for receive, (child, _w, _a) in self.running.items():
-                child.terminate()
-                child.join()
-                receive.close()
-
-    def _hand(self, receive) -> None:
-        """The worker's next release, or its end (its pipe closed, the worker joined)."""
-        child, worker, _a = self.running[receive]
-        a = self._next(worker)
-        if a is None:
-            del self.running[receive]
-            receive.send(None)
-            receive.close()
-            child.join()
-            return
-        self.running[receive] = child, worker, a
-        receive.send(a)
-
-    def _collect(self, receive) -> None:
-        _child, _worker, a = self.running[receive]
-        try:
-            ok, got = receive.recv()
-        except EOFError:
-            ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
-        if not ok:
-            raise got
-        self.out.append(got)
-        self._hand(receive)
+    return Workers(ctx, _serve, sorted(todo, key=lambda a: version_key(a[0])), jobs, watch).run()
 
 
 def _serve(conn) -> None:
@@ -282,8 +247,7 @@ def command(spec: str, as_json: bool, fresh: bool = False) -> int:
     start = time.perf_counter()
     jobs = jobs_from_env()
     a, b = parse_range(spec)
-    versions = releases_in(a, b, registry_versions())
-    entries = run(versions, jobs=jobs, use_cache=not fresh)
+    entries = run_range(a, b, jobs=jobs, use_cache=not fresh)
     seconds = time.perf_counter() - start
     if as_json:
         dump(document("audit-history", history_report.to_json(entries, spec, seconds)))

@@ -285,3 +285,20 @@ def test_each_release_is_audited_once_and_each_workers_releases_are_consecutive(
     assert len(by_worker) <= jobs and os.getpid() not in by_worker
     for idx in by_worker.values():
         assert sorted(idx) == list(range(min(idx), min(idx) + len(idx)))
+
+
+def test_a_range_is_the_registrys_releases_though_the_cache_holds_others(monkeypatch, tmp_path):
+    """run_range audits the cached wheels of the range while the registry is asked: a cached wheel
+    the registry does not list (here 0.5.13.post9, a copy of 0.5.13's) is not in the history, and
+    the entries are those of run() over the registry's releases."""
+    from sumonce.audit.source import cache_dir
+    for v in THREE:
+        (wheel,) = cache_dir().glob(f"sglang-{v}-*.whl")
+        (tmp_path / wheel.name).symlink_to(wheel)
+        if v == "0.5.13":
+            (tmp_path / wheel.name.replace("0.5.13", "0.5.13.post9")).symlink_to(wheel)
+    monkeypatch.setenv("SUMONCE_CACHE", str(tmp_path))
+    got = history.run_range("0.5.13", "0.5.14", jobs=2, use_cache=False)
+    assert [e["release"] for e in got] == THREE
+    with pytest.raises(TargetError, match="0.5.13.post9 is not on the package registry"):
+        history.run_range("0.5.13.post9", "0.5.14", jobs=2, use_cache=False)
