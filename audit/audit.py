@@ -117,6 +117,7 @@ def audit(src: Source, prefetch: bool = True) -> Report:
     try:
         return _audit(src, prefetch)
     finally:
+        memo.done()
         if enabled:
             gc.enable()
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sumonce.procs import fork_is_safe
 
+from . import memo
 from .history_workers import Workers
 from .registry import VERSION, Registry, cached_versions
 from .source import TargetError, cache_dir, fetch
@@ -218,6 +219,7 @@ def _serve(conn) -> None:
     # NOTE: a worker frees little between audits (what it keeps for the next is most of what it
     # made); the cyclic collector's passes would only rescan it (the audit turns it off anyway)
     gc.disable()
+    memo.keep()
     while True:
         a = conn.recv()
         if a is None:
