@@ -239,19 +239,28 @@ def test_a_release_reads_the_same_whatever_was_audited_before_it():
     assert strip(after) == strip(alone)
 
 
-def test_an_audit_in_one_process_after_others_reads_as_alone():
+def test_an_audit_in_one_process_after_others_reads_as_alone(monkeypatch):
     """The witness itself depends on the question alone (spec/readable pins every setting, F, R
     and the guard's opaque atoms): audited in this very process after 0.5.15 and 0.5.15.post1,
-    0.5.16 reads as in a fresh process. Before the atoms were pinned, longcat_flash's witness
+    keeping their trees and solver answers as a --history worker does (audit/memo.py: most of
+    0.5.15.post1's questions are 0.5.15's), 0.5.16 reads as in a fresh process. Before the atoms were pinned, longcat_flash's witness
     read "summed 3 times" here and "4 times" alone (a free atom of the guard)."""
     import subprocess
     import sys
 
+    from sumonce.audit import memo
+
     def strip(e):
         return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
+    memo.forget()
+    monkeypatch.setattr(memo, "_KEEP", True)  # as a --history worker: trees and answers kept
+    asked = []
     for v in ("0.5.15", "0.5.15.post1"):
         history.audit_one(v, str(history.fetch(v)), None)
+        asked.append(len(memo._ASKED))
+    assert 0 < asked[0] and asked[1] - asked[0] < asked[0] / 4  # 0.5.15.post1 asks little afresh
     here = history.audit_one("0.5.16", str(history.fetch("0.5.16")), None)
+    memo.forget()
     code = ("import json; from sumonce.audit.history import audit_one, fetch; "
             "print(json.dumps(audit_one('0.5.16', str(fetch('0.5.16')), None)))")
     alone = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
