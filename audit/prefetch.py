@@ -31,7 +31,9 @@ def wanted(src, parsed: set[str]) -> list[str]:
 
 
 def usable() -> bool:
-    return fork_is_safe() and len(os.sched_getaffinity(0)) > 1
+    """Forking is safe, a second core exists, and this is no daemonic worker (which may not start
+    children)."""
+    return fork_is_safe() and len(os.sched_getaffinity(0)) > 1 and not multiprocessing.current_process().daemon
 
 
 class Prefetch:
