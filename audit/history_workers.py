@@ -67,7 +67,10 @@ class Workers:
             child.join()
             return
         self.running[receive] = child, worker, a
-        receive.send(a)
+        try:
+            receive.send(a)
+        except OSError:  # NOTE: BrokenPipeError: the worker died between two audits
+            raise TargetError(f"--history: the worker for sglang=={a[0]} ended before auditing it") from None
 
     def _collect(self, receive) -> None:
         _child, _worker, a = self.running[receive]
