@@ -45,7 +45,8 @@ _ASKED_MAX = 1 << 15
 def asked(kind: str, w, formula, assumptions: list, ask, remember=lambda answer: True):
     """ask()'s answer to the question, remembered (where remember(answer)) by its terms."""
     valid = w.valid()
-    key = (kind, type(w).__name__, getattr(w, "era", None), getattr(w, "has_v", None), formula.get_id(),
+    # NOTE: ids are per z3 context; the context's own id is safe while its terms here keep it alive
+    key = (kind, type(w).__name__, getattr(w, "era", None), getattr(w, "has_v", None), id(formula.ctx), formula.get_id(),
            tuple(a.get_id() for a in assumptions), tuple(v.get_id() for v in valid))
     hit = _ASKED.get(key)
     if hit is not None:
