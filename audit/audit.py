@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from sumonce.proto import catalogue, models_0521, models_0523
 from sumonce.proto.eras import Era
 
+from . import memo
+from . import prefetch as prefetched
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
 from .imports import canonical_source
@@ -106,21 +108,36 @@ def catalogued(stem: str, archs: tuple[str, ...]):
     return None
 
 
-def audit(src: Source) -> Report:
+def audit(src: Source, prefetch: bool = True) -> Report:
+    """prefetch: read the coverage facts of the files the audit does not parse in a forked child
+    (audit/prefetch.py), where forking is safe and there is a second core; the report is the same."""
+    src = canonical_source(src)  # NOTE: aliased SGLang imports read under their names (audit/imports.py)
     # NOTE: the audit allocates ASTs and z3 terms by the hundred thousand and frees nothing until
     # it ends: the cyclic collector's passes over them are a fifth of its time.
-    src = canonical_source(src)  # NOTE: aliased SGLang imports read under their names (audit/imports.py)
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _audit(src)
+        return _audit(src, prefetch)
     finally:
+        memo.done()
         if enabled:
             gc.enable()
 
 
-def _audit(src: Source) -> Report:
+def _audit(src: Source, prefetch: bool) -> Report:
     start = time.perf_counter()
+    reducing = _reducing(src)
+    parsed = {rel: rel in reducing for rel in src.models()
+              if rel in reducing or _builds_blocks_of(src.files[rel], reducing)}
+    helper = prefetched.start(src, set(parsed)) if prefetch else None
+    try:
+        return _judge(src, start, parsed, helper)
+    finally:
+        if helper is not None:
+            helper.close()
+
+
+def _judge(src: Source, start: float, parsed: dict[str, bool], helper) -> Report:
     era, reason = _era(src)
     text = src.utils()
     w = AuditWorld(has_v=text is not None and V_DEF in text, era=era)
@@ -132,15 +149,12 @@ def _audit(src: Source) -> Report:
     rep = Report(src.label, src.root, release, era=era, era_reason=reason)
     # NOTE: a file not read is a failure of the audit, reported beside the files that do not parse
     rep.unparsed += [{"file": rel, "line": 0, "error": why} for rel, why in sorted(src.unread.items())]
-    trees, reducing = {}, _reducing(src)
-    for rel in src.models():
-        rep.files += 1
+    trees = {}
+    rep.files = len(src.models())
+    for rel, reduces in parsed.items():
         body = src.files[rel]
-        reduces = rel in reducing
-        if not reduces and not _builds_blocks_of(body, reducing):
-            continue
         try:
-            trees[rel] = ast.parse(body), body, reduces
+            trees[rel] = memo.parse(body), body, reduces
         except SyntaxError as e:
             if reduces:
                 rep.unparsed.append({"file": rel, "line": e.lineno or 0, "error": e.msg})
@@ -162,7 +176,8 @@ def _audit(src: Source) -> Report:
             rep.unparsed.append({"file": rel, "line": 0, "error": "nested too deeply to audit"})
     settle(w, judged)
     rep.sites = [site for site, _o in judged]
-    rep.coverage = cover(src, rep.sites, {rel: t for rel, (t, _b, _r) in trees.items()})
+    rep.coverage = cover(src, rep.sites, {rel: t for rel, (t, _b, _r) in trees.items()},
+                         helper.facts() if helper else None)
     rep.seconds = time.perf_counter() - start
     return rep
 

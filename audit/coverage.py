@@ -21,9 +21,8 @@ A MoE model file (docs/eras.json's rule, refined here): a top-level `models/*.py
 """
 from __future__ import annotations
 
-import ast
-
 from . import coverage_facts as cf
+from . import memo
 from .coverage_boundary import BoundaryRules, reduces, verdicts
 from .coverage_facts import unjudged as _unjudged, why_unaccounted as _why_unaccounted
 from .coverage_patch import patched_reduce
@@ -44,15 +43,24 @@ def forget() -> None:
     _READ.clear()
 
 
-def cover(src, sites, trees: dict | None = None) -> Coverage:
+def cover(src, sites, trees: dict | None = None, read: dict | None = None) -> Coverage:
     """One row per MoE model file of src, from the audit's judged sites and the files' syntax
-    (trees: those the audit already parsed, by relative path)."""
-    return _Cover(src, sites, trees or {}).run()
+    (trees: those the audit already parsed, by relative path; read: facts already read, by
+    relative path, audit/prefetch.py)."""
+    return _Cover(src, sites, trees or {}, read or {}).run()
+
+
+def _read(rel: str, tree, text: str) -> cf.Facts | None:
+    """rel's facts (None where its text does not parse)."""
+    try:
+        return cf.read(rel, tree or memo.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 class _Cover(BoundaryRules):
-    def __init__(self, src, sites, trees):
-        self.src, self.sites, self.trees = src, sites, trees
+    def __init__(self, src, sites, trees, read):
+        self.src, self.sites, self.trees, self.read = src, sites, trees, read
         self.boundary_sums = BOUNDARY_SUMS in (src.utils() or "")
         self.facts: dict[str, cf.Facts] = {}
         self.rels = {stem(r): r for r in src.models()}
@@ -80,10 +88,7 @@ class _Cover(BoundaryRules):
             text = self.src.files[rel]
             found = _READ.get((rel, text), _READ)
             if found is _READ:
-                try:
-                    found = cf.read(rel, self.trees.get(rel) or ast.parse(text))
-                except (SyntaxError, ValueError, RecursionError, MemoryError):
-                    found = None
+                found = self.read[rel] if rel in self.read else _read(rel, self.trees.get(rel), text)
                 if len(_READ) >= _READ_MAX:
                     _READ.clear()
                 _READ[(rel, text)] = found

@@ -9,6 +9,7 @@ from collections import Counter
 
 from . import coverage_decoders as cd
 from . import coverage_facts as cf
+from . import memo
 from .coverage_facts import unjudged as _unjudged
 from .coverage_rows import Evidence, Row, RowKind, stem
 
@@ -183,7 +184,7 @@ class BoundaryRules:
 
     def _tree(self, rel: str) -> ast.Module:
         if rel not in self.trees:
-            self.trees[rel] = ast.parse(self.src.files[rel])
+            self.trees[rel] = memo.parse(self.src.files[rel])
         return self.trees[rel]
 
 

@@ -140,7 +140,9 @@ def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
     of one owner; a node that starts another owner is visited by a call of its own."""
     stack = _children(tree)
     stack.reverse()
-    Name, Call, Attribute, Assign, ClassDef = ast.Name, ast.Call, ast.Attribute, ast.Assign, ast.ClassDef
+    Name, Call, Attribute, Assign, ClassDef, Constant = ast.Name, ast.Call, ast.Attribute, ast.Assign, ast.ClassDef, \
+        ast.Constant
+    plain, fields, AST = _PLAIN, _FIELDS, ast.AST
     while stack:
         child = stack.pop()
         t = type(child)
@@ -148,8 +150,12 @@ def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
             if cls:
                 f.refs.setdefault(child.id, set()).add(cls)
             continue  # a Name's only child is its context
+        if t is Constant:
+            continue  # no child
         owner = cls
-        if t is Call:
+        if t in plain:
+            pass
+        elif t is Call:
             _call(f, child, cls, factories)
         elif t is Attribute:
             if type(child.value) is Name and child.value.id in f.modules:
@@ -172,10 +178,24 @@ def _visit(f: Facts, tree: ast.AST, factories: set[str], cls: str = "") -> None:
             owner = child.name
         if owner != cls:
             _visit(f, child, factories, owner)
-        else:
-            kids = _children(child)
-            kids.reverse()
-            stack += kids
+            continue
+        # NOTE: _children(child) pushed last first, inlined (the visit's hottest loop)
+        names = fields.get(t)
+        if names is None:
+            names = fields[t] = tuple(x for x in t._fields if x not in _QUIET)
+        for name in reversed(names):
+            v = getattr(child, name, None)
+            if type(v) is list:
+                stack += [x for x in reversed(v) if isinstance(x, AST)]
+            elif isinstance(v, AST):
+                stack.append(v)
+
+
+_PLAIN = frozenset({ast.Expr, ast.Subscript, ast.BinOp, ast.keyword, ast.arg, ast.Tuple, ast.Return, ast.If,
+                    ast.Compare, ast.BoolOp, ast.UnaryOp, ast.List, ast.Dict, ast.JoinedStr, ast.FormattedValue,
+                    ast.arguments, ast.AugAssign, ast.AnnAssign, ast.Starred, ast.Slice, ast.IfExp})
+"""Node types the visit only descends through (none is a Name, Call, Attribute, ClassDef, Assign,
+import or function)."""
 
 
 def _assign(f: Facts, node: ast.Assign, cls: str) -> None:

@@ -9,16 +9,15 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import z3
-
 from sumonce.proto import semantics
 from sumonce.proto.sites import GROUP_AXES, Axis, Group, Level, Model, Site, Version
-
-from .context import Context
 from sumonce.spec.solve import Status
 
+from .context import Context
 from .judge import TIMEOUT_MS, Guard, expected_guard, flag_facts, scope, site_path
-from .witness import concrete, find, flags, state
+from .memo import check
 from .release_world import FormulaGuard
+from .witness import concrete, find, flags, state
 
 
 @dataclass
@@ -146,7 +145,7 @@ def forward(w, ctx: Context, entries: list[Entry], variant: str) -> Forward:
 def witness(fw: Forward, extra, premise) -> z3.ModelRef | None:
     """A readable point where the counts differ (and `extra` holds); None where there is none."""
     claim = z3.And(fw.differ(), *extra)
-    if fw.w.check(z3.Not(claim), premise, TIMEOUT_MS).status == Status.PROVED:
+    if check(fw.w, z3.Not(claim), premise, TIMEOUT_MS).status == Status.PROVED:
         return None
     return find(fw.w, claim, premise)
 

@@ -3,7 +3,9 @@ included), each audited in its era; the aggregation (per model, per finding, per
 audit/history_report.py.
 
 The releases in the range are the registry's (`pip index versions sglang`), ordered by version
-(release segments, then `.postN`); wheels are fetched into the cache (audit/source.py). An audit
+(release segments, then `.postN`); wheels are fetched into the cache (audit/source.py). The
+registry is asked beside the audits of the range's cached wheels (audit/registry.py), which takes
+about a second. An audit
 result depends only on the wheel's bytes and on sumonce's own code, so it is kept in
 `<cache>/audits/` under the wheel's sha256 and a fingerprint of the code that judged it (every .py
 file of proto, spec and audit, sumonce's, z3's and Python's versions): any change to one of them
@@ -18,18 +20,19 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import re
-import subprocess
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from sumonce.procs import fork_is_safe
 
+from . import memo
+from .history_workers import Workers
+from .registry import VERSION, Registry, cached_versions
 from .source import TargetError, cache_dir, fetch
 
 _END = r"sglang==([0-9][0-9A-Za-z.]*)"
 _RANGE = re.compile(rf"^{_END}\.\.{_END}$")
-_VERSION = re.compile(r"^(\d+(?:\.\d+)*)(?:\.post(\d+))?$")
+_VERSION = VERSION
 
 
 def version_key(v: str) -> tuple:
@@ -58,17 +61,11 @@ def parse_range(text: str) -> tuple[str, str]:
 
 def registry_versions() -> list[str]:
     """sglang's versions on the package registry (final and post releases), oldest first."""
-    cmd = [sys.executable, "-m", "pip", "index", "versions", "sglang", "--disable-pip-version-check"]
+    registry = Registry()
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except subprocess.TimeoutExpired:
-        raise TargetError("--history: the package registry did not answer in 300 s") from None
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("Available versions:")), None)
-    if out.returncode != 0 or line is None:
-        last = next((ln.strip() for ln in reversed(out.stderr.splitlines()) if ln.strip()), "no output")
-        raise TargetError(f"--history: cannot list sglang's versions on the package registry ({last[:160]})")
-    found = [v.strip() for v in line.split(":", 1)[1].split(",")]
-    return sorted((v for v in found if _VERSION.match(v)), key=version_key)
+        return sorted(registry.versions(), key=version_key)
+    finally:
+        registry.close()
 
 
 def releases_in(a: str, b: str, known: list[str]) -> list[str]:
@@ -128,7 +125,7 @@ def audit_one(version: str, wheel: str, cache_file: str | None) -> dict:
     from .source import from_wheel
     src = from_wheel(Path(wheel))
     src.label = f"sglang=={version}"
-    rep = audit(src)
+    rep = audit(src, prefetch=False)  # NOTE: the workers keep every core busy already
     entry = {"release": version, "era": str(rep.era) if rep.era is not None else None,
              "era_reason": rep.era_reason, "wheel": Path(wheel).name, "audit": report.to_json(rep),
              "bugs": history_bugs.decide(rep.release, version)}
@@ -149,17 +146,30 @@ def _store(path: Path, entry: dict) -> None:
 
 def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict]:
     """Every release's entry, oldest first; TargetError naming a release no era fits."""
-    wheels = [fetch(v) for v in versions]
-    keys = [None] * len(versions)
-    if use_cache:
-        code = code_fingerprint()
-        keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
-    args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
-    todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
-    # NOTE: the biggest wheels first, so no worker is left with a long audit at the end
-    todo.sort(key=lambda a: -os.path.getsize(a[1]))
-    done = {e["release"]: e for e in _audit_each(todo, jobs)}
-    entries = [done.get(a[0]) or audit_one(*a) for a in args]
+    done = _entries(versions, jobs, use_cache)
+    return _in_eras([done[v] for v in versions])
+
+
+def run_range(a: str, b: str, jobs: int = 2, use_cache: bool = True) -> list[dict]:
+    """run() of the registry's releases from a to b. The registry is asked beside the audits:
+    the cached wheels in the range are audited meanwhile (one it does not list is dropped, one it
+    lists that is not cached is fetched and audited after), so the entries are run()'s."""
+    registry = Registry()
+    try:
+        lo, hi = version_key(a), version_key(b)
+        guess = sorted((v for v in cached_versions() if lo <= version_key(v) <= hi), key=version_key)
+
+        def answered() -> set[str]:
+            return set(releases_in(a, b, sorted(registry.versions(), key=version_key)))
+        done = _entries(guess, jobs, use_cache, (registry, answered)) if lo <= hi else {}
+        versions = releases_in(a, b, sorted(registry.versions(), key=version_key))
+        done |= _entries([v for v in versions if v not in done], jobs, use_cache)
+        return _in_eras([done[v] for v in versions])
+    finally:
+        registry.close()
+
+
+def _in_eras(entries: list[dict]) -> list[dict]:
     for e in entries:
         if not e["era"]:
             raise TargetError(f"--history: sglang=={e['release']}: no era fits this release ({e['era_reason']}); "
@@ -167,71 +177,58 @@ def run(versions: list[str], jobs: int = 2, use_cache: bool = True) -> list[dict
     return entries
 
 
-def _audit_args(a: tuple) -> dict:
-    return audit_one(*a)
+def _entries(versions: list[str], jobs: int, use_cache: bool, watch=None) -> dict[str, dict]:
+    """release -> its entry (from the result cache, or audited by the workers). watch: (something
+    multiprocessing.connection.wait can wait on, a call that, once it is ready, names the releases
+    still wanted), read while the workers run."""
+    wheels = [fetch(v) for v in versions]
+    keys = [None] * len(versions)
+    if use_cache:
+        code = code_fingerprint()
+        keys = [hashlib.sha256(f"{_sha256(w)}|{code}".encode()).hexdigest() for w in wheels]
+    args = [(v, str(w), str(_results_dir() / f"{k}.json") if k else None) for v, w, k in zip(versions, wheels, keys)]
+    todo = [a for a in args if not (a[2] and Path(a[2]).is_file())]
+    done = {e["release"]: e for e in _audit_each(todo, jobs, watch)}
+    keep = watch[1]() if watch else None
+    return {a[0]: done.get(a[0]) or audit_one(*a) for a in args if keep is None or a[0] in keep}
 
 
-def _audit_each(todo: list[tuple], jobs: int) -> list[dict]:
-    """Each release audited in a process of its own, `jobs` at a time: forked from this one where
-    that is safe, else spawned; in this process only for one job where forking is not safe.
+def _audit_each(todo: list[tuple], jobs: int, watch=None) -> list[dict]:
+    """The releases audited by `jobs` worker processes, each auditing consecutive releases (forked
+    from this one where that is safe, else spawned); in this process for one job where forking is
+    not safe.
 
-    NOTE: an audit's witnesses are not a function of the release alone: a setting the readable
-    search does not pin (a block's F and R, a sum count read at the point) is what z3 finds, and
-    that depends on what the process did before (z3's term ids, the layout of what it keeps).
-    Audited one after another in one worker, 0.5.16 gave another witness than audited alone
-    (bench/audit_same.py), so the history's JSON depended on which releases a worker had met.
-    A fresh process per release gives each release the answer `sumonce audit` gives it (not so in
-    this process, the one case left: one job where forking is not safe)."""
+    NOTE: a worker keeps what an audit may remember for the next (the model files' trees by text,
+    their coverage facts, proto's lifted functions): consecutive releases share most files. Nothing
+    it keeps changes an answer: a witness depends on its question alone (spec/readable pins every
+    setting, F, R and the guard's opaque atoms), so each release's entry is the one its audit alone
+    gives (bench/audit_same.py checks the whole range with 2 workers and with 1)."""
     if not todo:
         return []
-    if fork_is_safe():
-        return _forked(todo, jobs)
-    if jobs > 1:
-        # NOTE: a process with other threads or a Ray session spawns (imports again per release)
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, max_tasks_per_child=1) as pool:
-            return list(pool.map(_audit_args, todo))
-    return [audit_one(*a) for a in todo]
+    if jobs == 1 and not fork_is_safe():
+        return [audit_one(*a) for a in sorted(todo, key=lambda a: version_key(a[0]))]
+    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the workers
+    # NOTE: a process with other threads or a Ray session spawns (its workers import again)
+    ctx = multiprocessing.get_context("fork" if fork_is_safe() else "spawn")
+    return Workers(ctx, _serve, sorted(todo, key=lambda a: version_key(a[0])), jobs, watch).run()
 
 
-def _forked(todo: list[tuple], jobs: int) -> list[dict]:
-    """A child forked per release, at most `jobs` at once, each started from this (the main)
-    thread of a process that has no other (fork_is_safe), its entry sent back through a pipe."""
-    from . import audit, history_bugs, report  # noqa: F401 -- imported before the forks, shared by the children
-    ctx, pending, running, out = multiprocessing.get_context("fork"), list(todo), {}, []
-    while pending or running:
-        while pending and len(running) < jobs:
-            a = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            child = ctx.Process(target=_child, args=(a, send))
-            child.start()
-            send.close()
-            running[receive] = child, a
-        for receive in multiprocessing.connection.wait(list(running)):
-            child, a = running.pop(receive)
-            try:
-                ok, got = receive.recv()
-            except EOFError:
-                ok, got = False, TargetError(f"--history: the audit of sglang=={a[0]} ended without a result")
-            receive.close()
-            child.join()
-            if not ok:
-                for other, _a in running.values():
-                    other.terminate()
-                    other.join()
-                raise got
-            out.append(got)
-    return out
-
-
-def _child(a: tuple, send) -> None:
-    # NOTE: a child lives for one audit, which frees little: the cyclic collector's passes would
-    # only touch (and so copy) the pages it shares with the parent (the audit turns it off anyway)
+def _serve(conn) -> None:
+    """A worker: audits the releases it is handed until it is handed None; an audit that raises
+    ends it, the exception sent back (raised again in the parent, as a pool would)."""
+    # NOTE: a worker frees little between audits (what it keeps for the next is most of what it
+    # made); the cyclic collector's passes would only rescan it (the audit turns it off anyway)
     gc.disable()
-    try:
-        send.send((True, audit_one(*a)))
-    except BaseException as e:  # noqa: BLE001 -- raised again in the parent, as a pool would
-        send.send((False, e))
+    memo.keep()
+    while True:
+        a = conn.recv()
+        if a is None:
+            return
+        try:
+            conn.send((True, audit_one(*a)))
+        except BaseException as e:  # noqa: BLE001
+            conn.send((False, e))
+            return
 
 
 def jobs_from_env() -> int:
@@ -252,8 +249,7 @@ def command(spec: str, as_json: bool, fresh: bool = False) -> int:
     start = time.perf_counter()
     jobs = jobs_from_env()
     a, b = parse_range(spec)
-    versions = releases_in(a, b, registry_versions())
-    entries = run(versions, jobs=jobs, use_cache=not fresh)
+    entries = run_range(a, b, jobs=jobs, use_cache=not fresh)
     seconds = time.perf_counter() - start
     if as_json:
         dump(document("audit-history", history_report.to_json(entries, spec, seconds)))

@@ -14,7 +14,6 @@ import ast
 from dataclasses import dataclass, field
 
 import z3
-
 from sumonce.proto import semantics, sites
 from sumonce.proto.config import MoeA2ABackend
 from sumonce.proto.sites import Group, Path
@@ -24,6 +23,7 @@ from sumonce.spec.symbolic import enum_value
 from .atoms import NotUnderstood, Translator
 from .context import Context
 from .extract import Cond, RawSite
+from .memo import check
 from .verdict import SiteVerdict
 
 GUARD_KINDS = {"size", "F", "R", "Q", "V", "helper", "config", "backend", "param"}
@@ -112,7 +112,7 @@ def can_run(w, g: Guard, ctx: Context) -> bool:
     asked where a condition tests a backend; any other contradiction shows in the forward's count.)"""
     if not g.scoped:
         return True
-    v = w.check(z3.Not(z3.And(g.conds, *g.reach)), scope(w, ctx), TIMEOUT_MS)
+    v = check(w, z3.Not(z3.And(g.conds, *g.reach)), scope(w, ctx), TIMEOUT_MS)
     if v.status == Status.UNKNOWN:
         raise NotUnderstood(f"solver: {v.reason}", 0)
     return v.status != Status.PROVED
@@ -120,7 +120,7 @@ def can_run(w, g: Guard, ctx: Context) -> bool:
 
 def textual(w, g: Guard) -> Status:
     """Is the guard the helper-based one for every F and R (in scope, reach assumed)?"""
-    v = w.check(g.formula == g.expected, scope(w) + g.reach, TIMEOUT_MS)
+    v = check(w, g.formula == g.expected, scope(w) + g.reach, TIMEOUT_MS)
     if v.status == Status.UNKNOWN:
         raise NotUnderstood(f"solver: {v.reason}", 0)
     return v.status
@@ -129,7 +129,7 @@ def textual(w, g: Guard) -> Status:
 def in_effect(w, g: Guard, site: RawSite, ctx: Context) -> bool:
     """Equal to the helper-based guard with F and R as ctx's decoder gives them."""
     (F, fF), (R, fR) = flag_facts(w, ctx, site)
-    v = w.check(g.formula == g.expected, scope(w, ctx) + [F == fF, R == fR] + g.reach, TIMEOUT_MS)
+    v = check(w, g.formula == g.expected, scope(w, ctx) + [F == fF, R == fR] + g.reach, TIMEOUT_MS)
     if v.status == Status.UNKNOWN:
         raise NotUnderstood(f"solver: {v.reason}", 0)
     return v.status == Status.PROVED

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import fields
 
 import z3
-
 from sumonce.proto import ForwardState
 from sumonce.proto.flags import to_flags
 from sumonce.spec.readable import near_defaults
+
+from .memo import asked
 
 TIMEOUT_MS = 10_000
 
 
 def find(w, formula, assumptions) -> z3.ModelRef | None:
     """A point where `formula` holds under `assumptions`, near the defaults; None if there is none.
-    Remembered per world: sites with the same guard text (`if self.tp_size > 1`) ask the same."""
+    Remembered per world: sites with the same guard text (`if self.tp_size > 1`) ask the same;
+    and by the question's terms, validity included, across worlds (audit/memo.py)."""
     assumptions = list(assumptions)
     key = (z3.BoolVal(True) if formula is True else formula).get_id(), tuple(a.get_id() for a in assumptions)
     memo = w.__dict__.setdefault("_witness_memo", {})
@@ -23,7 +25,9 @@ def find(w, formula, assumptions) -> z3.ModelRef | None:
         # NOTE: the terms are kept with the answer: z3 reuses the id of a term that was freed, so a
         # key whose terms died could name a later, different question (a difference then read
         # as "equivalent": tests/audit/test_witness_memo.py)
-        memo[key] = (formula, assumptions, near_defaults(w, formula, assumptions, TIMEOUT_MS))
+        f = z3.BoolVal(True) if formula is True else formula
+        found = asked("witness", w, f, assumptions, lambda: near_defaults(w, formula, assumptions, TIMEOUT_MS))
+        memo[key] = (formula, assumptions, found)
     return memo[key][2]
 
 

@@ -2,7 +2,9 @@
 entry another tree's audit of that release alone gives (a fresh process per release: era, the
 audit's JSON, the upstream bugs decided), byte for byte with every "seconds" key dropped. The
 history runs with 2 workers and with 1, each into a private result cache (the wheels linked from
-the real one), whose entries are the history's per-release results. Exit 1 on any difference.
+the real one), whose entries are the history's per-release results; each release is also audited
+as `sumonce audit sglang==X` does it (its coverage facts read in a forked child) and compared with
+the same reference. Exit 1 on any difference.
 
     python bench/audit_same.py --trees BEFORE AFTER [RANGE]
 
@@ -27,6 +29,15 @@ print(json.dumps(audit_one(v, str(fetch(v)), None)))
 """
 
 
+_COMMAND = """
+import json, sys
+from sumonce.audit import report
+from sumonce.audit.audit import audit
+from sumonce.audit.source import load
+print(json.dumps(report.to_json(audit(load(sys.argv[1])))))
+"""
+
+
 def strip(x):
     if isinstance(x, dict):
         return {k: strip(v) for k, v in x.items() if k not in ("seconds", "cached")}
@@ -40,6 +51,16 @@ def _env(tree: str, **more) -> dict:
 def alone(tree: str, version: str) -> str:
     out = subprocess.run([sys.executable, "-c", _ALONE, version], env=_env(tree), capture_output=True, text=True,
                          check=False, cwd=os.path.abspath(tree))
+    if out.returncode != 0:
+        raise SystemExit(f"{tree}: {out.stderr.strip()[-400:]}")
+    return json.dumps(strip(json.loads(out.stdout.splitlines()[-1])), sort_keys=True)
+
+
+def command(tree: str, version: str) -> str:
+    """The audit as `sumonce audit sglang==X` makes it (audit.audit's defaults: the coverage facts
+    read in a forked child where that is possible, audit/prefetch.py)."""
+    out = subprocess.run([sys.executable, "-c", _COMMAND, f"sglang=={version}"], env=_env(tree), capture_output=True,
+                         text=True, check=False, cwd=os.path.abspath(tree))
     if out.returncode != 0:
         raise SystemExit(f"{tree}: {out.stderr.strip()[-400:]}")
     return json.dumps(strip(json.loads(out.stdout.splitlines()[-1])), sort_keys=True)
@@ -74,7 +95,11 @@ def main() -> None:
             if before[v] != after.get(v):
                 bad += 1
                 print(f"sglang=={v} (--history, {jobs} worker(s)): DIFFERS from its audit alone")
-    print(f"{len(versions)} releases, --history with 2 and 1 workers against each release alone: "
+    for v in versions:
+        if json.dumps(json.loads(before[v])["audit"], sort_keys=True) != command(args.trees[1], v):
+            bad += 1
+            print(f"sglang=={v} (sumonce audit alone): DIFFERS from its audit alone in {args.trees[0]}")
+    print(f"{len(versions)} releases, --history with 2 and 1 workers and each `sumonce audit` against each release alone: "
           f"{'all byte-equal' if not bad else f'{bad} differ'}")
     sys.exit(1 if bad else 0)
 

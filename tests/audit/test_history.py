@@ -228,8 +228,9 @@ def test_a_release_no_era_fits_fails_loudly(monkeypatch, tmp_path):
 
 
 def test_a_release_reads_the_same_whatever_was_audited_before_it():
-    """Each release is audited in a process of its own: 0.5.16's witnesses (a block's F and R, a
-    sum count) came out otherwise when a worker had audited 0.5.15.post1 first."""
+    """A worker audits consecutive releases (one job: both in one worker): 0.5.16 after
+    0.5.15.post1 reads as alone. Its witnesses (a block's F and R, a sum count) came out otherwise
+    before spec/readable pinned every setting."""
     def strip(e):
         return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
     after = history.run(["0.5.15.post1", "0.5.16"], jobs=1, use_cache=False)[1]
@@ -238,19 +239,28 @@ def test_a_release_reads_the_same_whatever_was_audited_before_it():
     assert strip(after) == strip(alone)
 
 
-def test_an_audit_in_one_process_after_others_reads_as_alone():
+def test_an_audit_in_one_process_after_others_reads_as_alone(monkeypatch):
     """The witness itself depends on the question alone (spec/readable pins every setting, F, R
     and the guard's opaque atoms): audited in this very process after 0.5.15 and 0.5.15.post1,
-    0.5.16 reads as in a fresh process. Before the atoms were pinned, longcat_flash's witness
+    keeping their trees and solver answers as a --history worker does (audit/memo.py: most of
+    0.5.15.post1's questions are 0.5.15's), 0.5.16 reads as in a fresh process. Before the atoms were pinned, longcat_flash's witness
     read "summed 3 times" here and "4 times" alone (a free atom of the guard)."""
     import subprocess
     import sys
 
+    from sumonce.audit import memo
+
     def strip(e):
         return json.dumps({k: v for k, v in e["audit"].items() if k != "seconds"}, sort_keys=True)
+    memo.forget()
+    monkeypatch.setattr(memo, "_KEEP", True)  # as a --history worker: trees and answers kept
+    asked = []
     for v in ("0.5.15", "0.5.15.post1"):
         history.audit_one(v, str(history.fetch(v)), None)
+        asked.append(len(memo._ASKED))
+    assert 0 < asked[0] and asked[1] - asked[0] < asked[0] / 4  # 0.5.15.post1 asks little afresh
     here = history.audit_one("0.5.16", str(history.fetch("0.5.16")), None)
+    memo.forget()
     code = ("import json; from sumonce.audit.history import audit_one, fetch; "
             "print(json.dumps(audit_one('0.5.16', str(fetch('0.5.16')), None)))")
     alone = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -266,3 +276,38 @@ def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch, tmp_pat
     monkeypatch.setattr(history, "fetch", lambda v: bad)
     with pytest.raises(TargetError, match="is not a readable wheel"):
         history.run(["0.5.13", "0.5.13.post1"], jobs=2, use_cache=False)
+
+
+@pytest.mark.parametrize("n, jobs", [(17, 2), (17, 3), (17, 4), (2, 2), (3, 3), (1, 2), (5, 4)])
+def test_each_release_is_audited_once_and_each_workers_releases_are_consecutive(n, jobs, monkeypatch):
+    """The workers (real forked processes; the audit replaced by one that names its process) take
+    releases from both ends of their blocks: each release once, each worker's releases consecutive
+    in version order."""
+    import os
+    versions = [f"0.{i // 3}.{i % 3}" for i in range(n)]
+    monkeypatch.setattr(history, "audit_one", lambda v, _w, _k: {"release": v, "pid": os.getpid()})
+    got = history._audit_each([(v, "", None) for v in reversed(versions)], jobs)
+    assert sorted(e["release"] for e in got) == sorted(versions)
+    by_worker: dict[int, list[int]] = {}
+    for e in got:
+        by_worker.setdefault(e["pid"], []).append(versions.index(e["release"]))
+    assert len(by_worker) <= jobs and os.getpid() not in by_worker
+    for idx in by_worker.values():
+        assert sorted(idx) == list(range(min(idx), min(idx) + len(idx)))
+
+
+def test_a_range_is_the_registrys_releases_though_the_cache_holds_others(monkeypatch, tmp_path):
+    """run_range audits the cached wheels of the range while the registry is asked: a cached wheel
+    the registry does not list (here 0.5.13.post9, a copy of 0.5.13's) is not in the history, and
+    the entries are those of run() over the registry's releases."""
+    from sumonce.audit.source import cache_dir
+    for v in THREE:
+        (wheel,) = cache_dir().glob(f"sglang-{v}-*.whl")
+        (tmp_path / wheel.name).symlink_to(wheel)
+        if v == "0.5.13":
+            (tmp_path / wheel.name.replace("0.5.13", "0.5.13.post9")).symlink_to(wheel)
+    monkeypatch.setenv("SUMONCE_CACHE", str(tmp_path))
+    got = history.run_range("0.5.13", "0.5.14", jobs=2, use_cache=False)
+    assert [e["release"] for e in got] == THREE
+    with pytest.raises(TargetError, match="0.5.13.post9 is not on the package registry"):
+        history.run_range("0.5.13.post9", "0.5.14", jobs=2, use_cache=False)
