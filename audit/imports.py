@@ -99,8 +99,13 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
             bound[node.id] = bound.get(node.id, 0) + 1
         elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None):
             bound[node.name] = bound.get(node.name, 0) + 1
+    # NOTE: before Python 3.12 a name inside an f-string may carry wrong columns: such an alias is left
+    in_fstrings = {n.id for s in ast.walk(tree) if isinstance(s, ast.JoinedStr)
+                   for n in ast.walk(s) if isinstance(n, ast.Name)}
     renames, nodes = {}, []
     for alias, imports in found.items():
+        if alias in in_fstrings:
+            continue
         names = {a.name for a in imports}
         if len(imports) != bound.get(alias, 0) or len(names) != 1:
             continue
@@ -114,12 +119,13 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
 
 def _replaced(text: str, spans: list[tuple[int, int, int, str]]) -> str:
     """Each (line, start column, end column, new text) put in place (columns in UTF-8 bytes, as
-    ast gives them); later spans of a line first, so earlier columns stay right."""
-    lines = text.splitlines(keepends=True)
+    ast gives them); later spans of a line first, so earlier columns stay right. Lines as ast counts
+    them (split at newlines only: a form feed inside a line stays in it)."""
+    lines = text.split("\n")
     for line, start, end, new in sorted(spans, key=lambda s: (s[0], -s[1])):
         raw = lines[line - 1].encode()
         lines[line - 1] = (raw[:start] + new.encode() + raw[end:]).decode()
-    return "".join(lines)
+    return "\n".join(lines)
 
 
 def canonical_source(src):

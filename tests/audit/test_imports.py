@@ -74,6 +74,8 @@ def test_only_the_names_change_never_a_line():
     out = canonical(text)
     assert out == ("from sglang.srt.layers.moe import (\n    reduce_moe_output,\n    get_moe_a2a_backend,\n)\n"
                    "def f(x):\n    return reduce_moe_output(x) + reduce_moe_output(reduce_moe_output(x))  # rmo\n")
+    feed = "from sglang.srt.layers.moe import reduce_moe_output as r\n\x0c\ny = r(1)  # \x0c\nz = r(2)\n"
+    assert canonical(feed) == "from sglang.srt.layers.moe import reduce_moe_output\n\x0c\ny = reduce_moe_output(1)  # \x0c\nz = reduce_moe_output(2)\n"
     relative = "from ..layers.moe import reduce_moe_output as r\ny = r(1)\n"
     assert canonical(relative) == "from ..layers.moe import reduce_moe_output\ny = reduce_moe_output(1)\n"
 
@@ -87,6 +89,8 @@ def test_only_the_names_change_never_a_line():
     "from sglang.srt.layers.moe import reduce_moe_output as r\nfrom sglang.x import other as r\ny = r(1)\n",
     # the original name bound too (a local function of that name)
     "from sglang.srt.layers.moe import reduce_moe_output as r\ndef reduce_moe_output(x):\n    return x\ny = r(1)\n",
+    # used inside an f-string (columns there are not reliable before Python 3.12)
+    "from sglang.srt.layers.moe import reduce_moe_output as r\ny = f'{r(1)}'\n",
     # no alias at all, and a file that does not parse
     "from sglang.srt.layers.moe import reduce_moe_output\ny = reduce_moe_output(1)\n",
     "from sglang.srt.layers.moe import reduce_moe_output as r\ny = r(1\n",
