@@ -70,10 +70,32 @@ class _Point:
 
 
 def _sat(solver, *assumed) -> bool:
+    """Is there a point with `assumed` under what the solver holds? Where the incremental solver
+    answers unknown (it skips z3's preprocessing, which some nonlinear size constraints need, as
+    World.check says), a fresh solver is asked the same; only its unknown is Unknown. The point of
+    a sat answer is then _model(solver)'s."""
+    solver.__dict__["_sumonce_point"] = None
     result = solver.check(*assumed)
     if result == z3.unknown:
-        raise Unknown(solver.reason_unknown())
+        fresh = z3.Solver()
+        fresh.set("timeout", FRESH_MS)
+        fresh.add(*solver.assertions(), *assumed)
+        result = fresh.check()
+        if result == z3.unknown:
+            raise Unknown(fresh.reason_unknown())
+        if result == z3.sat:
+            solver.__dict__["_sumonce_point"] = fresh.model()
     return result == z3.sat
+
+
+def _model(solver) -> z3.ModelRef:
+    """The point of the last sat answer of _sat."""
+    point = solver.__dict__.get("_sumonce_point")
+    return solver.model() if point is None else point
+
+
+FRESH_MS = 10_000
+"""A fresh solver's time for one question the incremental one left unknown."""
 
 
 def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 10_000,
@@ -103,7 +125,7 @@ def near_defaults(w, formula: z3.BoolRef, assumptions: list, timeout_ms: int = 1
         elif not _sat(solver):
             return None
         else:
-            model = solver.model()
+            model = _model(solver)
         kept, model = _keep_greedily(solver, prefs, model)
         kept = {k.get_id() for k in kept}
         names = _Names(w, formula, *assumptions)
@@ -157,13 +179,13 @@ def _keep_greedily(solver, prefs: dict, model: z3.ModelRef) -> tuple[list, z3.Mo
             continue
         if streak >= wait:
             if _sat(solver, *todo[i:]):
-                model = solver.model()
+                model = _model(solver)
                 kept.extend(todo[i:])
                 _assert(solver, *todo[i:])
                 break
             streak, wait = 0, wait + 1
         if _sat(solver, literal):
-            model = solver.model()
+            model = _model(solver)
             point = _Point(model)
             kept.append(literal)
             _assert(solver, literal)
@@ -183,7 +205,7 @@ def _try(solver, constraint) -> z3.ModelRef | None:
     solver.push()
     try:
         solver.add(constraint)
-        return solver.model() if _sat(solver) else None
+        return _model(solver) if _sat(solver) else None
     finally:
         solver.pop()
 
@@ -274,7 +296,7 @@ def _floors(w, solver) -> dict:
         w._floors = {}
         if not _sat(solver):
             return w._floors
-        model = solver.model()
+        model = _model(solver)
         at_defaults = _defaults_valid(w)
         for record in (w.c, w.s):
             for _, var, default in _fields(record):

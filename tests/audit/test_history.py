@@ -3,6 +3,8 @@ result cache giving the same entries, the audit-history JSON against its schema,
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -278,20 +280,32 @@ def test_a_failing_audit_fails_the_history_with_its_message(monkeypatch, tmp_pat
         history.run(["0.5.13", "0.5.13.post1"], jobs=2, use_cache=False)
 
 
+_DEALT = """
+import json, os, sys
+from sumonce.audit import history
+n, jobs = int(sys.argv[1]), int(sys.argv[2])
+versions = [f"0.{i // 3}.{i % 3}" for i in range(n)]
+history.audit_one = lambda v, _w, _k: {"release": v, "pid": os.getpid()}
+got = history._audit_each([(v, "", None) for v in reversed(versions)], jobs)
+print(json.dumps({"parent": os.getpid(), "versions": versions, "got": got}))
+"""
+
+
 @pytest.mark.parametrize("n, jobs", [(17, 2), (17, 3), (17, 4), (2, 2), (3, 3), (1, 2), (5, 4)])
-def test_each_release_is_audited_once_and_each_workers_releases_are_consecutive(n, jobs, monkeypatch):
+def test_each_release_is_audited_once_and_each_workers_releases_are_consecutive(n, jobs):
     """The workers (real forked processes; the audit replaced by one that names its process) take
     releases from both ends of their blocks: each release once, each worker's releases consecutive
-    in version order."""
-    import os
-    versions = [f"0.{i // 3}.{i % 3}" for i in range(n)]
-    monkeypatch.setattr(history, "audit_one", lambda v, _w, _k: {"release": v, "pid": os.getpid()})
-    got = history._audit_each([(v, "", None) for v in reversed(versions)], jobs)
+    in version order. Run in a fresh interpreter: this one may hold a Ray session (tests/actors),
+    where the workers are spawned and would not see the replaced audit."""
+    out = subprocess.run([sys.executable, "-c", _DEALT, str(n), str(jobs)], capture_output=True, text=True,
+                         check=True)
+    doc = json.loads(out.stdout)
+    versions, got = doc["versions"], doc["got"]
     assert sorted(e["release"] for e in got) == sorted(versions)
     by_worker: dict[int, list[int]] = {}
     for e in got:
         by_worker.setdefault(e["pid"], []).append(versions.index(e["release"]))
-    assert len(by_worker) <= jobs and os.getpid() not in by_worker
+    assert len(by_worker) <= jobs and doc["parent"] not in by_worker
     for idx in by_worker.values():
         assert sorted(idx) == list(range(min(idx), min(idx) + len(idx)))
 

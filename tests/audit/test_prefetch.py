@@ -3,42 +3,68 @@ without it; an audit inside a daemonic worker (which may not start children) rea
 from __future__ import annotations
 
 import json
-import multiprocessing
 
 import pytest
-from sumonce.audit import prefetch, report
-from sumonce.audit.audit import audit
-from sumonce.audit.source import load
+from sumonce.audit import prefetch
 
 pytestmark = pytest.mark.sglang
 
 
-def _json(rep) -> str:
+_CHILD = """
+import json, multiprocessing
+from sumonce.audit import prefetch, report
+from sumonce.audit.audit import audit
+from sumonce.audit.source import load
+
+def as_json(rep):
     got = report.to_json(rep)
     got.pop("seconds")
     return json.dumps(got, sort_keys=True)
 
-
-def test_the_child_reads_facts_and_the_report_is_the_same(monkeypatch):
-    src = load("sglang==0.5.23")
-    started = []
-    real = prefetch.Prefetch
-
-    def spy(*args):
-        started.append(real(*args))
-        return started[-1]
-    monkeypatch.setattr(prefetch, "Prefetch", spy)
-    with_child = _json(audit(src))
-    assert len(started) == 1 and len(started[0].got) > 20  # the child sent the facts of many files
-    assert with_child == _json(audit(load("sglang==0.5.23"), prefetch=False))
-
-
-def _sites_in_a_worker(_):
+def sites_in_a_worker(_):
     assert not prefetch.usable()
     return len(audit(load("sglang==0.5.23")).sites)
 
+if __name__ == "__main__":
+    started, real = [], prefetch.Prefetch
+    def spy(*args):
+        started.append(real(*args))
+        return started[-1]
+    prefetch.Prefetch = spy
+    with_child = as_json(audit(load("sglang==0.5.23")))
+    without = as_json(audit(load("sglang==0.5.23"), prefetch=False))
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        in_worker = pool.map(sites_in_a_worker, [0])
+    print(json.dumps({"usable": prefetch.usable(), "started": len(started),
+                      "got": len(started[0].got) if started else 0, "same": with_child == without,
+                      "in_worker": in_worker, "sites": len(json.loads(without)["sites"])}))
+"""
+
+
+def _run_child() -> dict:
+    """In a fresh interpreter: this one may hold a Ray session (tests/actors), where the audit
+    starts no child and forking a pool is not safe."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_child_reads_facts_and_the_report_is_the_same():
+    got = _run_child()
+    if not got["usable"]:  # NOTE: a one-core machine: no child, the report as without one
+        assert got["started"] == 0 and got["same"]
+        return
+    assert got["started"] == 1 and got["got"] > 20  # the child sent the facts of many files
+    assert got["same"]
+
 
 def test_an_audit_in_a_daemonic_worker_starts_no_child():
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        got = pool.map(_sites_in_a_worker, [0])
-    assert got == [len(audit(load("sglang==0.5.23"), prefetch=False).sites)] and got[0] > 0
+    got = _run_child()
+    assert got["in_worker"] == [got["sites"]] and got["sites"] > 0
+
+
+def test_no_child_where_forking_is_not_safe(monkeypatch):
+    """A process with a Ray session or other threads (sumonce.procs.fork_is_safe) starts none."""
+    monkeypatch.setattr(prefetch, "fork_is_safe", lambda: False)
+    assert not prefetch.usable()
