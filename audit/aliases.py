@@ -18,7 +18,15 @@ import copy
 
 
 def method_aliases(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
-    """Local name -> the expression it stands for, in fn."""
+    """Local name -> the expression it stands for, in fn (kept on the node, as extract.walk keeps
+    its nodes: moe_flow asks for each method's twice)."""
+    found = fn.__dict__.get("_sumonce_aliases")
+    if found is None:
+        found = fn._sumonce_aliases = _aliases(fn)
+    return found
+
+
+def _aliases(fn) -> dict[str, ast.expr]:
     bound: dict[str, list] = {}
     stored: dict[str, ast.expr] = {}
     for node in ast.walk(fn):

@@ -15,8 +15,11 @@ name too.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from functools import cache
+
+from .source import MODELS_DIR
 
 _PAIR_ALIAS = re.compile(r"\s+(\w+)")
 
@@ -131,8 +134,6 @@ def _replaced(text: str, spans: list[tuple[int, int, int, str]]) -> str:
 def canonical_source(src):
     """The release (audit/source.Source) with each model file read through canonical(); the same
     object when no file changes."""
-    import dataclasses
-    from .source import MODELS_DIR
     changed = {}
     for rel, text in src.files.items():
         if rel.startswith(MODELS_DIR):

@@ -171,16 +171,21 @@ def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = N
         return {}
     out = {}
     for fn in (f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))):
-        aliases = method_aliases(fn)
         for n, path in _assignments(fn.body, ()):
-            if not any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(n.value)):
+            if not _constructs(n.value, blocks):
                 continue
+            aliases = method_aliases(fn)
             for t in n.targets:
-                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                if _self_attr(t):
                     known = frozenset().union(*(tests(x, h, aliases) for x, h in path),
                                               _chosen(n.value, blocks, aliases))
                     out[t.attr] = (out[t.attr][0], out[t.attr][1] & known) if t.attr in out else (n.lineno, known)
     return out
+
+
+def _constructs(node: ast.AST, blocks: set[str]) -> bool:
+    """Does node call one of the MoE blocks?"""
+    return any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(node))
 
 
 def _chosen(value, blocks: set[str], aliases: dict | None = None) -> frozenset:
@@ -188,8 +193,7 @@ def _chosen(value, blocks: set[str], aliases: dict | None = None) -> frozenset:
     both sides, or neither, construct a block)."""
     if not isinstance(value, ast.IfExp):
         return frozenset()
-    makes = [any(isinstance(c, ast.Call) and call_name(c) in blocks for c in walk(side))
-             for side in (value.body, value.orelse)]
+    makes = [_constructs(side, blocks) for side in (value.body, value.orelse)]
     if makes[0] == makes[1]:
         return frozenset()
     return tests(value.test, makes[0], aliases) | _chosen(value.body if makes[0] else value.orelse, blocks, aliases)
@@ -259,16 +263,12 @@ class _Flow:
         self.fed: dict[str, set[str]] = {}
         """method -> its parameters some call passes a block's output."""
         self.lines: set[int] = set()
-        self.aliases: dict[str, dict] = {}
-        """method -> its locals that stand for a test (audit/aliases.py)."""
         self.other: set[int] = set()
         """All-reduces of a held attribute's output under a test its block assignment contradicts."""
         self.current = ""
 
     def method(self, name: str, fn) -> None:
         self.current = name
-        if name not in self.aliases:
-            self.aliases[name] = method_aliases(fn)
         self.block(fn.body, set(self.fed.get(name, ())))
 
     def block(self, stmts, held: set[str]) -> set[str]:
@@ -287,7 +287,7 @@ class _Flow:
                 once = held | self.block(st.body, set(held))
                 return once | self.block(st.body, set(once)) | self.block(st.orelse, set(once))
             if isinstance(st, ast.If):
-                aliases = self.aliases.get(self.current)
+                aliases = method_aliases(self.methods[self.current])
                 return self.branch(st.body, held, tests(st.test, True, aliases)) | \
                     self.branch(st.orelse, held, tests(st.test, False, aliases))
             parts = [st.body, st.orelse] + [h.body for h in getattr(st, "handlers", [])]

@@ -111,8 +111,7 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     """A known finding: some (model, version) must fail exactly-once inside the region."""
     affected, proved, models, first, seconds, points = [], set(), {}, None, 0.0, {}
     for tier, i, (m, v) in ((t, i, pair) for t in p.targets if not affected for i, pair in enumerate(t)):
-        once = claims.exactly_once(m, v)
-        scope = (claims.in_scope_inside(m, v, p.claim),)
+        once, scope = _pair_question(p, m, v)
         if first is not None and (m, v) not in points:
             points.update(_ask_rest(w, p, tier[i:], models, timeout_ms))
         point = points.get((m, v)) if first is not None else None
@@ -142,6 +141,11 @@ def _run_finding(w: World, p: Property, timeout_ms: int) -> Result:
     return r
 
 
+def _pair_question(p: Property, m, v) -> tuple:
+    """A finding's question for one (model, version): its exactly-once claim, inside the region."""
+    return claims.exactly_once(m, v), (claims.in_scope_inside(m, v, p.claim),)
+
+
 def _ask_rest(w: World, p: Property, pairs, models: dict, timeout_ms: int) -> dict:
     """Once a finding has its first point: each remaining pair of the tier -> a point in hand that
     refutes it (or None), and the questions of those without one asked at once (World.prefetch:
@@ -149,7 +153,7 @@ def _ask_rest(w: World, p: Property, pairs, models: dict, timeout_ms: int) -> di
     them from there. The verdicts are the one-by-one questions'."""
     out, queries = {}, []
     for m, v in pairs:
-        once, scope = claims.exactly_once(m, v), (claims.in_scope_inside(m, v, p.claim),)
+        once, scope = _pair_question(p, m, v)
         out[(m, v)] = _refuted_at(w, once, scope, models, m)
         if out[(m, v)] is None:
             queries.append(_query(w, once, scope))

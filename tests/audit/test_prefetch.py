@@ -3,6 +3,7 @@ without it; an audit inside a daemonic worker (which may not start children) rea
 from __future__ import annotations
 
 import json
+from functools import cache
 
 import pytest
 from sumonce.audit import prefetch
@@ -41,6 +42,7 @@ if __name__ == "__main__":
 """
 
 
+@cache
 def _run_child() -> dict:
     """In a fresh interpreter: this one may hold a Ray session (tests/actors), where the audit
     starts no child and forking a pool is not safe."""
