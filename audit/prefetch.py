@@ -1,12 +1,17 @@
-"""The coverage facts of the model files the audit itself does not parse, read in a forked child
-while the audit judges its sites (a second core: `sumonce audit` of one release).
+"""The coverage facts of the model files, read in a forked child while the audit judges its sites
+(a second core: `sumonce audit` of one release).
 
 Coverage (audit/coverage.py) needs the facts of every MoE model file; most of them hold no site, so
 the audit proper never parses them. Their facts (audit/coverage_facts.py: a pure function of a
 file's path and text) are read in a child forked at the audit's start and sent back when coverage
-asks; a file the child did not read (or a child that failed) is read in the audit's process as
-before, so the rows are the same either way. Used only where forking is safe and the machine has a
-second core; `--history` workers already keep every core busy and never start one.
+asks. The child first reads the files only it would parse (the MoE files the audit does not parse,
+and the files their decoders take stage declarations from); then, while the audit is still busy,
+the files the audit parses itself, one at a time, each claimed before it is read, until coverage
+asks (the audit's process then reads the ones not claimed from its own trees: the two processes
+share that list, and finish about together). A file the child did not read (or a child that
+failed) is read in the audit's process as before, so the rows are the same either way. Used only
+where forking is safe and the machine has a second core; `--history` workers already keep every
+core busy and never start one.
 """
 from __future__ import annotations
 
@@ -17,17 +22,31 @@ from sumonce.procs import fork_is_safe
 
 from . import coverage_facts as cf
 from . import memo
+from .source import MODELS_DIR
 
 MIN_FILES = 8
 """Fewer files than this are read in the audit's process (a fork costs more than they do)."""
 
 
 def wanted(src, parsed: set[str]) -> list[str]:
-    """The model and sub-package files whose facts coverage may ask for (they name an experts
-    layer or call a fused-experts kernel), less those the audit parses itself."""
+    """The model and sub-package files whose facts coverage may ask for, less those the audit
+    parses itself: those that name an experts layer or call a fused-experts kernel, then the files
+    such a file imports from that declare an FFN stage (a decoder's stage declarations taken from
+    another module: coverage_boundary's _declared)."""
     rels = [*src.models(), *src.subpackages()]
-    return [r for r in rels if r not in parsed and
-            (cf.names_experts(src.files[r]) or any(k + "(" in src.files[r] for k in cf.KERNELS))]
+    moe = [r for r in rels if r not in parsed and
+           (cf.names_experts(src.files[r]) or any(k + "(" in src.files[r] for k in cf.KERNELS))]
+    texts = [src.files[r] for r in (*moe, *parsed)]
+    taken = set(moe) | set(parsed)
+    return moe + [r for r in rels if r not in taken and "declare_ffn" in src.files[r] and _imported(r, texts)]
+
+
+def _imported(rel: str, texts: list[str]) -> bool:
+    """Does one of the texts import from the model module `rel` (by its dotted name)?"""
+    name = rel[len(MODELS_DIR):-3].replace("/", ".")
+    head, _, last = name.rpartition(".")
+    forms = (f"models.{name} import", f"models{'.' + head if head else ''} import {last}")
+    return any(form in t for t in texts for form in forms)
 
 
 def usable() -> bool:
@@ -37,18 +56,23 @@ def usable() -> bool:
 
 
 class Prefetch:
-    """A forked child reading the facts of rels; facts() waits for them ({} if the child failed)."""
+    """A forked child reading the facts of `rels`, then of `shared` while facts() is not yet asked;
+    facts() stops it and waits for what it read ({} if the child failed)."""
 
-    def __init__(self, src, rels: list[str]):
+    def __init__(self, src, rels: list[str], shared: list[str] = ()):
         ctx = multiprocessing.get_context("fork")
         self.receive, send = ctx.Pipe(duplex=False)
-        self.child = ctx.Process(target=_read, args=({r: src.files[r] for r in rels}, send), daemon=True)
+        self.stop = ctx.Value("b", 0)
+        self.child = ctx.Process(target=_read, daemon=True, args=(
+            {r: src.files[r] for r in rels}, {r: src.files[r] for r in shared}, self.stop, send))
         self.child.start()
         send.close()
         self.got: dict | None = None
 
     def facts(self) -> dict:
         if self.got is None:
+            with self.stop.get_lock():
+                self.stop.value = 1  # NOTE: the child claims no further shared file
             try:
                 self.got = self.receive.recv()
             except (EOFError, OSError):
@@ -56,7 +80,6 @@ class Prefetch:
             self.receive.close()
             self.child.join()
         return self.got
-
 
     def close(self) -> None:
         """Ends the child if its facts were never asked for (the audit stopped early)."""
@@ -69,17 +92,24 @@ class Prefetch:
 
 def start(src, parsed: set[str]) -> Prefetch | None:
     rels = wanted(src, parsed)
-    return Prefetch(src, rels) if len(rels) >= MIN_FILES and usable() else None
+    return Prefetch(src, rels, sorted(parsed)) if len(rels) >= MIN_FILES and usable() else None
 
 
-def _read(files: dict[str, str], send) -> None:
+def _read(files: dict[str, str], shared: dict[str, str], stop, send) -> None:
     import gc
     gc.disable()  # NOTE: the child lives for one pass and frees nothing before it ends
-    out = {}
-    for rel, text in files.items():
-        try:
-            out[rel] = cf.read(rel, memo.parse(text))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            out[rel] = None
+    out = {rel: _facts(rel, text) for rel, text in files.items()}
+    for rel, text in shared.items():
+        with stop.get_lock():
+            if stop.value:
+                break
+        out[rel] = _facts(rel, text)
     send.send(out)
     send.close()
+
+
+def _facts(rel: str, text: str):
+    try:
+        return cf.read(rel, memo.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None

@@ -129,8 +129,9 @@ def bad_arguments(args) -> str | None:
         return f"--jobs {args.jobs}: give at least 1 worker process"
     if args.only is not None and not args.only.strip():
         return "--only '': give a glob, e.g. 'exactly-once:*' (see `sumonce prove --list`)"
-    if _bad_era(args.era):
-        return _bad_era(args.era)
+    why = _bad_era(args.era)
+    if why:
+        return why
     if args.counterexamples is not None:
         return writable_dir(args.counterexamples)
     return None

@@ -70,3 +70,47 @@ def test_no_child_where_forking_is_not_safe(monkeypatch):
     """A process with a Ray session or other threads (sumonce.procs.fork_is_safe) starts none."""
     monkeypatch.setattr(prefetch, "fork_is_safe", lambda: False)
     assert not prefetch.usable()
+
+
+def _child_read(files: dict, shared: dict, stop_first: bool) -> dict:
+    """prefetch._read run here (not forked) with a real shared flag and pipe."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    stop = ctx.Value("b", 1 if stop_first else 0)
+    prefetch._read(files, shared, stop, send)
+    return receive.recv()
+
+
+def test_the_child_reads_shared_files_only_until_stopped():
+    own = {"sglang/srt/models/a.py": "class A:\n    pass\n"}
+    shared = {"sglang/srt/models/b.py": "x = 1\n", "sglang/srt/models/c.py": "def f(:\n"}
+    going = _child_read(own, shared, stop_first=False)
+    assert set(going) == set(own) | set(shared)
+    assert going["sglang/srt/models/c.py"] is None  # NOTE: a file that does not parse: read here again
+    stopped = _child_read(own, shared, stop_first=True)
+    assert set(stopped) == set(own)
+
+
+@cache
+def _release_0523():
+    from sumonce.audit.audit import _builds_blocks_of, _reducing
+    from sumonce.audit.source import load
+    src = load("sglang==0.5.23")
+    reducing = _reducing(src)
+    parsed = {r for r in src.models() if r in reducing or _builds_blocks_of(src.files[r], reducing)}
+    return src, parsed
+
+
+def test_the_child_is_given_the_files_decoders_take_stage_declarations_from():
+    """0.5.23: qwen3_moe's decoder declares its stages through qwen3/qwen2 helpers, nemotron_h
+    through nemotron_h_utils, deepseek_v4 through deepseek_v4_boundary (coverage_boundary._declared
+    reads their facts); dense model files no MoE file imports from are not read."""
+    src, parsed = _release_0523()
+    got = set(prefetch.wanted(src, parsed))
+    models = "sglang/srt/models/"
+    for stem in ("qwen3", "qwen2", "llama", "nemotron_h_utils", "deepseek_v4_boundary"):
+        assert models + stem + ".py" in got, stem
+    assert not got & parsed
+    unused = [r for r in src.models() if r not in got and r not in parsed and "declare_ffn" in src.files[r]]
+    assert unused  # NOTE: e.g. dense decoders no MoE file imports from
