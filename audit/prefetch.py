@@ -29,19 +29,20 @@ MIN_FILES = 8
 
 
 def wanted(src, parsed: set[str]) -> list[str]:
-    """The model and sub-package files whose facts coverage may ask for, less those the audit
-    parses itself: those that name an experts layer or call a fused-experts kernel, then the files
-    such a file imports from that declare an FFN stage (a decoder's stage declarations taken from
-    another module: coverage_boundary's _declared)."""
-    rels = [*src.models(), *src.subpackages()]
-    moe = [r for r in rels if r not in parsed and
-           (cf.names_experts(src.files[r]) or any(k + "(" in src.files[r] for k in cf.KERNELS))]
-    texts = [src.files[r] for r in (*moe, *parsed)]
-    taken = set(moe) | set(parsed)
-    return moe + [r for r in rels if r not in taken and "declare_ffn" in src.files[r] and _imported(r, texts)]
+    """The model and sub-package files whose facts coverage asks for, less those the audit parses
+    itself: those that name an experts layer or call a fused-experts kernel."""
+    return [r for r in (*src.models(), *src.subpackages()) if r not in parsed and
+            (cf.names_experts(src.files[r]) or any(k + "(" in src.files[r] for k in cf.KERNELS))]
 
 
-def _imported(rel: str, texts: list[str]) -> bool:
+def declaring(src, taken: set[str]) -> list[str]:
+    """The other model files that declare an FFN stage: a decoder may take its stage declarations
+    from one (coverage_boundary's _declared reads its facts). The child reads those a file it
+    has imports from (imported(), a text search it makes, not the audit)."""
+    return [r for r in (*src.models(), *src.subpackages()) if r not in taken and "declare_ffn" in src.files[r]]
+
+
+def imported(rel: str, texts) -> bool:
     """Does one of the texts import from the model module `rel` (by its dotted name)?"""
     name = rel[len(MODELS_DIR):-3].replace("/", ".")
     head, _, last = name.rpartition(".")
@@ -56,15 +57,17 @@ def usable() -> bool:
 
 
 class Prefetch:
-    """A forked child reading the facts of `rels`, then of `shared` while facts() is not yet asked;
-    facts() stops it and waits for what it read ({} if the child failed)."""
+    """A forked child reading the facts of `rels` and of those of `declare` that one of `rels` or
+    `shared` imports from, then of `shared` while facts() is not yet asked; facts() stops it and
+    waits for what it read ({} if the child failed)."""
 
-    def __init__(self, src, rels: list[str], shared: list[str] = ()):
+    def __init__(self, src, rels: list[str], shared: list[str] = (), declare: list[str] = ()):
         ctx = multiprocessing.get_context("fork")
         self.receive, send = ctx.Pipe(duplex=False)
         self.stop = ctx.Value("b", 0)
         self.child = ctx.Process(target=_read, daemon=True, args=(
-            {r: src.files[r] for r in rels}, {r: src.files[r] for r in shared}, self.stop, send))
+            {r: src.files[r] for r in rels}, {r: src.files[r] for r in shared}, self.stop, send,
+            {r: src.files[r] for r in declare}))
         self.child.start()
         send.close()
         self.got: dict | None = None
@@ -92,12 +95,16 @@ class Prefetch:
 
 def start(src, parsed: set[str]) -> Prefetch | None:
     rels = wanted(src, parsed)
-    return Prefetch(src, rels, sorted(parsed)) if len(rels) >= MIN_FILES and usable() else None
+    if len(rels) < MIN_FILES or not usable():
+        return None
+    return Prefetch(src, rels, sorted(parsed), declaring(src, set(rels) | parsed))
 
 
-def _read(files: dict[str, str], shared: dict[str, str], stop, send) -> None:
+def _read(files: dict[str, str], shared: dict[str, str], stop, send, declare: dict[str, str] = None) -> None:
     import gc
     gc.disable()  # NOTE: the child lives for one pass and frees nothing before it ends
+    texts = [*files.values(), *shared.values()]
+    files = {**files, **{r: t for r, t in (declare or {}).items() if imported(r, texts)}}
     out = {rel: _facts(rel, text) for rel, text in files.items()}
     for rel, text in shared.items():
         with stop.get_lock():

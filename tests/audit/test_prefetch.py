@@ -72,14 +72,22 @@ def test_no_child_where_forking_is_not_safe(monkeypatch):
     assert not prefetch.usable()
 
 
-def _child_read(files: dict, shared: dict, stop_first: bool) -> dict:
-    """prefetch._read run here (not forked) with a real shared flag and pipe."""
+class _Sent:
+    """Where prefetch._read sends its facts, read here (the child's end of the pipe)."""
+
+    def send(self, got):
+        self.got = got
+
+    def close(self):
+        pass
+
+
+def _child_read(files: dict, shared: dict, stop_first: bool, declare: dict | None = None) -> dict:
+    """prefetch._read run here (not forked) with a real shared flag."""
     import multiprocessing
-    ctx = multiprocessing.get_context("fork")
-    receive, send = ctx.Pipe(duplex=False)
-    stop = ctx.Value("b", 1 if stop_first else 0)
-    prefetch._read(files, shared, stop, send)
-    return receive.recv()
+    stop, sent = multiprocessing.get_context("fork").Value("b", 1 if stop_first else 0), _Sent()
+    prefetch._read(files, shared, stop, sent, declare)
+    return sent.got
 
 
 def test_the_child_reads_shared_files_only_until_stopped():
@@ -102,15 +110,18 @@ def _release_0523():
     return src, parsed
 
 
-def test_the_child_is_given_the_files_decoders_take_stage_declarations_from():
+def test_the_child_reads_the_files_decoders_take_stage_declarations_from():
     """0.5.23: qwen3_moe's decoder declares its stages through qwen3/qwen2 helpers, nemotron_h
     through nemotron_h_utils, deepseek_v4 through deepseek_v4_boundary (coverage_boundary._declared
-    reads their facts); dense model files no MoE file imports from are not read."""
+    reads their facts): the child reads them; dense model files no MoE file imports from are not
+    read."""
     src, parsed = _release_0523()
-    got = set(prefetch.wanted(src, parsed))
+    rels = prefetch.wanted(src, parsed)
+    declare = prefetch.declaring(src, set(rels) | parsed)
+    got = _child_read({r: src.files[r] for r in rels}, {r: src.files[r] for r in sorted(parsed)},
+                      stop_first=True, declare={r: src.files[r] for r in declare})
     models = "sglang/srt/models/"
     for stem in ("qwen3", "qwen2", "llama", "nemotron_h_utils", "deepseek_v4_boundary"):
-        assert models + stem + ".py" in got, stem
-    assert not got & parsed
-    unused = [r for r in src.models() if r not in got and r not in parsed and "declare_ffn" in src.files[r]]
-    assert unused  # NOTE: e.g. dense decoders no MoE file imports from
+        assert models + stem + ".py" in declare and got[models + stem + ".py"] is not None, stem
+    assert not set(got) & parsed and set(rels) <= set(got)
+    assert set(declare) - set(got)  # NOTE: e.g. dense decoders no MoE file imports from
