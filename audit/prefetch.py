@@ -6,12 +6,11 @@ the audit proper never parses them. Their facts (audit/coverage_facts.py: a pure
 file's path and text) are read in a child forked at the audit's start and sent back when coverage
 asks. The child first reads the files only it would parse (the MoE files the audit does not parse,
 and the files their decoders take stage declarations from); then, while the audit is still busy,
-the files the audit parses itself, one at a time, each claimed before it is read, until coverage
-asks (the audit's process then reads the ones not claimed from its own trees: the two processes
-share that list, and finish about together). A file the child did not read (or a child that
-failed) is read in the audit's process as before, so the rows are the same either way. Used only
-where forking is safe and the machine has a second core; `--history` workers already keep every
-core busy and never start one.
+the files the audit parses itself, one at a time, until coverage asks (the audit's process then
+reads those the child did not send from its own trees, so the two finish about together). A file
+the child did not read (or a child that failed) is read in the audit's process as before, so the
+rows are the same either way. Used only where forking is safe and the machine has a second core;
+`--history` workers already keep every core busy and never start one.
 """
 from __future__ import annotations
 
@@ -64,7 +63,9 @@ class Prefetch:
     def __init__(self, src, rels: list[str], shared: list[str] = (), declare: list[str] = ()):
         ctx = multiprocessing.get_context("fork")
         self.receive, send = ctx.Pipe(duplex=False)
-        self.stop = ctx.Value("b", 0)
+        # NOTE: one byte the audit sets and the child reads between files; no lock: a file the child
+        # starts after it is set is still sent, and the audit reads only what was not
+        self.stop = ctx.RawValue("b", 0)
         self.child = ctx.Process(target=_read, daemon=True, args=(
             {r: src.files[r] for r in rels}, {r: src.files[r] for r in shared}, self.stop, send,
             {r: src.files[r] for r in declare}))
@@ -74,8 +75,7 @@ class Prefetch:
 
     def facts(self) -> dict:
         if self.got is None:
-            with self.stop.get_lock():
-                self.stop.value = 1  # NOTE: the child claims no further shared file
+            self.stop.value = 1  # NOTE: the child starts no further shared file
             try:
                 self.got = self.receive.recv()
             except (EOFError, OSError):
@@ -97,7 +97,10 @@ def start(src, parsed: set[str]) -> Prefetch | None:
     rels = wanted(src, parsed)
     if len(rels) < MIN_FILES or not usable():
         return None
-    return Prefetch(src, rels, sorted(parsed), declaring(src, set(rels) | parsed))
+    try:
+        return Prefetch(src, rels, sorted(parsed), declaring(src, set(rels) | parsed))
+    except OSError:  # NOTE: no shared memory or no process to be had: every file is read here
+        return None
 
 
 def _read(files: dict[str, str], shared: dict[str, str], stop, send, declare: dict[str, str] = None) -> None:
@@ -107,9 +110,8 @@ def _read(files: dict[str, str], shared: dict[str, str], stop, send, declare: di
     files = {**files, **{r: t for r, t in (declare or {}).items() if imported(r, texts)}}
     out = {rel: _facts(rel, text) for rel, text in files.items()}
     for rel, text in shared.items():
-        with stop.get_lock():
-            if stop.value:
-                break
+        if stop.value:
+            break
         out[rel] = _facts(rel, text)
     send.send(out)
     send.close()

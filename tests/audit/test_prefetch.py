@@ -85,7 +85,7 @@ class _Sent:
 def _child_read(files: dict, shared: dict, stop_first: bool, declare: dict | None = None) -> dict:
     """prefetch._read run here (not forked) with a real shared flag."""
     import multiprocessing
-    stop, sent = multiprocessing.get_context("fork").Value("b", 1 if stop_first else 0), _Sent()
+    stop, sent = multiprocessing.get_context("fork").RawValue("b", 1 if stop_first else 0), _Sent()
     prefetch._read(files, shared, stop, sent, declare)
     return sent.got
 
