@@ -125,3 +125,14 @@ def test_the_child_reads_the_files_decoders_take_stage_declarations_from():
         assert models + stem + ".py" in declare and got[models + stem + ".py"] is not None, stem
     assert not set(got) & parsed and set(rels) <= set(got)
     assert set(declare) - set(got)  # NOTE: e.g. dense decoders no MoE file imports from
+
+
+def test_no_child_where_none_can_be_made(monkeypatch):
+    """No shared memory or no process to be had (OSError): no child, every file read in the audit."""
+    src, parsed = _release_0523()
+
+    def fails(*_args):
+        raise OSError(24, "Too many open files")
+    monkeypatch.setattr(prefetch, "usable", lambda: True)
+    monkeypatch.setattr(prefetch, "Prefetch", fails)
+    assert prefetch.start(src, parsed) is None
