@@ -169,8 +169,10 @@ def from_wheel(path: Path) -> Source:
     try:
         with zipfile.ZipFile(path) as z:
             for info in z.infolist():
-                src.present.update(m for m in MARKERS if info.filename.startswith(m))
-                if not _wanted(info.filename):
+                name = info.filename
+                if name.startswith(MARKERS):  # NOTE: a tuple: one call for the 6,000 entries that are neither
+                    src.present.update(m for m in MARKERS if name.startswith(m))
+                if not _wanted(name):
                     continue
                 try:
                     src.files[info.filename] = read_entry(z, info)
