@@ -28,9 +28,16 @@ F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
 
 @dataclass
 class Cond:
+    """A condition a site is under: `test` holds (positive) or does not. `if not X` is kept as X
+    not holding, so the site's reach reads the same however the negation is written (an `else`
+    of `if not self.reduce_results`, an early return under it)."""
     test: ast.expr
     positive: bool
     line: int
+
+    def __post_init__(self):
+        while isinstance(self.test, ast.UnaryOp) and isinstance(self.test.op, ast.Not):
+            self.test, self.positive = self.test.operand, not self.positive
 
 
 @dataclass
