@@ -34,6 +34,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
                        callers=sorted({c.stem for c in contexts}))
     if raw.call in WRAPPERS:
         site.verdict, site.detail = wrapper_verdict(raw, rel, w.era)
+        site.wrapper = raw.call
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
@@ -89,6 +90,24 @@ def settle(w, judged: list) -> None:
     for site, outcomes in judged:
         if outcomes:
             _combine(w, site, outcomes)
+    wrapped_again([site for site, _o in judged])
+
+
+def wrapped_again(sites: list) -> None:
+    """A wrapper's call (reduce_moe_output, post_experts_all_reduce: each sums every axis its group
+    owes, unless the helper skips) that runs wherever an earlier call of a wrapper in the same method
+    ran (every condition of the earlier one is one of its own: the same path, or a path inside it)
+    sums again what that one summed: it differs. Each wrapper is judged alone, as the release's
+    wrapper, before this."""
+    runs = [s for s in sites if s.wrapper and s.verdict not in (SV.CANNOT_RUN, SV.NOT_UNDERSTOOD)]
+    for i, later in enumerate(runs):
+        first = next((s for s in runs[:i] if s.file == later.file and s.method == later.method
+                      and set(s.reach) <= set(later.reach)), None)
+        if first is not None:
+            later.verdict, later.detail = SV.DIFFERS, (
+                f"summed twice: {later.wrapper} runs wherever {first.wrapper} at line {first.line} ran "
+                "(its conditions are among this one's), and each sums every axis the MoE output owes over TP "
+                f"[judged alone: {later.detail}]")
 
 
 def _settle_decoder(w, outcomes: list) -> None:

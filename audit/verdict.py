@@ -40,6 +40,8 @@ class AuditedSite:
     reach: list[str] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)
     """The model files whose decoders build this block (judged within each one's facts)."""
+    wrapper: str = ""
+    """A 0.5.23 wrapper's call (reduce_moe_output, post_experts_all_reduce): its name, else ""."""
 
     @property
     def group_name(self) -> str:
