@@ -227,6 +227,9 @@ class Translator:
             return self.release.V
         if name == HELPER_NAME:
             return self.helper(e, env, fr)
+        known = self._helper_term(name, e, env, fr)
+        if known is not None:
+            return known
         if name in ("should_fuse_mlp_allreduce_with_next_layer", "should_use_reduce_scatter"):
             flag = "F" if name.startswith("should_fuse") else "R"
             self.kinds.add(flag)
@@ -343,6 +346,21 @@ class Translator:
             if isinstance(v, z3.BoolRef) and (z3.is_true(v) or z3.is_false(v)):
                 return z3.is_true(v)
             return v if isinstance(v, bool) else None
+        return None
+
+    def _helper_term(self, name, e: ast.Call, env, fr):
+        """The helper's terms called by a model's guard, as the release defines them:
+        should_skip_mlp_all_reduce() and post_experts_output_is_complete(is_tp_path=<literal>)."""
+        skip_mlp, complete = getattr(self.release, "skip_mlp", None), getattr(self.release, "complete", None)
+        if name == "should_skip_mlp_all_reduce" and not e.args and not e.keywords and skip_mlp is not None:
+            self.kinds.add("R")
+            return skip_mlp
+        if name == "post_experts_output_is_complete" and complete is not None and not e.args:
+            kw = {k.arg: k.value for k in e.keywords}
+            is_tp_path = self._literal(kw.get("is_tp_path"), env, fr)
+            if set(kw) == {"is_tp_path"} and isinstance(is_tp_path, bool):
+                self.kinds.add("helper")
+                return complete(z3.BoolVal(is_tp_path))
         return None
 
     def _flag(self, e, env, fr):

@@ -18,9 +18,12 @@ def _lines(s: str) -> list[str]:
 
 def _match(lines: list[str], i: int, old: list[str]) -> str | None:
     """The indentation at which `old` starts at line i, or None."""
-    first = lines[i]
-    indent = first[: len(first) - len(first.lstrip())]
-    if first != indent + old[0] or i + len(old) > len(lines):
+    first, lead = lines[i], old[0][: len(old[0]) - len(old[0].lstrip())]
+    ws = first[: len(first) - len(first.lstrip())]
+    if not ws.endswith(lead) or i + len(old) > len(lines):
+        return None
+    indent = ws[: len(ws) - len(lead)]
+    if first != indent + old[0]:
         return None
     for j, want in enumerate(old[1:], 1):
         got = lines[i + j]

@@ -169,6 +169,20 @@ if self.tp_size > 1 and not moe_utils.{HELPER}(is_tp_path=True):
     "the helper called through a module-qualified name")
 case("beam", PASS, block(EP_IF, EP_IF.replace("is_tp_path=False", "is_tp_path=True")),
      "is_tp_path=True on the EP reduce: in 0.5.23 the completing terms do not read it")
+case("beam", PASS, block(EP_IF, """
+if self.ep_size > 1 and not (should_skip_mlp_all_reduce() or post_experts_output_is_complete(is_tp_path=False)):
+    output = moe_expert_parallel_all_reduce(output)
+"""), "the helper spelled out as its two terms (both imported by beam), as the release defines them",
+     expect={EQ: 1, CALLS: 1})
+case("beam", FLAG, block(EP_IF, """
+if self.ep_size > 1 and not should_skip_mlp_all_reduce():
+    output = moe_expert_parallel_all_reduce(output)
+"""), "the helper's completing term dropped: summed again where the combine or the FP4 all-gather completed it")
+case("beam", PASS, block(EP_IF, """
+forward_ctx = get_forward()
+if self.ep_size > 1 and not (forward_ctx.mlp_reduce_scatter or post_experts_output_is_complete(is_tp_path=False)):
+    output = moe_expert_parallel_all_reduce(output)
+"""), "the helper spelled out, its per-forward context held in a local", expect={EQ: 1, CALLS: 1})
 case("beam", FLAG, block(EP_IF, f"""
 if self.ep_size > 1 and {HELPER}(is_tp_path=False):
     output = moe_expert_parallel_all_reduce(output)
@@ -242,6 +256,19 @@ case("qwen2_moe", FLAG, block(QWEN_RMO, """
 if self.reduce_results:
     final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)
 """), "reduce_moe_output replaced by a bare TP all-reduce: summed again after the reduce-scatter or a combine")
+
+GLM_END = """
+    torch.add(final_hidden_states, shared_output, out=final_hidden_states_out)
+    final_hidden_states = final_hidden_states_out
+return final_hidden_states
+"""
+case("glm4_moe", FLAG, both(
+    block(GLM_END, GLM_END.replace("return final_hidden_states",
+                                   "final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)\n"
+                                   "return final_hidden_states"), count=1),
+    block("from sglang.srt.distributed import (\n    get_pp_indices,\n)",
+          "from sglang.srt.distributed import (\n    get_pp_indices,\n    tensor_model_parallel_all_reduce,\n)")),
+     "a delegated block (no site) now all-reduces its output too: summed by it and by the layer boundary")
 
 # --- deepseek_v2: post_experts_all_reduce under self.reduce_results, three methods -----------------
 DS_PEAR = """
