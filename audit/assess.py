@@ -38,6 +38,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
+    site.forward = key
     out = []
     try:
         for ctx in contexts:
@@ -85,8 +86,9 @@ def settle(w, judged: list) -> None:
     for site, outcomes in judged:
         for ctx, outcome in outcomes:
             by_ctx[(ctx.caller, ctx.decoder)].append(outcome)
+    unread = {(site.file, site.forward) for site, _o in judged if site.verdict is SV.NOT_UNDERSTOOD}
     for outcomes in by_ctx.values():
-        _settle_decoder(w, outcomes)
+        _settle_decoder(w, outcomes, unread)
     for site, outcomes in judged:
         if outcomes:
             _combine(w, site, outcomes)
@@ -110,11 +112,14 @@ def wrapped_again(sites: list) -> None:
                 f"[judged alone: {later.detail}]")
 
 
-def _settle_decoder(w, outcomes: list) -> None:
+def _settle_decoder(w, outcomes: list, unread: set = frozenset()) -> None:
+    """Each forward's counts; a forward holding a site not understood (`unread`: file, forward) is
+    not counted: what that site sums is unknown, so the others keep their own verdicts."""
     keys = sorted({o[2].key for o in outcomes if o[2].key}) or [""]
     for key in keys:
         group = [o for o in outcomes if o[2].key in (key, "")]
-        if not all(o[2].comparable for o in group) or _same_as_reference(group):
+        if not all(o[2].comparable for o in group) or _same_as_reference(group) or \
+                any((o[2].site.file, k) in unread for o in group for k in {key, ""}):
             continue
         try:
             fw = forward(w, group[0][3], [o[2] for o in group], key)

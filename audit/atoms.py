@@ -63,6 +63,8 @@ class Translator:
         self.kinds: set[str] = set()
         self.opaque: list[str] = []
         self.helper_calls: list[dict] = []
+        self.uninlined: dict[str, str] = {}
+        """A call of the file's own function read as an opaque atom -> why it was not lifted."""
         self._depth = 0
 
     def boolean(self, e: ast.expr, scope: dict | None = None):
@@ -89,6 +91,8 @@ class Translator:
             return self.attribute(e, env, fr)
         if isinstance(e, (ast.BoolOp, ast.UnaryOp, ast.Constant, ast.IfExp)):
             return NotImplemented
+        if isinstance(e, ast.NamedExpr):  # `(skip := helper(...))`: the value it names
+            return self.w.lifter.eval(e.value, env, fr)
         return self.opaque_atom(e)
 
     # --- names -------------------------------------------------------------------------------
@@ -266,7 +270,8 @@ class Translator:
         self._depth += 1
         try:
             v = self.w.lifter.run_source(fn.body, scope, self, fn.name)
-        except (LiftError, NotUnderstood):
+        except (LiftError, NotUnderstood) as err:
+            self.uninlined[" ".join(ast.unparse(e).split())] = f"{fn.name} (line {fn.lineno}) could not be lifted: {err}"
             return None
         finally:
             self._depth -= 1

@@ -88,7 +88,9 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
             t.kinds -= {"opaque"}
         if t.kinds & GUARD_KINDS:
             if t.opaque and "opaque" in t.kinds:
-                raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for", cond.line)
+                why = t.uninlined.get(t.opaque[0])
+                raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for"
+                                    + (f" ({why})" if why else ""), cond.line)
             parts.append(f)
             if t.kinds <= {"backend"}:
                 g.reach_text.append(text + " (checked against scope)")

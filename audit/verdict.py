@@ -40,6 +40,9 @@ class AuditedSite:
     reach: list[str] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)
     """The model files whose decoders build this block (judged within each one's facts)."""
+    forward: str = ""
+    """The forward variant it belongs to (Class.method; "" for a decoder-level site): audit/assess.py
+    does not count a forward one of whose sites is not understood."""
     wrapper: str = ""
     """A 0.5.23 wrapper's call (reduce_moe_output, post_experts_all_reduce): its name, else ""."""
 

@@ -183,6 +183,10 @@ forward_ctx = get_forward()
 if self.ep_size > 1 and not (forward_ctx.mlp_reduce_scatter or post_experts_output_is_complete(is_tp_path=False)):
     output = moe_expert_parallel_all_reduce(output)
 """), "the helper spelled out, its per-forward context held in a local", expect={EQ: 1, CALLS: 1})
+case("beam", PASS, block(TP_IF, f"""
+if self.tp_size > 1 and not (skip_tp := {HELPER}(is_tp_path=True)):
+    output = moe_tensor_model_parallel_all_reduce(output)
+"""), "the helper's answer named by an assignment expression (:=)")
 case("beam", FLAG, block(EP_IF, f"""
 if self.ep_size > 1 and {HELPER}(is_tp_path=False):
     output = moe_expert_parallel_all_reduce(output)
@@ -452,3 +456,21 @@ def test_rewrite(stem, label, edit, reason, expect):
 def test_corpus_covers_both_labels_and_many_files():
     assert len(CORPUS) >= 30 and len({c[0] for c in CORPUS}) >= 10
     assert {c[1] for c in CORPUS} == {FLAG, PASS}
+
+
+def test_a_guard_method_not_lifted_is_named_and_its_forward_not_counted():
+    """A guard computed by a method whose body the Lifter cannot lift (a logging call before its
+    return) stays not understood, the reason naming the method, its line and why; the forward's
+    other site keeps its own verdict (before, the forward was counted without the site not
+    understood, and the other site was blamed for an EP axis "summed not at all")."""
+    edit = both(
+        block(EP_IF, "if self._reduces(self.ep_size, False):\n    output = moe_expert_parallel_all_reduce(output)"),
+        before("def _router_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:", f"""
+def _reduces(self, size, is_tp_path):
+    logger.debug("post-experts reduce over %d ranks", size)
+    return size > 1 and not {HELPER}(is_tp_path=is_tp_path)
+"""))
+    verdicts, _rows, detail = reading("beam", edit(release().files[f"{MODELS_DIR}beam.py"]))
+    assert verdicts == Counter({SV.NOT_UNDERSTOOD: 1, CALLS: 1}), detail
+    reason = next(d[3] for d in detail if d[2] == SV.NOT_UNDERSTOOD.value)
+    assert "_reduces (line " in reason and "could not be lifted" in reason and "Expr" in reason, reason
