@@ -34,7 +34,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
                        callers=sorted({c.stem for c in contexts}))
     if raw.call in WRAPPERS:
         site.verdict, site.detail = wrapper_verdict(raw, rel, w.era)
-        site.wrapper = raw.call
+        site.wrapper, site.flow = raw.call, raw.flow
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
@@ -99,17 +99,24 @@ def wrapped_again(sites: list) -> None:
     """A wrapper's call (reduce_moe_output, post_experts_all_reduce: each sums every axis its group
     owes, unless the helper skips) that runs wherever an earlier call of a wrapper in the same method
     ran (every condition of the earlier one is one of its own: the same path, or a path inside it)
-    sums again what that one summed: it differs. Each wrapper is judged alone, as the release's
-    wrapper, before this."""
+    and reduces that one's output (the name it was assigned to, or the call itself inside this one)
+    sums it again: it differs. Each wrapper is judged alone, as the release's wrapper, before this."""
     runs = [s for s in sites if s.wrapper and s.verdict not in (SV.CANNOT_RUN, SV.NOT_UNDERSTOOD)]
     for i, later in enumerate(runs):
         first = next((s for s in runs[:i] if s.file == later.file and s.method == later.method
-                      and set(s.reach) <= set(later.reach)), None)
+                      and set(s.reach) <= set(later.reach) and _reduces_output_of(later, s)), None)
         if first is not None:
             later.verdict, later.detail = SV.DIFFERS, (
                 f"summed twice: {later.wrapper} runs wherever {first.wrapper} at line {first.line} ran "
                 "(its conditions are among this one's), and each sums every axis the MoE output owes over TP "
                 f"[judged alone: {later.detail}]")
+
+
+def _reduces_output_of(later, first) -> bool:
+    """Does `later` reduce `first`'s output: the name first's result was assigned to, or one call
+    inside the other's argument (`post_experts_all_reduce(post_experts_all_reduce(x))`)?"""
+    (target, arg, call), (_t, later_arg, later_call) = first.flow, later.flow
+    return bool(target) and later_arg == target or call in later_arg or later_call in arg
 
 
 def _settle_decoder(w, outcomes: list, unread: set = frozenset()) -> None:

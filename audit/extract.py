@@ -73,6 +73,9 @@ class RawSite:
     """The line of a return (or raise) that always runs before the site: it never runs."""
     sums_block: bool = False
     """It all-reduces the output of a MoE block its class holds (audit/moe_flow.py): a decoder's site."""
+    flow: tuple[str, str, str] = ("", "", "")
+    """(the name its statement assigns the call's result to, or "", its tensor argument's text, the
+    call's text): which reduce's output a later reduce of the same method reduces again."""
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -229,6 +232,7 @@ class _Walker:
             site = RawSite(self.cls, self.fn.name, n.lineno, name, REDUCE_CALLS[name],
                            list(conds) + _ifexp_conds(node, n), dict(env), self.params, self.defaults)
             site.dead_after = self.dead
+            site.flow = _flow(node, n)
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
@@ -236,6 +240,13 @@ class _Walker:
                 site.lambda_attr = _self_attr_bound_to_lambda(node, n)
                 site.lambda_node = node.value if site.lambda_attr else None
             self.sites.append(site)
+
+
+def _flow(stmt, call: ast.Call) -> tuple[str, str, str]:
+    target = stmt.targets[0].id if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+        and isinstance(stmt.targets[0], ast.Name) and stmt.value is call else ""
+    arg = call.args[0] if call.args else call.keywords[0].value if call.keywords else None
+    return target, ast.unparse(arg) if arg is not None else "", ast.unparse(call)
 
 
 LAMBDA_PROBLEM = ("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the "

@@ -45,6 +45,8 @@ class AuditedSite:
     does not count a forward one of whose sites is not understood."""
     wrapper: str = ""
     """A 0.5.23 wrapper's call (reduce_moe_output, post_experts_all_reduce): its name, else ""."""
+    flow: tuple[str, str, str] = ("", "", "")
+    """A wrapper's (result's name, argument's text, call's text): audit/extract.RawSite.flow."""
 
     @property
     def group_name(self) -> str:

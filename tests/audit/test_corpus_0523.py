@@ -315,6 +315,18 @@ case("hunyuan_v3", PASS, both(block(HY3, "final_hidden_states = moe_layers.post_
                               block("from sglang.srt.layers.moe import post_experts_all_reduce",
                                     "import sglang.srt.layers.moe.utils as moe_layers")),
      "a module-qualified call, the module imported whole")
+case("hunyuan_v3", PASS, block("""
+current_stream.wait_stream(self.alt_stream)
+final_hidden_states = final_hidden_states + shared_output
+
+final_hidden_states = post_experts_all_reduce(final_hidden_states)
+""", """
+current_stream.wait_stream(self.alt_stream)
+final_hidden_states = post_experts_all_reduce(final_hidden_states)
+shared_output = post_experts_all_reduce(shared_output)
+final_hidden_states = final_hidden_states + shared_output
+"""), "the routed and the (TP-partial) shared outputs each reduced, then added: each summed once",
+     expect={CALLS: 3})
 case("hunyuan_v3", FLAG, both(block(HY3, "final_hidden_states = moe_expert_parallel_all_reduce(final_hidden_states)", count=2, only=0),
                               after("from sglang.srt.layers.moe import post_experts_all_reduce",
                                     "from sglang.srt.distributed import moe_expert_parallel_all_reduce")),
