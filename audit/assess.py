@@ -17,7 +17,7 @@ from sumonce.spec.solve import Status
 from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
-from .extract import WRAPPERS, RawSite
+from .extract import WRAPPERS, RawSite, read_through
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV
@@ -32,6 +32,7 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
     site = AuditedSite(stem, f"{raw.cls}.{raw.method}".strip("."), raw.line,
                        site_path(group) if group else site_path(Group.TP), group,
                        callers=sorted({c.stem for c in contexts}))
+    site.tests = [("" if c.positive else "not ") + read_through(c.test, raw.env) for c in raw.conds]
     if raw.call in WRAPPERS:
         site.verdict, site.detail = wrapper_verdict(raw, rel, w.era)
         site.wrapper, site.flow = raw.call, raw.flow

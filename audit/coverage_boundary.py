@@ -242,8 +242,8 @@ constructors take it as one)."""
 
 
 def under_reduce_results(site) -> bool:
-    """Does the site run only under `self.reduce_results` (as its reach reads, however spelled)?"""
-    return any(t in site.reach for t in REDUCE_RESULTS)
+    """Does the site run only under `self.reduce_results` (however spelled, or held in a local)?"""
+    return any(t in site.reach or t in site.tests for t in REDUCE_RESULTS)
 
 
 def summed_twice(rel: str, sites, decoders: list[str], why: str) -> None:

@@ -9,6 +9,7 @@ so the site is reported as not understood instead of guessed.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 
 from sumonce.proto.sites import Group
@@ -38,6 +39,27 @@ class Cond:
     def __post_init__(self):
         while isinstance(self.test, ast.UnaryOp) and isinstance(self.test.op, ast.Not):
             self.test, self.positive = self.test.operand, not self.positive
+
+
+def read_through(test: ast.expr, env: dict, depth: int = 8) -> str:
+    """test's text with each local read through the value it was assigned (`reduce_here =
+    self.reduce_results; if reduce_here:` reads `self.reduce_results`) and `getattr(self, "x", d)`
+    read as `self.x`: what a condition tests, however it is held (audit/coverage_boundary.py asks
+    whether a site runs only under `self.reduce_results`)."""
+    class _Read(ast.NodeTransformer):
+        def visit_Name(self, n):
+            b = env.get(n.id)
+            if depth > 0 and b is not None and b.value is not None and isinstance(n.ctx, ast.Load):
+                return ast.parse(read_through(b.value, env, depth - 1), mode="eval").body
+            return n
+
+        def visit_Call(self, n):
+            self.generic_visit(n)
+            if call_name(n) == "getattr" and isinstance(n.func, ast.Name) and len(n.args) in (2, 3) \
+                    and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str):
+                return ast.Attribute(n.args[0], n.args[1].value, ast.Load())
+            return n
+    return " ".join(ast.unparse(_Read().visit(copy.deepcopy(test))).split())
 
 
 @dataclass

@@ -40,6 +40,9 @@ class AuditedSite:
     reach: list[str] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)
     """The model files whose decoders build this block (judged within each one's facts)."""
+    tests: list[str] = field(default_factory=list)
+    """Every condition the site is under, its locals read through (extract.read_through; "not "
+    for a negated one): not printed, asked by audit/coverage_boundary.py."""
     forward: str = ""
     """The forward variant it belongs to (Class.method; "" for a decoder-level site): audit/assess.py
     does not count a forward one of whose sites is not understood."""

@@ -252,6 +252,11 @@ if not self.reduce_results:
 final_hidden_states = reduce_moe_output(final_hidden_states)
 return final_hidden_states.view(num_tokens, hidden_dim)
 """), "an early return where the block is built not to reduce")
+case("qwen2_moe", PASS, block(QWEN_RMO, """
+reduce_here = self.reduce_results
+if reduce_here:
+    final_hidden_states = reduce_moe_output(final_hidden_states)
+"""), "the constructor's flag held in a local: the block still sums only where built to")
 case("qwen2_moe", FLAG, block(QWEN_RMO, "final_hidden_states = reduce_moe_output(final_hidden_states)"),
      "the reduce_results guard dropped: the block sums, and the stage boundary its decoders declare sums again")
 case("qwen2_moe", FLAG, block(QWEN_BUILT, QWEN_BUILT.replace("reduce_results=False", "reduce_results=True"), count=1),
@@ -351,6 +356,10 @@ if not self.reduce_results:
 else:
     output = post_experts_all_reduce(output)
 """), "the reduce on the else branch of the negated test")
+case("iquest_q1", PASS, block(IQ, """
+if getattr(self, "reduce_results", True):
+    output = post_experts_all_reduce(output)
+"""), "the constructor's flag read through getattr")
 case("iquest_q1", FLAG, both(block(IQ, """
 if self.reduce_results:
     output = moe_tensor_model_parallel_all_reduce(output)
@@ -403,6 +412,11 @@ final_hidden_states = (
     tensor_model_parallel_all_reduce(final_hidden_states) if get_parallel().tp_size > 1 else final_hidden_states
 )
 """), "a conditional expression on the TP size: one rank sums nothing")
+case("xverse_moe", PASS, block(AF, """
+parallel = get_parallel()
+if parallel.tp_size > 1:
+    final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)
+"""), "the parallel state held in a local, the size tested through it")
 case("xverse_moe", FLAG, both(block(AF, "final_hidden_states = moe_expert_parallel_all_reduce(final_hidden_states)"),
                               after("from sglang.srt.distributed import (", "    moe_expert_parallel_all_reduce,")),
      "the TP all-reduce made an EP one: the MoE-TP axis is never summed")
