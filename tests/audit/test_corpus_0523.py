@@ -187,6 +187,18 @@ case("beam", PASS, block(TP_IF, f"""
 if self.tp_size > 1 and not (skip_tp := {HELPER}(is_tp_path=True)):
     output = moe_tensor_model_parallel_all_reduce(output)
 """), "the helper's answer named by an assignment expression (:=)")
+case("beam", PASS, block("if skip_all_reduce:\n    return output\n" + EP_IF.strip("\n") + "\n" + TP_IF.strip("\n"), f"""
+if not skip_all_reduce:
+    if self.ep_size > 1 and not {HELPER}(is_tp_path=False):
+        output = moe_expert_parallel_all_reduce(output)
+    if self.tp_size > 1 and not {HELPER}(is_tp_path=True):
+        output = moe_tensor_model_parallel_all_reduce(output)
+"""), "the early return on the caller's skip written as an if around both reduces")
+case("beam", FLAG, block(EP_IF, f"""
+if get_moe_a2a_backend().is_deepep():
+    if self.ep_size > 1 and not {HELPER}(is_tp_path=False):
+        output = moe_expert_parallel_all_reduce(output)
+"""), "the EP reduce only under DeepEP: never runs with the standard dispatcher, the EP sum is missing")
 case("beam", FLAG, block(EP_IF, f"""
 if self.ep_size > 1 and {HELPER}(is_tp_path=False):
     output = moe_expert_parallel_all_reduce(output)
@@ -332,6 +344,17 @@ shared_output = post_experts_all_reduce(shared_output)
 final_hidden_states = final_hidden_states + shared_output
 """), "the routed and the (TP-partial) shared outputs each reduced, then added: each summed once",
      expect={CALLS: 3})
+case("hunyuan_v3", PASS, block("""
+current_stream.wait_stream(self.alt_stream)
+final_hidden_states = final_hidden_states + shared_output
+
+final_hidden_states = post_experts_all_reduce(final_hidden_states)
+""", """
+current_stream.wait_stream(self.alt_stream)
+with torch.no_grad():
+    final_hidden_states = final_hidden_states + shared_output
+    final_hidden_states = post_experts_all_reduce(final_hidden_states)
+"""), "the add and the reduce inside a with block (its body runs once)")
 case("hunyuan_v3", FLAG, both(block(HY3, "final_hidden_states = moe_expert_parallel_all_reduce(final_hidden_states)", count=2, only=0),
                               after("from sglang.srt.layers.moe import post_experts_all_reduce",
                                     "from sglang.srt.distributed import moe_expert_parallel_all_reduce")),
