@@ -8,7 +8,8 @@ to the layer boundary, and the unguarded or hand-guarded sites judged "equivalen
   spells the helper out), no site is "not understood", and the coverage rows of the file and of
   the files that use its blocks keep their kind;
 - FLAG: some configuration in scope now sums an axis twice or never: a site of the file now
-  "differs" where none more did before, and none is "not understood".
+  "differs" where none more did before, and none is "not understood";
+- FIXED: a site that differed, rewritten as the helper would guard it: the verdicts `expect` names.
 
 The rewrite is applied at test time to the file read from the cached wheel (never kept in the
 repository; tests/audit/rewrites_0523.py has the edit helpers); the audit reads it with the
@@ -39,7 +40,7 @@ def _helpers():
 rw = _helpers()
 block, both, before, after = rw.block, rw.both, rw.before, rw.after
 pytestmark = pytest.mark.sglang
-FLAG, PASS = "flag", "pass"
+FLAG, PASS, FIXED = "flag", "pass", "fixed"
 HELPER = "should_skip_post_experts_all_reduce"
 CALLS, EQ, IN_EFFECT, DIFF = SV.HELPER, SV.EQUIVALENT, SV.EQUIVALENT_HERE, SV.DIFFERS
 
@@ -456,8 +457,18 @@ case("grok", FLAG, block("self.ffn = lambda x: tensor_model_parallel_all_reduce(
                          "self.ffn = lambda x: tensor_model_parallel_all_reduce(\n    tensor_model_parallel_all_reduce(self.moe_with_rmoe(x))\n)"),
      "the lambda reduces twice")
 CO = "if self.tp_size > 1:\n    combined = tensor_model_parallel_all_reduce(combined)"
+case("grok", PASS, both(
+    block("self.ffn = lambda x: tensor_model_parallel_all_reduce(\n    self.moe_with_rmoe(x)\n)", "self.ffn = self._ffn_reduced"),
+    before("def moe_with_rmoe(self, x):", "def _ffn_reduced(self, x):\n    return tensor_model_parallel_all_reduce(self.moe_with_rmoe(x))\n")),
+     "the reducing lambda made a method of the layer")
+
 case("cohere2_moe", PASS, block(CO, "if 1 < self.tp_size:\n    combined = tensor_model_parallel_all_reduce(combined)"),
      "the decoder-level reduce's comparison flipped")
+case("cohere2_moe", PASS, block("combined = attn_out + mlp_out\n" + CO, """
+combined = (
+    tensor_model_parallel_all_reduce(attn_out + mlp_out) if self.tp_size > 1 else attn_out + mlp_out
+)
+"""), "the parallel block's sum and reduce as one conditional expression")
 case("cohere2_moe", FLAG, block("combined = attn_out + mlp_out",
                                 "if self.tp_size > 1:\n    mlp_out = tensor_model_parallel_all_reduce(mlp_out)\ncombined = attn_out + mlp_out"),
      "the MoE output reduced before the parallel block's own reduce: its axes summed twice")
@@ -467,6 +478,11 @@ case("dbrx", PASS, block(HY_IF, """
 if 1 < self.tp_size:
     final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)
 """), "still differs: the comparison flipped")
+case("dbrx", FIXED, both(block(HY_IF, f"""
+if self.tp_size > 1 and not {HELPER}(is_tp_path=True):
+    final_hidden_states = tensor_model_parallel_all_reduce(final_hidden_states)
+"""), before("from sglang.srt.runtime_context import get_parallel", f"from sglang.srt.layers.moe.utils import {HELPER}")),
+     "the fix: the helper guards the TP all-reduce (no sum twice under the FP4 all-gather)", expect={CALLS: 1})
 MS_DP = "if self.tp_size > 1 and (not _is_cpu or self.moe_tp_size == 1):"
 case("muse_spark", PASS, block(MS_DP, "if self.tp_size > 1 and not (_is_cpu and self.moe_tp_size != 1):"),
      "still differs: De Morgan inside the guard")
@@ -497,6 +513,8 @@ def test_rewrite(stem, label, edit, reason, expect):
     assert not verdicts.get(SV.NOT_UNDERSTOOD, 0) > before_v.get(SV.NOT_UNDERSTOOD, 0), (reason, detail)
     if label == FLAG:
         assert verdicts.get(SV.DIFFERS, 0) > before_v.get(SV.DIFFERS, 0), (reason, detail, rows)
+    elif label == FIXED:  # a site that differed, rewritten as the helper would have it
+        assert before_v.get(SV.DIFFERS) and verdicts == Counter(expect), (reason, detail)
     else:
         assert verdicts == (Counter(expect) if expect else before_v), (reason, detail)
         assert rows == before_rows, (reason, rows, before_rows)
@@ -504,7 +522,7 @@ def test_rewrite(stem, label, edit, reason, expect):
 
 def test_corpus_covers_both_labels_and_many_files():
     assert len(CORPUS) >= 30 and len({c[0] for c in CORPUS}) >= 10
-    assert {c[1] for c in CORPUS} == {FLAG, PASS}
+    assert {c[1] for c in CORPUS} == {FLAG, PASS, FIXED}
 
 
 def test_a_guard_method_not_lifted_is_named_and_its_forward_not_counted():
