@@ -17,7 +17,7 @@ from sumonce.spec.solve import Status
 from .atoms import NotUnderstood
 from .context import Context
 from .effect import Entry, forward, premises, witness
-from .extract import WRAPPERS, RawSite
+from .extract import WRAPPERS, RawSite, read_through
 from .judge import (can_run, helper_args, in_effect, read_guard, scope, site_path, textual,
                     wrapper_verdict)
 from .verdict import AuditedSite, SiteVerdict as SV
@@ -32,11 +32,14 @@ def judge_site(w, rel, raw: RawSite, sizes: dict, stem: str, contexts: list[Cont
     site = AuditedSite(stem, f"{raw.cls}.{raw.method}".strip("."), raw.line,
                        site_path(group) if group else site_path(Group.TP), group,
                        callers=sorted({c.stem for c in contexts}))
+    site.tests = [("" if c.positive else "not ") + read_through(c.test, raw.env) for c in raw.conds]
     if raw.call in WRAPPERS:
         site.verdict, site.detail = wrapper_verdict(raw, rel, w.era)
+        site.wrapper, site.flow = raw.call, raw.flow
         site.reach = [("" if c.positive else "not ") + " ".join(ast.unparse(c.test).split()) for c in raw.conds]
         return site, []
     key = f"{raw.cls}.{root or raw.method}" if not Context.decoder_level(raw) else ""
+    site.forward = key
     out = []
     try:
         for ctx in contexts:
@@ -84,18 +87,47 @@ def settle(w, judged: list) -> None:
     for site, outcomes in judged:
         for ctx, outcome in outcomes:
             by_ctx[(ctx.caller, ctx.decoder)].append(outcome)
+    unread = {(site.file, site.forward) for site, _o in judged if site.verdict is SV.NOT_UNDERSTOOD}
     for outcomes in by_ctx.values():
-        _settle_decoder(w, outcomes)
+        _settle_decoder(w, outcomes, unread)
     for site, outcomes in judged:
         if outcomes:
             _combine(w, site, outcomes)
+    wrapped_again([site for site, _o in judged])
 
 
-def _settle_decoder(w, outcomes: list) -> None:
+def wrapped_again(sites: list) -> None:
+    """A wrapper's call (reduce_moe_output, post_experts_all_reduce: each sums every axis its group
+    owes, unless the helper skips) that runs wherever an earlier call of a wrapper in the same method
+    ran (every condition of the earlier one is one of its own: the same path, or a path inside it)
+    and reduces that one's output (the name it was assigned to, or the call itself inside this one)
+    sums it again: it differs. Each wrapper is judged alone, as the release's wrapper, before this."""
+    runs = [s for s in sites if s.wrapper and s.verdict not in (SV.CANNOT_RUN, SV.NOT_UNDERSTOOD)]
+    for i, later in enumerate(runs):
+        first = next((s for s in runs[:i] if s.file == later.file and s.method == later.method
+                      and set(s.reach) <= set(later.reach) and _reduces_output_of(later, s)), None)
+        if first is not None:
+            later.verdict, later.detail = SV.DIFFERS, (
+                f"summed twice: {later.wrapper} runs wherever {first.wrapper} at line {first.line} ran "
+                "(its conditions are among this one's), and each sums every axis the MoE output owes over TP "
+                f"[judged alone: {later.detail}]")
+
+
+def _reduces_output_of(later, first) -> bool:
+    """Does `later` reduce `first`'s output: the name first's result was assigned to, or one call
+    inside the other's argument (`post_experts_all_reduce(post_experts_all_reduce(x))`)?"""
+    (target, arg, call), (_t, later_arg, later_call) = first.flow, later.flow
+    return bool(target) and later_arg == target or call in later_arg or later_call in arg
+
+
+def _settle_decoder(w, outcomes: list, unread: set = frozenset()) -> None:
+    """Each forward's counts; a forward holding a site not understood (`unread`: file, forward) is
+    not counted: what that site sums is unknown, so the others keep their own verdicts."""
     keys = sorted({o[2].key for o in outcomes if o[2].key}) or [""]
     for key in keys:
         group = [o for o in outcomes if o[2].key in (key, "")]
-        if not all(o[2].comparable for o in group) or _same_as_reference(group):
+        if not all(o[2].comparable for o in group) or _same_as_reference(group) or \
+                any((o[2].site.file, k) in unread for o in group for k in {key, ""}):
             continue
         try:
             fw = forward(w, group[0][3], [o[2] for o in group], key)

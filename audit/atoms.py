@@ -30,6 +30,8 @@ CONTEXT_FLAGS = {"fuse_mlp_allreduce": "F", "mlp_reduce_scatter": "R"}
 """get_forward().<flag>: the per-forward flags the 0.5.16+ helper reads (0.5.16 utils.py:462)."""
 GETTERS = ("get_parallel", "get_forward")
 BACKEND_GETTERS = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}
+_BOOL_OPS = {ast.Is: True, ast.Eq: True, ast.IsNot: False, ast.NotEq: False}
+"""`x <op> True` is x for these ops (and `x <op> False` its negation); the rest negated."""
 _INT_OPS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
             ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
@@ -61,6 +63,8 @@ class Translator:
         self.kinds: set[str] = set()
         self.opaque: list[str] = []
         self.helper_calls: list[dict] = []
+        self.uninlined: dict[str, str] = {}
+        """A call of the file's own function read as an opaque atom -> why it was not lifted."""
         self._depth = 0
 
     def boolean(self, e: ast.expr, scope: dict | None = None):
@@ -87,6 +91,8 @@ class Translator:
             return self.attribute(e, env, fr)
         if isinstance(e, (ast.BoolOp, ast.UnaryOp, ast.Constant, ast.IfExp)):
             return NotImplemented
+        if isinstance(e, ast.NamedExpr):  # `(skip := helper(...))`: the value it names
+            return self.w.lifter.eval(e.value, env, fr)
         return self.opaque_atom(e)
 
     # --- names -------------------------------------------------------------------------------
@@ -165,6 +171,8 @@ class Translator:
     def _integer(self, e, env, fr):
         if isinstance(e, ast.Constant) and type(e.value) is int:
             return z3.IntVal(e.value)
+        if isinstance(e, ast.Name) and isinstance(env.get(e.id), z3.ArithRef):  # a parameter bound to a size
+            return env[e.id]
         if isinstance(e, ast.Name) and e.id in self.env and self.env[e.id].value is not None:
             return self._integer(self.env[e.id].value, env, fr)
         return self._size(e, env, fr)
@@ -175,10 +183,28 @@ class Translator:
         quant = self._quantization(e)
         if quant is not None:
             return quant
+        truth = self._against_bool(e, env, fr)
+        if truth is not None:
+            return truth
         a, b = self._integer(e.left, env, fr), self._integer(e.comparators[0], env, fr)
         if a is None or b is None or type(e.ops[0]) not in _INT_OPS:
             return self.opaque_atom(e)
         return _INT_OPS[type(e.ops[0])](a, b)
+
+    def _against_bool(self, e: ast.Compare, env, fr):
+        """`x is False`, `x == True`, `x is not True`, ...: x itself or its negation, where x lifts to
+        a condition (the helper's answer, F, R: bools); None otherwise."""
+        right, op = e.comparators[0], type(e.ops[0])
+        if not (isinstance(right, ast.Constant) and type(right.value) is bool and op in _BOOL_OPS):
+            return None
+        try:
+            x = self.w.lifter.eval(e.left, env, fr)
+        except LiftError:
+            return None
+        x = z3.BoolVal(x) if isinstance(x, bool) else x
+        if not isinstance(x, z3.BoolRef) or x.decl().name().startswith("opaque: "):
+            return None
+        return x if right.value == _BOOL_OPS[op] else z3.Not(x)
 
     def _quantization(self, e: ast.Compare):
         left, right = ast.unparse(e.left), e.comparators[0]
@@ -205,6 +231,9 @@ class Translator:
             return self.release.V
         if name == HELPER_NAME:
             return self.helper(e, env, fr)
+        known = self._helper_term(name, e, env, fr)
+        if known is not None:
+            return known
         if name in ("should_fuse_mlp_allreduce_with_next_layer", "should_use_reduce_scatter"):
             flag = "F" if name.startswith("should_fuse") else "R"
             self.kinds.add(flag)
@@ -236,16 +265,26 @@ class Translator:
         positional = (*a.posonlyargs, *a.args)
         pairs = [*zip(positional[len(positional) - len(a.defaults):], a.defaults), *zip(a.kwonlyargs, a.kw_defaults)]
         scope = {x.arg: d.value for x, d in pairs if isinstance(d, ast.Constant)}
-        scope |= {p: self.w.lifter.eval(a, env, fr) for p, a in zip(params, e.args)}
-        scope |= {k.arg: self.w.lifter.eval(k.value, env, fr) for k in e.keywords if k.arg}
+        scope |= {p: self._argument(a, env, fr) for p, a in zip(params, e.args)}
+        scope |= {k.arg: self._argument(k.value, env, fr) for k in e.keywords if k.arg}
         self._depth += 1
         try:
             v = self.w.lifter.run_source(fn.body, scope, self, fn.name)
-        except (LiftError, NotUnderstood):
+        except (LiftError, NotUnderstood) as err:
+            self.uninlined[" ".join(ast.unparse(e).split())] = f"{fn.name} (line {fn.lineno}) could not be lifted: {err}"
             return None
         finally:
             self._depth -= 1
         return z3.BoolVal(v) if isinstance(v, bool) else v if isinstance(v, z3.BoolRef) else None
+
+    def _argument(self, e, env, fr):
+        """What a call passes for one parameter: a size as its integer (`self._reduces(self.ep_size)`),
+        else what the Lifter makes of it."""
+        try:
+            size = self._integer(e, env, fr) if not isinstance(e, ast.Constant) else None
+        except NotUnderstood:  # NOTE: a size attribute no getter assigns is read where it is compared
+            size = None
+        return size if size is not None else self.w.lifter.eval(e, env, fr)
 
     def _getter(self, e, env, fr) -> _Getter | None:
         """get_parallel() / get_moe_*_backend(), called here or held in a local."""
@@ -273,7 +312,9 @@ class Translator:
             return getattr(self.w.c, field) == enum_value(enum(f.attr[3:]))
         except ValueError:
             if enum is MoeA2ABackend:  # an a2a backend proto does not know: never the standard dispatcher
-                return z3.And(self.w.c.moe_a2a_backend != enum_value(MoeA2ABackend.NONE), self.opaque_atom(e))
+                # NOTE: the atom matters only off the standard dispatcher: a backend test, not an opaque one
+                text = " ".join(ast.unparse(e).split())
+                return z3.And(self.w.c.moe_a2a_backend != enum_value(MoeA2ABackend.NONE), self.w.atom(f"opaque: {text}"))
             self.kinds.discard("backend")
             return None
 
@@ -284,9 +325,10 @@ class Translator:
             raise NotUnderstood("helper called with *args, **kwargs or more positional arguments than it takes",
                                 e.lineno)
         kw |= dict(zip(names, e.args))  # positional arguments bound as the release's helper declares them
-        if not isinstance(kw.get("is_tp_path"), ast.Constant):
-            raise NotUnderstood("helper called without a literal is_tp_path", e.lineno)
-        info = {"is_tp_path": kw["is_tp_path"].value, "line": e.lineno,
+        is_tp_path = self._literal(kw.get("is_tp_path"), env, fr)
+        if not isinstance(is_tp_path, bool):
+            raise NotUnderstood("helper called without a literal is_tp_path (nor a name bound to one)", e.lineno)
+        info = {"is_tp_path": is_tp_path, "line": e.lineno,
                 "R": ast.unparse(kw[R_NAME]) if R_NAME in kw else None,
                 "F": ast.unparse(kw[F_NAME]) if F_NAME in kw else None}
         self.helper_calls.append(info)
@@ -298,6 +340,33 @@ class Translator:
         R = self._flag(kw.get(R_NAME), env, fr)
         F = self._flag(kw.get(F_NAME), env, fr)
         return self.release.helper(z3.BoolVal(info["is_tp_path"]), R, F)
+
+    def _literal(self, e, env, fr):
+        """A literal's value, or a name's the Lifter binds to a literal (a parameter of a guard
+        method the caller passes one: `self._reduces(self.ep_size, False)`); else None."""
+        if isinstance(e, ast.Constant):
+            return e.value
+        if isinstance(e, ast.Name) and e.id in env:
+            v = env[e.id]
+            if isinstance(v, z3.BoolRef) and (z3.is_true(v) or z3.is_false(v)):
+                return z3.is_true(v)
+            return v if isinstance(v, bool) else None
+        return None
+
+    def _helper_term(self, name, e: ast.Call, env, fr):
+        """The helper's terms called by a model's guard, as the release defines them:
+        should_skip_mlp_all_reduce() and post_experts_output_is_complete(is_tp_path=<literal>)."""
+        skip_mlp, complete = getattr(self.release, "skip_mlp", None), getattr(self.release, "complete", None)
+        if name == "should_skip_mlp_all_reduce" and not e.args and not e.keywords and skip_mlp is not None:
+            self.kinds.add("R")
+            return skip_mlp
+        if name == "post_experts_output_is_complete" and complete is not None and not e.args:
+            kw = {k.arg: k.value for k in e.keywords}
+            is_tp_path = self._literal(kw.get("is_tp_path"), env, fr)
+            if set(kw) == {"is_tp_path"} and isinstance(is_tp_path, bool):
+                self.kinds.add("helper")
+                return complete(z3.BoolVal(is_tp_path))
+        return None
 
     def _flag(self, e, env, fr):
         if e is None:

@@ -12,6 +12,7 @@ from . import coverage_facts as cf
 from . import memo
 from .coverage_facts import unjudged as _unjudged
 from .coverage_rows import Evidence, Row, RowKind, stem
+from .verdict import SiteVerdict as SV
 
 
 class BoundaryRules:
@@ -84,12 +85,16 @@ class BoundaryRules:
     def _per_decoder(self, rel, f, sites, local, declared) -> Row | None:
         """Sites that run only under self.reduce_results, and decoders of the block that switch it off
         after construction (`self.mlp.reduce_results = False`) where they declare stage boundaries."""
-        if any("self.reduce_results" not in s.reach for s in sites):
-            return None
         names = {local.get(s.method.split(".")[0], s.method.split(".")[0]) for s in sites}
         found = [cd.decoders_of(f, n) for n in sorted(names)]
+        if not all(under_reduce_results(s) for s in sites):
+            # NOTE: switching reduce_results off does not stop these: each decoder that declares stage boundaries sums twice
+            summed_twice(rel, [s for s in sites if not under_reduce_results(s)],
+                         [x for d in found for x in d.boundary + d.twice], "does not depend on reduce_results")
+            return None
         off, kept = [x for d in found for x in d.boundary], [x for d in found for x in d.as_built]
         twice, never = [x for d in found for x in d.twice], [x for d in found for x in d.never]
+        summed_twice(rel, sites, twice, "runs there: the block keeps reduce_results as built (True)")
         if twice or never:
             self.why[rel] = "; ".join(
                 [f"{x} declares stage boundaries and keeps its block's own sum (reduce_results as built): the block's "
@@ -116,7 +121,7 @@ class BoundaryRules:
         reduce_results as it defaults (True) by decoders that neither declare stage boundaries nor
         switch it off: the block's own sites sum here (deepseek_v4 0.5.22, DeepseekV4DecoderLayer)."""
         sites = [s for s in self.sites if (s.file, s.method.split(".")[0]) in blocks]
-        if not sites or any("self.reduce_results" not in s.reach for s in sites):
+        if not sites or not all(under_reduce_results(s) for s in sites):
             return None
         for (other, cls), name in blocks.items():
             g = self._facts(other)
@@ -231,12 +236,45 @@ def verdicts(sites) -> str:
     return ", ".join(f"{v} ({n} site{'s' if n > 1 else ''})" for v, n in sorted(c.items()))
 
 
+REDUCE_RESULTS = ("self.reduce_results", "self.reduce_results is True", "self.reduce_results == True")
+"""The reach conditions that hold only where the block's reduce_results is true (a bool: SGLang's
+constructors take it as one)."""
+
+
+def under_reduce_results(site) -> bool:
+    """Does the site run only under `self.reduce_results` (however spelled, or held in a local)?"""
+    return any(t in site.reach or t in site.tests for t in REDUCE_RESULTS)
+
+
+def summed_twice(rel: str, sites, decoders: list[str], why: str) -> None:
+    """Sites of a block whose decoders (in rel) declare stage boundaries and still run them: the FFN
+    boundary sums the MoE output (sum_post_experts_output, over every axis its output owes) and the
+    block's all-reduce sums it too, so an axis both sum is summed twice. Such a site differs, whatever
+    its own guard reads (a helper-guarded one runs where the boundary sums: at R off, no completing
+    combine). A site that cannot run in scope or is not understood keeps its verdict."""
+    if not decoders:
+        return
+    entry = f"{stem(rel)}'s {', '.join(decoders)} ({why})"
+    for s in sites:
+        if s.verdict in (SV.CANNOT_RUN, SV.NOT_UNDERSTOOD):
+            continue
+        if s.verdict is SV.DIFFERS and s.detail.startswith(TWICE):
+            head, alone = s.detail.split(" [judged alone: ", 1)
+            s.detail = f"{head}; {entry} [judged alone: {alone}"
+            continue
+        s.verdict, s.detail = SV.DIFFERS, f"{TWICE}{entry} [judged alone: {s.verdict}: {s.detail}]"
+
+
+TWICE = ("summed twice: the FFN stage boundary sums the MoE output (sum_post_experts_output) and this all-reduce "
+         "sums it too, in decoders that declare stage boundaries: ")
+
+
 def built_unreduced(f: cf.Facts, sites, local: dict[str, str] | None = None) -> list[Evidence] | None:
     """Evidence that every site runs only under `self.reduce_results` and this file builds each
     of those blocks (named here as local says) with reduce_results=False; None otherwise."""
     ev = []
     for s in sites:
-        if "self.reduce_results" not in s.reach:
+        if not under_reduce_results(s):
             return None
         cls = s.method.split(".")[0]
         calls = f.built_with.get((local or {}).get(cls, cls), [])

@@ -1,7 +1,8 @@
 """What a model file's decoder does around its MoE block (proto.sites.Decoder), read from source:
 does it own a LayerCommunicator, may that reduce-scatter, does it ask for F and pass F and R into
 the block, does it mark its output for the next layer's fused all-reduce, does it gather the DP
-group's tokens for DP attention (a LayerCommunicator's prepare_mlp does; else a dp_gather call).
+group's tokens for DP attention (a LayerCommunicator's prepare_mlp does; else a dp_gather call, or the
+0.5.22+ stage declarations, whose layer boundary gathers).
 """
 from __future__ import annotations
 
@@ -71,10 +72,14 @@ def decoder_of(tree: ast.Module, text: str | None = None) -> Decoder:
         # NOTE: a file with no decoder class says nothing about a gather: assumed (as before issue 11);
         # a file whose layers refuse DP attention when built never runs it (refuses_dp_attention).
         gathers_for_dp_attention=not refuses_dp_attention(tree, text) and (
-            not classes or bool(comms) or (text is None or "dp_gather" in text) and any(
-                call_name(n) in ("dp_gather_partial", "dp_gather_replicate", "dp_gather")
-                for n in walk(tree) if isinstance(n, ast.Call))),
+            not classes or bool(comms) or (text is None or "dp_gather" in text or "_stages" in text) and any(
+                call_name(n) in GATHERS for n in walk(tree) if isinstance(n, ast.Call))),
     )
+
+
+GATHERS = ("dp_gather_partial", "dp_gather_replicate", "dp_gather", "append_stages", "make_stages")
+"""Calls that gather the DP group's tokens for the MoE: SGLang's gathers, and the 0.5.22+ stage
+declarations (the layer boundary's ops gather: 0.5.23 layers/layer_boundary/ops.py:249-288)."""
 
 
 def refuses_dp_attention(tree: ast.Module, text: str | None = None) -> int:

@@ -9,6 +9,7 @@ so the site is reported as not understood instead of guessed.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass, field
 
 from sumonce.proto.sites import Group
@@ -28,9 +29,37 @@ F_NAME, R_NAME = "should_allreduce_fusion", "use_reduce_scatter"
 
 @dataclass
 class Cond:
+    """A condition a site is under: `test` holds (positive) or does not. `if not X` is kept as X
+    not holding, so the site's reach reads the same however the negation is written (an `else`
+    of `if not self.reduce_results`, an early return under it)."""
     test: ast.expr
     positive: bool
     line: int
+
+    def __post_init__(self):
+        while isinstance(self.test, ast.UnaryOp) and isinstance(self.test.op, ast.Not):
+            self.test, self.positive = self.test.operand, not self.positive
+
+
+def read_through(test: ast.expr, env: dict, depth: int = 8) -> str:
+    """test's text with each local read through the value it was assigned (`reduce_here =
+    self.reduce_results; if reduce_here:` reads `self.reduce_results`) and `getattr(self, "x", d)`
+    read as `self.x`: what a condition tests, however it is held (audit/coverage_boundary.py asks
+    whether a site runs only under `self.reduce_results`)."""
+    class _Read(ast.NodeTransformer):
+        def visit_Name(self, n):
+            b = env.get(n.id)
+            if depth > 0 and b is not None and b.value is not None and isinstance(n.ctx, ast.Load):
+                return ast.parse(read_through(b.value, env, depth - 1), mode="eval").body
+            return n
+
+        def visit_Call(self, n):
+            self.generic_visit(n)
+            if call_name(n) == "getattr" and isinstance(n.func, ast.Name) and len(n.args) in (2, 3) \
+                    and isinstance(n.args[1], ast.Constant) and isinstance(n.args[1].value, str):
+                return ast.Attribute(n.args[0], n.args[1].value, ast.Load())
+            return n
+    return " ".join(ast.unparse(_Read().visit(copy.deepcopy(test))).split())
 
 
 @dataclass
@@ -66,6 +95,9 @@ class RawSite:
     """The line of a return (or raise) that always runs before the site: it never runs."""
     sums_block: bool = False
     """It all-reduces the output of a MoE block its class holds (audit/moe_flow.py): a decoder's site."""
+    flow: tuple[str, str, str] = ("", "", "")
+    """(the name its statement assigns the call's result to, or "", its tensor argument's text, the
+    call's text): which reduce's output a later reduce of the same method reduces again."""
 
 
 def walk(node: ast.AST) -> list[ast.AST]:
@@ -222,6 +254,7 @@ class _Walker:
             site = RawSite(self.cls, self.fn.name, n.lineno, name, REDUCE_CALLS[name],
                            list(conds) + _ifexp_conds(node, n), dict(env), self.params, self.defaults)
             site.dead_after = self.dead
+            site.flow = _flow(node, n)
             if problem:
                 site.problems.append(problem)
             if any(isinstance(p, ast.Lambda) and _inside(n, p) for p in walk(node)):
@@ -229,6 +262,13 @@ class _Walker:
                 site.lambda_attr = _self_attr_bound_to_lambda(node, n)
                 site.lambda_node = node.value if site.lambda_attr else None
             self.sites.append(site)
+
+
+def _flow(stmt, call: ast.Call) -> tuple[str, str, str]:
+    target = stmt.targets[0].id if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 \
+        and isinstance(stmt.targets[0], ast.Name) and stmt.value is call else ""
+    arg = call.args[0] if call.args else call.keywords[0].value if call.keywords else None
+    return target, ast.unparse(arg) if arg is not None else "", ast.unparse(call)
 
 
 LAMBDA_PROBLEM = ("inside a lambda: when (and whether) it runs depends on where the lambda is called, which the "

@@ -11,6 +11,11 @@ the names change, never a line: every line number the audit prints is the file's
 An alias is left as written where reading it under its own name could change what a name means:
 the file binds the alias otherwise (assigns, defines or imports it again), or binds the original
 name too.
+
+A local alias of a function the audit matches by its call (`ep_reduce = moe_expert_parallel_all_reduce`
+then `ep_reduce(x)`, callables()) is read the same way: its uses read as the name, where every
+binding of the alias in the file assigns it that name (in one method or several) and the file binds
+the name only by importing it from SGLang under that name (the assignments are left as written).
 """
 from __future__ import annotations
 
@@ -39,20 +44,43 @@ def vocabulary() -> frozenset:
                       "LayerCommunicator"})
 
 
+@cache
+def callables() -> frozenset:
+    """The functions of VOCABULARY a file may also call through a local alias (`reduce = name`):
+    the reduce calls and their wrappers, the helper, Q, V and the 0.5.21+ predicates."""
+    from .atoms import Q_NAME, V_NAME
+    from .era import COMPLETE
+    from .extract import HELPER_NAME, REDUCE_CALLS
+    return frozenset({*REDUCE_CALLS, HELPER_NAME, Q_NAME, V_NAME, COMPLETE, "should_add_replicated_moe_output"})
+
+
+_ASSIGNED_NAME = re.compile(r"= *(\w+) *\n")
+
+
+def _may_alias_locally(text: str) -> bool:
+    """Does a line end `= name` for a name of callables()? (A line ending in the name first, by
+    str.find: about 15 ms a release, where the expression alone takes 30.)"""
+    words = callables()
+    return any(w + "\n" in text for w in words) and any(m in words for m in _ASSIGNED_NAME.findall(text))
+
+
 def canonical(text: str) -> str:
-    """`text` with each SGLang import alias replaced by the name it imports (see the module)."""
+    """`text` with each SGLang import alias replaced by the name it imports, and each local alias
+    (`ep_reduce = moe_expert_parallel_all_reduce`) by the name it holds (see the module)."""
     words = vocabulary()
-    if not _may_alias(text, words):
+    if not _may_alias(text, words) and not _may_alias_locally(text):
         return text
     try:
         tree = ast.parse(text)
     except SyntaxError:  # NOTE: the audit reports the file as unparsed, from its own text
         return text
-    renames, aliases = _renames(tree, words)
-    if not renames:
+    renames, aliases, local = _renames(tree, words)
+    if not renames and not local:
         return text
     spans = [(n.lineno, n.col_offset, n.end_col_offset, renames[n.id]) for n in ast.walk(tree)
              if isinstance(n, ast.Name) and n.id in renames]
+    spans += [(n.lineno, n.col_offset, n.end_col_offset, local[n.id]) for n in ast.walk(tree)
+              if isinstance(n, ast.Name) and n.id in local and isinstance(n.ctx, ast.Load)]
     spans += [(a.lineno, a.col_offset, a.end_col_offset, a.name) for a in aliases]
     return _replaced(text, spans)
 
@@ -77,15 +105,22 @@ def _may_alias(text: str, words: frozenset) -> bool:
     return False
 
 
-def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[ast.alias]]:
-    """alias -> the SGLang name it imports, for the aliases safe to read so; and their alias nodes."""
+def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[ast.alias], dict[str, str]]:
+    """alias -> the SGLang name it imports, for the aliases safe to read so; their alias nodes; and
+    local alias -> the SGLang name it is assigned (`x = name`: every binding of the alias in the file
+    is such an assignment of that one name, which the file binds only by importing it from SGLang
+    under that name)."""
     found: dict[str, list[ast.alias]] = {}
+    assigned: dict[str, list[str]] = {}
+    imported: dict[str, int] = {}
     bound: dict[str, int] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             from_sglang = node.level > 0 or (node.module or "").split(".")[0] == "sglang"
             for a in node.names:
                 bound[a.asname or a.name] = bound.get(a.asname or a.name, 0) + 1
+                if from_sglang and not a.asname:
+                    imported[a.name] = imported.get(a.name, 0) + 1
                 if from_sglang and a.asname and a.name in words and a.asname not in words:
                     found.setdefault(a.asname, []).append(a)
         elif isinstance(node, ast.Import):
@@ -98,7 +133,10 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if args else ():
                 if arg is not None:
                     bound[arg.arg] = bound.get(arg.arg, 0) + 1
-        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and isinstance(node.value, ast.Name) and node.value.id in callables() and node.targets[0].id not in words:
+            assigned.setdefault(node.targets[0].id, []).append(node.value.id)
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             bound[node.id] = bound.get(node.id, 0) + 1
         elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None):
             bound[node.name] = bound.get(node.name, 0) + 1
@@ -117,7 +155,10 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
             continue
         renames[alias] = name
         nodes += imports
-    return renames, nodes
+    local = {alias: names[0] for alias, names in assigned.items()
+             if alias not in in_fstrings and bound.get(alias, 0) == len(names) and len(set(names)) == 1
+             and imported.get(names[0], 0) == bound.get(names[0], 0) > 0}
+    return renames, nodes, local
 
 
 def _replaced(text: str, spans: list[tuple[int, int, int, str]]) -> str:

@@ -82,9 +82,15 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
         f = f if cond.positive else z3.Not(f)
         g.scoped = g.scoped or "backend" in t.kinds
         text = ("" if cond.positive else "not ") + " ".join(ast.unparse(cond.test).split())
+        if t.kinds & GUARD_KINDS and t.opaque and _constant(f) is not None:
+            # NOTE: `defer_finalize and num_tokens == 0` with defer_finalize a False default: False whatever the atom
+            f = _constant(f)
+            t.kinds -= {"opaque"}
         if t.kinds & GUARD_KINDS:
-            if t.opaque:
-                raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for", cond.line)
+            if t.opaque and "opaque" in t.kinds:
+                why = t.uninlined.get(t.opaque[0])
+                raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for"
+                                    + (f" ({why})" if why else ""), cond.line)
             parts.append(f)
             if t.kinds <= {"backend"}:
                 g.reach_text.append(text + " (checked against scope)")
@@ -94,6 +100,12 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
                 g.reach_text.append(text)
     g.conds, g.formula = z3.And(parts[1:]), z3.And(parts)
     return g
+
+
+def _constant(f) -> z3.BoolRef | None:
+    """f's truth value where its atoms do not matter (a term proto knows decides it), else None."""
+    g = z3.simplify(f)
+    return g if z3.is_true(g) or z3.is_false(g) else None
 
 
 def _conjuncts(conds: list[Cond]) -> list[Cond]:

@@ -24,6 +24,7 @@ from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
 from .witness import find, flags
 
 COMPLETE_NAME = "post_experts_output_is_complete"
+SKIP_MLP_NAME = "should_skip_mlp_all_reduce"
 
 
 class HelperForm(StrEnum):
@@ -44,6 +45,10 @@ class Release:
     helper_params: tuple[str, ...] = ()
     """The helper's parameters in order: how a positional call binds."""
     form: HelperForm = HelperForm.NONE
+    complete: object = None
+    """is_tp_path -> post_experts_output_is_complete's formula (0.5.21+), or None."""
+    skip_mlp: z3.BoolRef | None = None
+    """should_skip_mlp_all_reduce()'s formula (0.5.16+: the per-forward flags it reads), or None."""
     checks: list[dict] = field(default_factory=list)
     """One per predicate: name, verdict (equivalent / differs / not understood / absent), detail."""
 
@@ -112,9 +117,23 @@ def read_release(w, text: str | None) -> Release:
         rel.checks.append({"name": HELPER_NAME, "verdict": "absent", "detail": "no helper (before #23748)"})
     if COMPLETE_NAME in defs and w.proto_complete(z3.BoolVal(True)) is not None:
         P = w.atom("is_tp_path")
-        _check_one(w, rel, defs, COMPLETE_NAME, w.proto_complete(P), {"is_tp_path": P})
+        formula = _check_one(w, rel, defs, COMPLETE_NAME, w.proto_complete(P), {"is_tp_path": P})
+        if formula is not None:
+            rel.complete = lambda p: z3.substitute(formula, (P, p))
+    rel.skip_mlp = _read_skip_mlp(w, rel, defs)
     check_boundary(w, rel, defs, _check_one)
     return rel
+
+
+def _read_skip_mlp(w, rel, defs):
+    """should_skip_mlp_all_reduce() as the release defines it (a model's guard may call it: the
+    helper's first term), or None. Its flags are checked with the helper's, whose term it is."""
+    if SKIP_MLP_NAME not in defs:
+        return None
+    try:
+        return _Inliner(w, rel, defs).body(defs[SKIP_MLP_NAME], {})
+    except NotUnderstood:
+        return None
 
 
 def _read_helper(w, rel, defs):

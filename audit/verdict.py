@@ -40,6 +40,16 @@ class AuditedSite:
     reach: list[str] = field(default_factory=list)
     callers: list[str] = field(default_factory=list)
     """The model files whose decoders build this block (judged within each one's facts)."""
+    tests: list[str] = field(default_factory=list)
+    """Every condition the site is under, its locals read through (extract.read_through; "not "
+    for a negated one): not printed, asked by audit/coverage_boundary.py."""
+    forward: str = ""
+    """The forward variant it belongs to (Class.method; "" for a decoder-level site): audit/assess.py
+    does not count a forward one of whose sites is not understood."""
+    wrapper: str = ""
+    """A 0.5.23 wrapper's call (reduce_moe_output, post_experts_all_reduce): its name, else ""."""
+    flow: tuple[str, str, str] = ("", "", "")
+    """A wrapper's (result's name, argument's text, call's text): audit/extract.RawSite.flow."""
 
     @property
     def group_name(self) -> str:

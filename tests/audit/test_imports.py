@@ -80,6 +80,26 @@ def test_only_the_names_change_never_a_line():
     assert canonical(relative) == "from ..layers.moe import reduce_moe_output\ny = reduce_moe_output(1)\n"
 
 
+def test_a_local_alias_of_a_reduce_reads_as_the_name():
+    text = ("from sglang.srt.distributed import moe_expert_parallel_all_reduce\n"
+            "def f(x):\n    ep_reduce = moe_expert_parallel_all_reduce\n    return ep_reduce(x)\n")
+    assert canonical(text) == text.replace("return ep_reduce(x)", "return moe_expert_parallel_all_reduce(x)")
+
+
+@pytest.mark.parametrize("text", [
+    # a local alias bound twice, of a name the file also binds otherwise, or of a name not imported
+    "from sglang.srt.distributed import tensor_model_parallel_all_reduce\n"
+    "def f(x):\n    r = tensor_model_parallel_all_reduce\n    r = None\n    return r(x)\n",
+    "from sglang.srt.distributed import tensor_model_parallel_all_reduce\n"
+    "def f(x, tensor_model_parallel_all_reduce):\n    r = tensor_model_parallel_all_reduce\n    return r(x)\n",
+    "def f(x, tensor_model_parallel_all_reduce):\n    r = tensor_model_parallel_all_reduce\n    return r(x)\n",
+    # not a function the audit calls by name (an experts class)
+    "from sglang.srt.layers.moe.fused_moe_triton.layer import FusedMoE\nExperts = FusedMoE\ny = Experts(1)\n",
+])
+def test_a_local_alias_left_as_written(text):
+    assert canonical(text) == text
+
+
 @pytest.mark.parametrize("text", [
     # not from SGLang
     "from torch.distributed import all_reduce as ar\ny = ar(1)\n",
