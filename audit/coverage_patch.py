@@ -16,10 +16,17 @@ from .extract import call_name, walk
 
 
 def _parents(tree: ast.Module) -> dict[int, ast.AST]:
-    out = {}
+    """id of each node -> the node it is a child of (ast.iter_child_nodes' relation)."""
+    out, AST = {}, ast.AST
     for node in walk(tree):
-        for child in ast.iter_child_nodes(node):
-            out[id(child)] = node
+        for name in node._fields:
+            v = getattr(node, name, None)
+            if type(v) is list:
+                for child in v:
+                    if isinstance(child, AST):
+                        out[id(child)] = node
+            elif isinstance(v, AST):
+                out[id(v)] = node
     return out
 
 

@@ -5,11 +5,11 @@ Coverage (audit/coverage.py) needs the facts of every MoE model file; most of th
 the audit proper never parses them. Their facts (audit/coverage_facts.py: a pure function of a
 file's path and text) are read in a child forked at the audit's start and sent back when coverage
 asks. The child first reads the files only it would parse (the MoE files the audit does not parse,
-and the files their decoders take stage declarations from); then, while the audit is still busy,
-the files the audit parses itself, one at a time, until coverage asks (the audit's process then
-reads those the child did not send from its own trees, so the two finish about together). A file
-the child did not read (or a child that failed) is read in the audit's process as before, so the
-rows are the same either way. Used only where forking is safe and the machine has a second core;
+and the files their decoders take stage declarations from), then the files the audit parses itself;
+when coverage asks, the audit's process reads the files the child has not reached yet, from the end
+of the same list (its own files first: their trees are in hand), so the two finish about together
+(Prefetch says how they share the list). A file neither read (or a child that failed) is read by
+coverage as before, so the rows are the same either way. Used only where forking is safe and the machine has a second core;
 `--history` workers already keep every core busy and never start one.
 """
 from __future__ import annotations
@@ -56,30 +56,41 @@ def usable() -> bool:
 
 
 class Prefetch:
-    """A forked child reading the facts of `rels` and of those of `declare` that one of `rels` or
-    `shared` imports from, then of `shared` while facts() is not yet asked; facts() stops it and
-    waits for what it read ({} if the child failed)."""
+    """A forked child reading facts, the audit's process taking its share when it asks (facts()).
+
+    The child first reads those of `declare` that one of `rels` or `shared` imports from; then it
+    walks the list `rels` + `shared` from the front, marking each file in a shared byte array
+    before it reads it, and stops at a file already marked. facts() walks the same list from the
+    back, marking and reading each file not yet marked (the audit's own files first: their trees
+    are in hand), until it meets one the child marked; then it waits for what the child read ({}
+    if the child failed: coverage reads the rest). The facts are a pure function of a file's path
+    and text, so a file both happen to read gives the same facts twice, and no lock is needed."""
 
     def __init__(self, src, rels: list[str], shared: list[str] = (), declare: list[str] = ()):
         ctx = multiprocessing.get_context("fork")
         self.receive, send = ctx.Pipe(duplex=False)
-        # NOTE: one byte the audit sets and the child reads between files; no lock: a file the child
-        # starts after it is set is still sent, and the audit reads only what was not
-        self.stop = ctx.RawValue("b", 0)
+        self.files = [(r, src.files[r]) for r in (*rels, *shared)]
+        self.marks = ctx.RawArray("b", len(self.files))
         self.child = ctx.Process(target=_read, daemon=True, args=(
-            {r: src.files[r] for r in rels}, {r: src.files[r] for r in shared}, self.stop, send,
-            {r: src.files[r] for r in declare}))
+            self.files, self.marks, send, {r: src.files[r] for r in declare}))
         self.child.start()
         send.close()
         self.got: dict | None = None
 
     def facts(self) -> dict:
         if self.got is None:
-            self.stop.value = 1  # NOTE: the child starts no further shared file
+            mine = {}
+            for i in reversed(range(len(self.files))):
+                if self.marks[i]:
+                    break
+                self.marks[i] = 2
+                rel, text = self.files[i]
+                mine[rel] = _facts(rel, text)
             try:
                 self.got = self.receive.recv()
             except (EOFError, OSError):
-                self.got = {}  # NOTE: what the child did not send is read here, as without it
+                self.got = {}  # NOTE: what neither read is read by coverage, as without a child
+            self.got.update(mine)
             self.receive.close()
             self.child.join()
         return self.got
@@ -103,15 +114,15 @@ def start(src, parsed: set[str]) -> Prefetch | None:
         return None
 
 
-def _read(files: dict[str, str], shared: dict[str, str], stop, send, declare: dict[str, str] = None) -> None:
+def _read(files: list[tuple[str, str]], marks, send, declare: dict[str, str] | None = None) -> None:
     import gc
     gc.disable()  # NOTE: the child lives for one pass and frees nothing before it ends
-    texts = [*files.values(), *shared.values()]
-    files = {**files, **{r: t for r, t in (declare or {}).items() if imported(r, texts)}}
-    out = {rel: _facts(rel, text) for rel, text in files.items()}
-    for rel, text in shared.items():
-        if stop.value:
+    texts = [text for _rel, text in files]
+    out = {r: _facts(r, t) for r, t in (declare or {}).items() if imported(r, texts)}
+    for i, (rel, text) in enumerate(files):
+        if marks[i]:
             break
+        marks[i] = 1
         out[rel] = _facts(rel, text)
     send.send(out)
     send.close()

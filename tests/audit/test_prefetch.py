@@ -82,22 +82,59 @@ class _Sent:
         pass
 
 
-def _child_read(files: dict, shared: dict, stop_first: bool, declare: dict | None = None) -> dict:
-    """prefetch._read run here (not forked) with a real shared flag."""
+def _child_read(files: dict, shared: dict, marked: int = 0, declare: dict | None = None) -> dict:
+    """prefetch._read run here (not forked) on the list `files` + `shared`, with a real shared
+    byte array whose last `marked` entries the audit's process has taken."""
     import multiprocessing
-    stop, sent = multiprocessing.get_context("fork").RawValue("b", 1 if stop_first else 0), _Sent()
-    prefetch._read(files, shared, stop, sent, declare)
+    listed = [*files.items(), *shared.items()]
+    marks, sent = multiprocessing.get_context("fork").RawArray("b", len(listed)), _Sent()
+    for i in range(len(listed) - marked, len(listed)):
+        marks[i] = 2
+    prefetch._read(listed, marks, sent, declare)
+    assert all(marks[i] == 1 for i in range(len(listed) - marked))
     return sent.got
 
 
-def test_the_child_reads_shared_files_only_until_stopped():
+def test_the_child_reads_the_list_until_a_file_the_audit_took():
     own = {"sglang/srt/models/a.py": "class A:\n    pass\n"}
     shared = {"sglang/srt/models/b.py": "x = 1\n", "sglang/srt/models/c.py": "def f(:\n"}
-    going = _child_read(own, shared, stop_first=False)
+    going = _child_read(own, shared)
     assert set(going) == set(own) | set(shared)
-    assert going["sglang/srt/models/c.py"] is None  # NOTE: a file that does not parse: read here again
-    stopped = _child_read(own, shared, stop_first=True)
-    assert set(stopped) == set(own)
+    assert going["sglang/srt/models/c.py"] is None  # NOTE: a file that does not parse: read by coverage again
+    assert set(_child_read(own, shared, marked=2)) == set(own)
+    assert set(_child_read(own, shared, marked=3)) == set()
+
+
+def test_the_audit_takes_the_files_the_child_has_not_reached():
+    """Prefetch.facts where the child has marked the first file only: the audit's process reads
+    every later one and keeps the child's for the first."""
+    src, parsed = _release_0523()
+    rels = prefetch.wanted(src, parsed)[:3]
+    p = prefetch.Prefetch.__new__(prefetch.Prefetch)
+    p.files = [(r, src.files[r]) for r in rels]
+    p.marks = [1, 0, 0]
+    p.got, p.receive, p.child = None, _Received({rels[0]: "the child's"}), _Joined()
+    got = p.facts()
+    assert got[rels[0]] == "the child's" and p.marks == [1, 2, 2]
+    assert got[rels[1]] is not None and got[rels[2]] is not None
+
+
+class _Received:
+    """The audit's end of the pipe, holding what the child sent."""
+
+    def __init__(self, got):
+        self.got = got
+
+    def recv(self):
+        return dict(self.got)
+
+    def close(self):
+        pass
+
+
+class _Joined:
+    def join(self):
+        pass
 
 
 @cache
@@ -119,7 +156,7 @@ def test_the_child_reads_the_files_decoders_take_stage_declarations_from():
     rels = prefetch.wanted(src, parsed)
     declare = prefetch.declaring(src, set(rels) | parsed)
     got = _child_read({r: src.files[r] for r in rels}, {r: src.files[r] for r in sorted(parsed)},
-                      stop_first=True, declare={r: src.files[r] for r in declare})
+                      marked=len(parsed), declare={r: src.files[r] for r in declare})
     models = "sglang/srt/models/"
     for stem in ("qwen3", "qwen2", "llama", "nemotron_h_utils", "deepseek_v4_boundary"):
         assert models + stem + ".py" in declare and got[models + stem + ".py"] is not None, stem
