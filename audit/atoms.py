@@ -19,6 +19,7 @@ from sumonce.spec.lift import LiftError
 from sumonce.spec.symbolic import enum_value
 
 from .extract import F_NAME, HELPER_NAME, R_NAME, Binding, call_name
+from .inert import without_logging
 
 Q_NAME, V_NAME = "should_use_flashinfer_cutlass_moe_fp4_allgather", "should_use_dp_reduce_scatterv"
 SIZE_GETTERS = {"get_tensor_model_parallel_world_size": "tp", "get_moe_expert_parallel_world_size": "ep",
@@ -269,7 +270,7 @@ class Translator:
         scope |= {k.arg: self._argument(k.value, env, fr) for k in e.keywords if k.arg}
         self._depth += 1
         try:
-            v = self.w.lifter.run_source(fn.body, scope, self, fn.name)
+            v = self.w.lifter.run_source(without_logging(fn.body), scope, self, fn.name)
         except (LiftError, NotUnderstood) as err:
             self.uninlined[" ".join(ast.unparse(e).split())] = f"{fn.name} (line {fn.lineno}) could not be lifted: {err}"
             return None

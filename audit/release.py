@@ -21,6 +21,7 @@ from .boundary_checks import check_boundary
 from .era import parse_utils
 
 from .extract import F_NAME, HELPER_NAME, R_NAME, call_name
+from .inert import without_logging
 from .witness import find, flags
 
 COMPLETE_NAME = "post_experts_output_is_complete"
@@ -75,7 +76,7 @@ class _Inliner(Translator):
 
     def body(self, fn: ast.FunctionDef, scope: dict):
         try:
-            v = self.w.lifter.run_source(fn.body, scope, self, f"layers/moe/utils.py:{fn.name}")
+            v = self.w.lifter.run_source(without_logging(fn.body), scope, self, f"layers/moe/utils.py:{fn.name}")
         except LiftError as err:
             raise NotUnderstood(str(err), fn.lineno) from None
         return z3.BoolVal(v) if isinstance(v, bool) else v

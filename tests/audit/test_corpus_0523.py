@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import textwrap
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -525,19 +526,42 @@ def test_corpus_covers_both_labels_and_many_files():
     assert {c[1] for c in CORPUS} == {FLAG, PASS, FIXED}
 
 
-def test_a_guard_method_not_lifted_is_named_and_its_forward_not_counted():
-    """A guard computed by a method whose body the Lifter cannot lift (a logging call before its
-    return) stays not understood, the reason naming the method, its line and why; the forward's
-    other site keeps its own verdict (before, the forward was counted without the site not
-    understood, and the other site was blamed for an EP axis "summed not at all")."""
-    edit = both(
+def _guard_method(body: str):
+    """beam's EP guard computed by a method `_reduces(size, is_tp_path)` whose body is `body`."""
+    return both(
         block(EP_IF, "if self._reduces(self.ep_size, False):\n    output = moe_expert_parallel_all_reduce(output)"),
-        before("def _router_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:", f"""
-def _reduces(self, size, is_tp_path):
-    logger.debug("post-experts reduce over %d ranks", size)
-    return size > 1 and not {HELPER}(is_tp_path=is_tp_path)
-"""))
+        before("def _router_logits(self, hidden_states: torch.Tensor) -> torch.Tensor:",
+               "def _reduces(self, size, is_tp_path):\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "    ") + "\n"))
+
+
+def test_a_guard_method_not_lifted_is_named_and_its_forward_not_counted():
+    """A guard computed by a method whose body the Lifter cannot lift (a loop on a condition)
+    stays not understood, the reason naming the method, its line and why; the forward's other site
+    keeps its own verdict (before, the forward was counted without the site not understood, and
+    the other site was blamed for an EP axis "summed not at all")."""
+    edit = _guard_method(f"""
+        while size > 64:
+            size //= 2
+        return size > 1 and not {HELPER}(is_tp_path=is_tp_path)
+    """)
     verdicts, _rows, detail = reading("beam", edit(release().files[f"{MODELS_DIR}beam.py"]))
     assert verdicts == Counter({SV.NOT_UNDERSTOOD: 1, CALLS: 1}), detail
     reason = next(d[3] for d in detail if d[2] == SV.NOT_UNDERSTOOD.value)
-    assert "_reduces (line " in reason and "could not be lifted" in reason and "Expr" in reason, reason
+    assert "_reduces (line " in reason and "could not be lifted" in reason and "While" in reason, reason
+
+
+def test_a_guard_method_that_logs_is_read_without_its_log_lines():
+    """Logging statements (audit/inert.py) change nothing a guard method returns: the guard with a
+    `logger.debug` line, and with one inside an if, calls the helper as without them."""
+    for body in (f"""
+        logger.debug("post-experts reduce over %d ranks", size)
+        return size > 1 and not {HELPER}(is_tp_path=is_tp_path)
+    """, f"""
+        if size > 1:
+            logger.info("reducing")
+            return not {HELPER}(is_tp_path=is_tp_path)
+        print("nothing to reduce")
+        return False
+    """):
+        verdicts, _rows, detail = reading("beam", _guard_method(body)(release().files[f"{MODELS_DIR}beam.py"]))
+        assert verdicts == Counter({CALLS: 2}), detail
