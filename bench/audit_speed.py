@@ -6,7 +6,7 @@ sglang==0.5.23.
 
 Each run is a fresh interpreter (nothing parsed or remembered before), timed two ways: the audit
 itself (reading the wheel and auditing it, inside the process: wall, and CPU with the forked child
-that reads coverage facts, audit/prefetch.py), and the whole command
+that reads coverage facts, audit/prefetch.py, and each apart), and the whole command
 `sumonce audit sglang==X --json` (start-up and imports included: wall, and the CPU of the process).
 With --trees the two trees run alternately, side by side, and the ratio of the medians is printed.
 On a shared machine the CPU time is the steadier number; compare only numbers of one run.
@@ -22,15 +22,16 @@ import time
 
 _ONE = """
 import json, resource, sys, time
-def cpu():  # NOTE: the children's too (the coverage facts' forked child, audit/prefetch.py)
+def child():  # NOTE: the coverage facts' forked child (audit/prefetch.py)
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + r.ru_utime + r.ru_stime
+    return r.ru_utime + r.ru_stime
 from sumonce.audit.audit import audit
 from sumonce.audit.source import load
-t, c = time.perf_counter(), cpu()
+t, c, k = time.perf_counter(), time.process_time(), child()
 rep = audit(load(sys.argv[1]))
-print(json.dumps({"wall": time.perf_counter() - t, "cpu": cpu() - c, "era": str(rep.era),
-                  "files": rep.files, "sites": len(rep.sites)}))
+own, kid = time.process_time() - c, child() - k
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": own + kid, "own": own, "child": kid,
+                  "era": str(rep.era), "files": rep.files, "sites": len(rep.sites)}))
 """
 
 
@@ -78,7 +79,8 @@ def main() -> None:
         for t, rs in runs.items():
             r = rs[-1]
             print(f"  {t}: era {r['era']}, {r['files']} model files, {r['sites']} sites; "
-                  f"audit wall {_stats([x['wall'] for x in rs])} s, CPU {_stats([x['cpu'] for x in rs])} s; "
+                  f"audit wall {_stats([x['wall'] for x in rs])} s, CPU {_stats([x['cpu'] for x in rs])} s "
+                  f"(its process {_stats([x['own'] for x in rs])} s, the child {_stats([x['child'] for x in rs])} s); "
                   f"command wall {_stats([x['cmd_wall'] for x in rs])} s, CPU {_stats([x['cmd_cpu'] for x in rs])} s")
         if len(args.trees) == 2:
             a, b = (runs[t] for t in args.trees)
