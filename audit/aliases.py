@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 import copy
 
+from .extract import self_attr
+
 
 def method_aliases(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
     """Local name -> the expression it stands for, in fn (kept on the node, as extract.walk keeps
@@ -34,7 +36,7 @@ def _aliases(fn) -> dict[str, ast.expr]:
             for t in node.targets:
                 if isinstance(t, ast.Name):
                     bound.setdefault(t.id, []).append(node.value)
-                elif _is_self_attr(t) and isinstance(node.value, ast.Name):
+                elif self_attr(t) is not None and isinstance(node.value, ast.Name):
                     stored.setdefault(node.value.id, t)
                 else:
                     for n in ast.walk(t):
@@ -71,10 +73,6 @@ def _pure(e: ast.expr) -> bool:
     while isinstance(e, ast.Attribute):
         e = e.value
     return isinstance(e, ast.Name)
-
-
-def _is_self_attr(t) -> bool:
-    return isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
 
 
 def _resolved(e: ast.expr, aliases: dict, seen: set) -> ast.expr:

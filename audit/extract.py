@@ -124,6 +124,13 @@ def _breadth_first(node: ast.AST) -> list[ast.AST]:
     return out
 
 
+def self_attr(node: ast.AST) -> str | None:
+    """NAME of `self.NAME`, else None."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self":
+        return node.attr
+    return None
+
+
 def call_name(node: ast.AST) -> str | None:
     if isinstance(node, ast.Call):
         f = node.func
@@ -280,8 +287,7 @@ def _self_attr_bound_to_lambda(stmt, call) -> str | None:
     """`self.NAME = lambda ...: ...call...`: NAME (the lambda is the whole value), else None."""
     if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, ast.Lambda):
         t = stmt.targets[0]
-        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" \
-                and _inside(call, stmt.value.body):
+        if self_attr(t) is not None and _inside(call, stmt.value.body):
             return t.attr
     return None
 
@@ -305,8 +311,7 @@ def _lambda_runs_in(cls: ast.ClassDef, attr: str) -> str | None:
 
 
 def _calls_self_attr(n, attr: str) -> bool:
-    return isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == attr \
-        and isinstance(n.func.value, ast.Name) and n.func.value.id == "self"
+    return isinstance(n, ast.Call) and self_attr(n.func) == attr
 
 
 def _ifexp_conds(stmt, call) -> list[Cond]:
@@ -330,8 +335,7 @@ def _runs_experts_through(cls: ast.ClassDef) -> set[str]:
     whose callee, or its callee, calls `self.experts(...)`: nemotron_h's NemotronHMoE.forward up to
     0.5.13.post1)."""
     methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    calls = {name: {n.func.attr for n in walk(fn) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-                    and isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods}
+    calls = {name: {n.func.attr for n in walk(fn) if isinstance(n, ast.Call) and self_attr(n.func) in methods}
              for name, fn in methods.items()}
     running = {name for name, fn in methods.items() if _calls_experts_layer(fn)}
     through: set[str] = set()
@@ -447,8 +451,7 @@ def forward_roots(tree: ast.Module, wanted: set[str]) -> dict[tuple[str, str], s
                 if isinstance(st, (ast.If, ast.For, ast.While, ast.Try, ast.With)):
                     continue
                 for n in walk(st):
-                    if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and \
-                            isinstance(n.func.value, ast.Name) and n.func.value.id == "self" and n.func.attr in methods:
+                    if isinstance(n, ast.Call) and self_attr(n.func) in methods:
                         callers.setdefault(n.func.attr, []).append(name)
         for name in methods:
             root, seen = name, {name}

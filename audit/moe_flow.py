@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from . import memo
 from .aliases import method_aliases, substituted
-from .extract import REDUCE_CALLS, call_name, walk
+from .extract import REDUCE_CALLS, call_name, self_attr, walk
 
 EXPERTS_CLASSES = {"FusedMoE", "EPMoE", "DeepEPMoE"}
 MODELS_PKG = "sglang.srt.models."
@@ -176,7 +176,7 @@ def block_attrs(cls: ast.ClassDef, blocks: set[str], tree: ast.Module | None = N
                 continue
             aliases = method_aliases(fn)
             for t in n.targets:
-                if _self_attr(t):
+                if self_attr(t):
                     known = frozenset().union(*(tests(x, h, aliases) for x, h in path),
                                               _chosen(n.value, blocks, aliases))
                     out[t.attr] = (out[t.attr][0], out[t.attr][1] & known) if t.attr in out else (n.lineno, known)
@@ -322,7 +322,7 @@ class _Flow:
         for n in walk(expr):
             if isinstance(n, ast.Name) and n.id in held:
                 return True
-            if isinstance(n, ast.Call) and _self_attr(n.func) in self.attrs | self.returns:
+            if isinstance(n, ast.Call) and self_attr(n.func) in self.attrs | self.returns:
                 return True
         return False
 
@@ -335,7 +335,7 @@ class _Flow:
                 args = [*n.args, *(k.value for k in n.keywords)]
                 if call_name(n) in REDUCE_CALLS and any(self.carries(a, held) for a in args):
                     (self.other if self.path & self.excluded else self.lines).add(n.lineno)
-                callee = self.methods.get(_self_attr(n.func) or "")
+                callee = self.methods.get(self_attr(n.func) or "")
                 if callee is not None:
                     self.feed(callee, n, held)
 
@@ -355,9 +355,3 @@ def _heads(st) -> list[ast.AST]:
     if isinstance(st, (ast.With, ast.AsyncWith)):
         return [i.context_expr for i in st.items]
     return []
-
-
-def _self_attr(fn) -> str | None:
-    if isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name) and fn.value.id == "self":
-        return fn.attr
-    return None
