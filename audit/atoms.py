@@ -33,6 +33,8 @@ GETTERS = ("get_parallel", "get_forward")
 BACKEND_GETTERS = {"get_moe_a2a_backend": MoeA2ABackend, "get_moe_runner_backend": MoeRunnerBackend}
 _BOOL_OPS = {ast.Is: True, ast.Eq: True, ast.IsNot: False, ast.NotEq: False}
 """`x <op> True` is x for these ops (and `x <op> False` its negation); the rest negated."""
+OPAQUE = "opaque: "
+"""The name's prefix of an atom proto has no word for (World.atom), the source's text after it."""
 _INT_OPS = {ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Lt: lambda a, b: a < b,
             ast.LtE: lambda a, b: a <= b, ast.Gt: lambda a, b: a > b, ast.GtE: lambda a, b: a >= b}
 
@@ -203,7 +205,7 @@ class Translator:
         except LiftError:
             return None
         x = z3.BoolVal(x) if isinstance(x, bool) else x
-        if not isinstance(x, z3.BoolRef) or x.decl().name().startswith("opaque: "):
+        if not isinstance(x, z3.BoolRef) or x.decl().name().startswith(OPAQUE):
             return None
         return x if right.value == _BOOL_OPS[op] else z3.Not(x)
 
@@ -314,8 +316,7 @@ class Translator:
         except ValueError:
             if enum is MoeA2ABackend:  # an a2a backend proto does not know: never the standard dispatcher
                 # NOTE: the atom matters only off the standard dispatcher: a backend test, not an opaque one
-                text = " ".join(ast.unparse(e).split())
-                return z3.And(self.w.c.moe_a2a_backend != enum_value(MoeA2ABackend.NONE), self.w.atom(f"opaque: {text}"))
+                return z3.And(self.w.c.moe_a2a_backend != enum_value(MoeA2ABackend.NONE), self.w.atom(OPAQUE + _text(e)))
             self.kinds.discard("backend")
             return None
 
@@ -376,7 +377,12 @@ class Translator:
         return z3.BoolVal(v) if isinstance(v, bool) else v
 
     def opaque_atom(self, e):
-        text = " ".join(ast.unparse(e).split())
+        text = _text(e)
         self.kinds.add("opaque")
         self.opaque.append(text)
-        return self.w.atom(f"opaque: {text}")
+        return self.w.atom(OPAQUE + text)
+
+
+def _text(e: ast.expr) -> str:
+    """e's source text on one line (an opaque atom's name and how the report quotes it)."""
+    return " ".join(ast.unparse(e).split())

@@ -4,24 +4,24 @@ semantics of that release (its own Q, V and helper), against the absorbers its d
 from __future__ import annotations
 
 import ast
-import gc
 import time
 from dataclasses import dataclass, field
 
 from sumonce.proto import catalogue, models_0521, models_0523
 from sumonce.proto.eras import Era
+from sumonce.procs import cyclic_gc_off
 
 from . import memo
 from . import prefetch as prefetched
 from .assess import judge_site, settle
 from .atoms import PARALLEL_FIELDS, SIZE_GETTERS
-from .imports import canonical_source
 from .binding import FLAG_CALLS, bindings
 from .context import Caller, Context
 from .coverage import Coverage, cover
 from .decoder import architectures_of, boundary_mismatches, decoder_of, mismatches, mismatches_0521
 from .era import UtilsUnparsable, detect
 from .extract import REDUCE_CALLS, forward_roots, sites_in, walk
+from .imports import canonical_source
 from .moe_flow import imported_blocks
 from .release import Release, read_release
 from .source import UTILS, Source
@@ -114,14 +114,11 @@ def audit(src: Source, prefetch: bool = True) -> Report:
     src = canonical_source(src)  # NOTE: aliased SGLang imports read under their names (audit/imports.py)
     # NOTE: the audit allocates ASTs and z3 terms by the hundred thousand and frees nothing until
     # it ends: the cyclic collector's passes over them are a fifth of its time.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _audit(src, prefetch)
-    finally:
-        memo.done()
-        if enabled:
-            gc.enable()
+    with cyclic_gc_off():
+        try:
+            return _audit(src, prefetch)
+        finally:
+            memo.done()
 
 
 def _audit(src: Source, prefetch: bool) -> Report:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+from collections import Counter
 from functools import cache
 
 from .source import MODELS_DIR
@@ -114,34 +115,34 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
     under that name)."""
     found: dict[str, list[ast.alias]] = {}
     assigned: dict[str, list[str]] = {}
-    imported: dict[str, int] = {}
-    bound: dict[str, int] = {}
+    imported: Counter = Counter()
+    bound: Counter = Counter()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             from_sglang = node.level > 0 or (node.module or "").split(".")[0] == "sglang"
             for a in node.names:
-                bound[a.asname or a.name] = bound.get(a.asname or a.name, 0) + 1
+                bound[a.asname or a.name] += 1
                 if from_sglang and not a.asname:
-                    imported[a.name] = imported.get(a.name, 0) + 1
+                    imported[a.name] += 1
                 if from_sglang and a.asname and a.name in words and a.asname not in words:
                     found.setdefault(a.asname, []).append(a)
         elif isinstance(node, ast.Import):
             for a in node.names:
                 name = a.asname or a.name.split(".")[0]
-                bound[name] = bound.get(name, 0) + 1
+                bound[name] += 1
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound[node.name] = bound.get(node.name, 0) + 1
+            bound[node.name] += 1
             args = node.args if not isinstance(node, ast.ClassDef) else None
             for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if args else ():
                 if arg is not None:
-                    bound[arg.arg] = bound.get(arg.arg, 0) + 1
+                    bound[arg.arg] += 1
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
                 and isinstance(node.value, ast.Name) and node.value.id in callables() and node.targets[0].id not in words:
             assigned.setdefault(node.targets[0].id, []).append(node.value.id)
         if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-            bound[node.id] = bound.get(node.id, 0) + 1
+            bound[node.id] += 1
         elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and getattr(node, "name", None):
-            bound[node.name] = bound.get(node.name, 0) + 1
+            bound[node.name] += 1
     # NOTE: before Python 3.12 a name inside an f-string may carry wrong columns: such an alias is left
     in_fstrings = {n.id for s in ast.walk(tree) if isinstance(s, ast.JoinedStr)
                    for n in ast.walk(s) if isinstance(n, ast.Name)}
@@ -150,16 +151,16 @@ def _renames(tree: ast.Module, words: frozenset) -> tuple[dict[str, str], list[a
         if alias in in_fstrings:
             continue
         names = {a.name for a in imports}
-        if len(imports) != bound.get(alias, 0) or len(names) != 1:
+        if len(imports) != bound[alias] or len(names) != 1:
             continue
         (name,) = names
-        if bound.get(name, 0):
+        if bound[name]:
             continue
         renames[alias] = name
         nodes += imports
     local = {alias: names[0] for alias, names in assigned.items()
-             if alias not in in_fstrings and bound.get(alias, 0) == len(names) and len(set(names)) == 1
-             and imported.get(names[0], 0) == bound.get(names[0], 0) > 0}
+             if alias not in in_fstrings and bound[alias] == len(names) and len(set(names)) == 1
+             and imported[names[0]] == bound[names[0]] > 0}
     return renames, nodes, local
 
 

@@ -87,7 +87,7 @@ def read_guard(w, rel, site: RawSite, group: Group, sizes: dict, ctx: Context) -
             f = _constant(f)
             t.kinds -= {"opaque"}
         if t.kinds & GUARD_KINDS:
-            if t.opaque and "opaque" in t.kinds:
+            if "opaque" in t.kinds:
                 why = t.uninlined.get(t.opaque[0])
                 raise NotUnderstood(f"the guard reads `{t.opaque[0]}`, which proto has no word for"
                                     + (f" ({why})" if why else ""), cond.line)

@@ -1,13 +1,12 @@
 """Run the property table: lift each claim and scope, check, and explain every refutation."""
 from __future__ import annotations
 
-import gc
 import time
 from dataclasses import dataclass, field
 
 import z3
 
-from sumonce.procs import fork_is_safe
+from sumonce.procs import cyclic_gc_off, fork_is_safe
 
 from . import claims, solve
 from .counterexample import describe
@@ -256,13 +255,8 @@ def run_all(props: list[Property], timeout_ms: int, progress=None, jobs: int = 1
     that may not fork (other threads, a Ray session: sumonce.procs) runs them here, one by one."""
     if jobs > 1 and len(props) >= 2 * jobs and fork_is_safe():
         return _run_forked(props, timeout_ms, jobs)
-    enabled = gc.isenabled()
-    gc.disable()  # NOTE: lifting and witnesses make z3 terms by the ten thousand, freed by count alone
-    try:
+    with cyclic_gc_off():  # NOTE: lifting and witnesses make z3 terms by the ten thousand
         return _run_here(props, timeout_ms, progress)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _run_here(props: list[Property], timeout_ms: int, progress=None) -> list[Result]:

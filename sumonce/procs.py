@@ -1,4 +1,4 @@
-"""When a worker pool may fork this process.
+"""When a worker pool may fork this process, and a pass that keeps the cyclic collector off.
 
 Forking copies the memory of every thread but runs only the calling one in the child: a lock held
 by another thread (Ray's gRPC and event threads in a Ray driver, a test session that started a
@@ -7,8 +7,10 @@ has no other threads and no Ray connection; otherwise the caller works without f
 """
 from __future__ import annotations
 
+import gc
 import sys
 import threading
+from contextlib import contextmanager
 
 
 def fork_is_safe() -> bool:
@@ -18,3 +20,17 @@ def fork_is_safe() -> bool:
     ray = sys.modules.get("ray")
     is_initialized = getattr(ray, "is_initialized", None)
     return not (callable(is_initialized) and is_initialized())
+
+
+@contextmanager
+def cyclic_gc_off():
+    """The cyclic garbage collector off for the block, as it was after: for a pass that makes ASTs
+    and z3 terms by the ten thousand and leaves them to their reference counts (the audit, the
+    property table), where the collector's scans of them are pure cost."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
